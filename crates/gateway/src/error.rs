@@ -1,0 +1,98 @@
+//! The gateway's one error type, and the one place where errors become S3 errors.
+
+use http::{HeaderValue, StatusCode};
+use s3s::{S3Error, S3ErrorCode, s3_error};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The metadata store refused or failed.
+    #[error(transparent)]
+    Meta(#[from] osg_meta::Error),
+    /// The provider refused or failed.
+    #[error(transparent)]
+    Provider(#[from] osg_provider::Error),
+    /// Already an S3 error (bad input detected by the gateway itself).
+    #[error(transparent)]
+    S3(#[from] S3Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Seconds a client should wait before retrying when the provider is down.
+const RETRY_AFTER_SECS: &str = "5";
+
+impl From<Error> for S3Error {
+    fn from(e: Error) -> Self {
+        use osg_meta::Error as M;
+        use osg_provider::Error as P;
+        match e {
+            Error::S3(e) => e,
+            Error::Meta(e) => match e {
+                M::BucketExists { owned_by_caller: true } => s3_error!(BucketAlreadyOwnedByYou),
+                M::BucketExists { owned_by_caller: false } => s3_error!(BucketAlreadyExists),
+                M::NoSuchBucket => s3_error!(NoSuchBucket),
+                M::BucketNotEmpty => s3_error!(BucketNotEmpty),
+                M::NoSuchKey => s3_error!(NoSuchKey),
+                M::NoSuchUpload => s3_error!(NoSuchUpload),
+                M::PreconditionFailed => s3_error!(PreconditionFailed),
+                M::InvalidPart(n) => s3_error!(
+                    InvalidPart,
+                    "Part {n} could not be found or its ETag does not match the part's ETag."
+                ),
+                M::InvalidPartOrder => s3_error!(InvalidPartOrder),
+                M::EntityTooSmall(n) => {
+                    s3_error!(
+                        EntityTooSmall,
+                        "Part {n} is smaller than the minimum allowed object size."
+                    )
+                }
+                M::LeaseLost(_) => s3_error!(RequestTimeout, "The upload took too long and was abandoned."),
+                M::Corrupt(_) | M::Db(_) => {
+                    tracing::error!(error = %e, "metadata store failure");
+                    unavailable("The metadata store is unavailable.")
+                }
+            },
+            Error::Provider(e) => match e {
+                P::NotFound(blob) => {
+                    tracing::error!(blob, "object bytes missing from provider");
+                    s3_error!(InternalError, "The object's data is missing from its storage provider.")
+                }
+                P::Unavailable(reason) => {
+                    tracing::warn!(reason, "provider unavailable");
+                    unavailable("The storage provider is unavailable.")
+                }
+                P::Body(e) => body_error(&*e),
+            },
+        }
+    }
+}
+
+/// 503 with `Retry-After`: the seed's "still answer, with HTTP 50X".
+fn unavailable(message: &'static str) -> S3Error {
+    let mut err = S3Error::with_message(S3ErrorCode::ServiceUnavailable, message);
+    err.set_status_code(StatusCode::SERVICE_UNAVAILABLE);
+    let mut headers = http::HeaderMap::new();
+    headers.insert(http::header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
+    err.set_headers(headers);
+    err
+}
+
+/// An upload stream that failed while we read it. s3s does not export its aws-chunked error
+/// type, so its variants are told apart by name.
+fn body_error(e: &(dyn std::error::Error + 'static)) -> S3Error {
+    let text = e.to_string();
+    if text.contains("SignatureMismatch") {
+        s3_error!(SignatureDoesNotMatch, "A chunk signature does not match.")
+    } else if text.contains("FormatError") || text.contains("TooLarge") || text.contains("TooMany") {
+        s3_error!(InvalidRequest, "The aws-chunked body is malformed.")
+    } else {
+        s3_error!(IncompleteBody, "The request body ended before its declared length.")
+    }
+}
+
+/// An S3 error code that s3s has no constant for.
+pub fn custom(code: &'static str, status: StatusCode, message: impl Into<String>) -> S3Error {
+    let mut err = S3Error::with_message(S3ErrorCode::Custom(code.into()), message.into());
+    err.set_status_code(status);
+    err
+}

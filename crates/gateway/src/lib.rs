@@ -1,0 +1,62 @@
+//! The Object Storage Gateway: a stateless S3 front end.
+//!
+//! A request arrives at [`server`], which gives it a request id and hands it to the s3s
+//! service. s3s parses and authenticates it ([`auth`] looks up secrets in the metadata store),
+//! then calls the [`S3`](s3s::S3) implementation in [`s3`], one module per S3 area. Object
+//! bytes stream between the client and the [`Provider`]; everything else is in [`Meta`].
+
+mod auth;
+mod error;
+mod reaper;
+mod s3;
+mod server;
+
+use std::sync::Arc;
+
+use osg_meta::Meta;
+use osg_provider::Provider;
+
+pub use self::reaper::run_reaper;
+pub use self::server::{TlsFiles, serve};
+pub use s3s::service::S3Service;
+
+/// What every request handler shares: the metadata store and the provider.
+pub struct Gateway {
+    meta: Arc<Meta>,
+    provider: Arc<dyn Provider>,
+    region: String,
+}
+
+/// Settings of one gateway process.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The region buckets are created in and requests are signed for.
+    pub region: String,
+    /// Base domain for virtual-hosted-style requests (`bucket.DOMAIN`); path style always works.
+    pub domain: Option<String>,
+}
+
+impl Gateway {
+    #[must_use]
+    pub fn new(meta: Arc<Meta>, provider: Arc<dyn Provider>, region: String) -> Self {
+        Self { meta, provider, region }
+    }
+}
+
+/// Builds the S3 service for `gateway`: authentication against the metadata store, virtual
+/// hosts under the configured domain, and request limits.
+pub fn s3_service(gateway: Gateway, config: &Config) -> Result<s3s::service::S3Service, String> {
+    let meta = Arc::clone(&gateway.meta);
+    let mut builder = s3s::service::S3ServiceBuilder::new(gateway);
+    builder.set_auth(auth::Auth::new(meta));
+    if let Some(domain) = &config.domain {
+        builder.set_host(s3s::host::SingleDomain::new(domain).map_err(|e| format!("--domain {domain}: {e}"))?);
+    }
+    let mut limits = s3s::config::S3Config::default();
+    // POST (browser form) uploads are gathered in memory by s3s before we see them: keep
+    // them small. Larger objects go through PUT or multipart, which stream.
+    limits.post_object_max_file_size = 64 << 20;
+    limits.xml_max_body_size = 4 << 20;
+    builder.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(limits))));
+    Ok(builder.build())
+}

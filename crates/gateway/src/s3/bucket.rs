@@ -1,0 +1,75 @@
+//! Bucket operations: ListBuckets, CreateBucket, HeadBucket, DeleteBucket, GetBucketLocation.
+
+use s3s::dto::*;
+use s3s::{S3Request, S3Response, s3_error};
+
+use super::{owner_of, timestamp};
+use crate::Gateway;
+use crate::error::Result;
+
+pub async fn list_buckets(gw: &Gateway, req: S3Request<ListBucketsInput>) -> Result<S3Response<ListBucketsOutput>> {
+    let caller = gw.caller(&req).await?;
+    let buckets = gw.meta.buckets_of(&caller.account.id).await?;
+    let buckets = buckets
+        .into_iter()
+        .map(|b| Bucket {
+            name: Some(b.name),
+            creation_date: Some(timestamp(b.created_ms)),
+            bucket_region: Some(b.region),
+        })
+        .collect();
+    Ok(S3Response::new(ListBucketsOutput {
+        buckets: Some(buckets),
+        owner: Some(owner_of(&caller.account)),
+        ..Default::default()
+    }))
+}
+
+pub async fn create_bucket(gw: &Gateway, req: S3Request<CreateBucketInput>) -> Result<S3Response<CreateBucketOutput>> {
+    let caller = gw.caller(&req).await?;
+    let input = &req.input;
+    let constraint = input
+        .create_bucket_configuration
+        .as_ref()
+        .and_then(|c| c.location_constraint.as_ref())
+        .map(BucketLocationConstraint::as_str);
+    // Buckets live in this gateway's region; a constraint naming another is refused.
+    if constraint.is_some_and(|c| !c.is_empty() && c != gw.region) {
+        return Err(s3_error!(
+            InvalidLocationConstraint,
+            "The specified location-constraint is not valid for this endpoint ({}).",
+            gw.region
+        )
+        .into());
+    }
+    gw.meta
+        .create_bucket(&input.bucket, &caller.account.id, &gw.region)
+        .await?;
+    Ok(S3Response::new(CreateBucketOutput {
+        location: Some(format!("/{}", input.bucket)),
+    }))
+}
+
+pub async fn head_bucket(gw: &Gateway, req: S3Request<HeadBucketInput>) -> Result<S3Response<HeadBucketOutput>> {
+    let (_, bucket) = gw.owned_bucket(&req, &req.input.bucket).await?;
+    Ok(S3Response::new(HeadBucketOutput {
+        bucket_region: Some(bucket.region),
+        ..Default::default()
+    }))
+}
+
+pub async fn delete_bucket(gw: &Gateway, req: S3Request<DeleteBucketInput>) -> Result<S3Response<DeleteBucketOutput>> {
+    gw.owned_bucket(&req, &req.input.bucket).await?;
+    gw.meta.delete_bucket(&req.input.bucket).await?;
+    Ok(S3Response::new(DeleteBucketOutput {}))
+}
+
+pub async fn get_bucket_location(
+    gw: &Gateway,
+    req: S3Request<GetBucketLocationInput>,
+) -> Result<S3Response<GetBucketLocationOutput>> {
+    let (_, bucket) = gw.owned_bucket(&req, &req.input.bucket).await?;
+    // S3 answers an empty LocationConstraint for us-east-1.
+    let location_constraint = (bucket.region != "us-east-1").then(|| BucketLocationConstraint::from(bucket.region));
+    Ok(S3Response::new(GetBucketLocationOutput { location_constraint }))
+}

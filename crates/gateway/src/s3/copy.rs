@@ -1,0 +1,219 @@
+//! CopyObject and UploadPartCopy: the source streams from the provider into a new blob.
+
+use std::ops::Range as Span;
+
+use http::StatusCode;
+use osg_meta::{NewVersion, Version};
+use s3s::dto::*;
+use s3s::{S3Request, S3Response, s3_error};
+
+use super::checksum::{self, Wanted};
+use super::stream::{Expected, MAX_PUT_SIZE};
+use super::{attrs_from, etag, timestamp};
+use crate::Gateway;
+use crate::error::{Result, custom};
+
+/// The `x-amz-copy-source-if-*` conditions; any that fails is a 412.
+struct SourceConditions<'a> {
+    if_match: Option<&'a ETagCondition>,
+    if_none_match: Option<&'a ETagCondition>,
+    if_modified_since: Option<&'a Timestamp>,
+    if_unmodified_since: Option<&'a Timestamp>,
+}
+
+impl SourceConditions<'_> {
+    fn check(&self, v: &Version) -> Result<()> {
+        let matches = |c: &ETagCondition| match c {
+            ETagCondition::Any => true,
+            ETagCondition::ETag(e) => e.value() == v.etag,
+        };
+        let modified = v.modified_ms.div_euclid(1000);
+        let secs = |t: &Timestamp| time::OffsetDateTime::from(t.clone()).unix_timestamp();
+        let ok = self.if_match.is_none_or(matches)
+            && !self.if_none_match.is_some_and(matches)
+            // If-Match that holds overrides a failing If-Unmodified-Since, as in S3.
+            && (self.if_match.is_some() || self.if_unmodified_since.is_none_or(|t| modified <= secs(t)))
+            && (self.if_none_match.is_some() || self.if_modified_since.is_none_or(|t| modified > secs(t)));
+        if ok {
+            Ok(())
+        } else {
+            Err(s3_error!(PreconditionFailed).into())
+        }
+    }
+}
+
+/// Resolves and authorizes `x-amz-copy-source`.
+async fn source<T>(gw: &Gateway, req: &S3Request<T>, source: &CopySource) -> Result<Version> {
+    let CopySource::Bucket {
+        bucket,
+        key,
+        version_id,
+    } = source
+    else {
+        return Err(s3_error!(NotImplemented, "Copying from an access point is not supported.").into());
+    };
+    gw.owned_bucket(req, bucket).await?;
+    let version = gw.meta.object(bucket, key).await?;
+    if version_id.as_deref().is_some_and(|id| id != version.version_id) {
+        return Err(s3_error!(NoSuchVersion).into());
+    }
+    Ok(version)
+}
+
+pub async fn copy_object(gw: &Gateway, req: S3Request<CopyObjectInput>) -> Result<S3Response<CopyObjectOutput>> {
+    let (caller, _) = gw.owned_bucket(&req, &req.input.bucket).await?;
+    let src = source(gw, &req, &req.input.copy_source).await?;
+    let input = req.input;
+    SourceConditions {
+        if_match: input.copy_source_if_match.as_ref(),
+        if_none_match: input.copy_source_if_none_match.as_ref(),
+        if_modified_since: input.copy_source_if_modified_since.as_ref(),
+        if_unmodified_since: input.copy_source_if_unmodified_since.as_ref(),
+    }
+    .check(&src)?;
+    let replace = input
+        .metadata_directive
+        .as_ref()
+        .is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
+    if !replace && src.bucket == input.bucket && src.key == input.key {
+        return Err(s3_error!(
+            InvalidRequest,
+            "This copy request is illegal because it is trying to copy an object to itself without changing the \
+             object's metadata, storage class, website redirect location or encryption attributes."
+        )
+        .into());
+    }
+    if src.size > MAX_PUT_SIZE {
+        return Err(s3_error!(
+            InvalidRequest,
+            "The specified copy source is larger than the maximum allowable size for a copy source: {MAX_PUT_SIZE}"
+        )
+        .into());
+    }
+    let mut attrs = if replace {
+        attrs_from(
+            input.content_type,
+            input.content_encoding,
+            input.content_disposition,
+            input.content_language,
+            input.cache_control,
+            input.expires.as_ref(),
+            input.metadata,
+        )
+    } else {
+        src.attrs.clone()
+    };
+    let body = gw.read(&src.pieces, 0..src.size).await?;
+    let wanted = Wanted::same_as(&src.attrs.checksums);
+    let expected = Expected::new(i64::try_from(src.size).ok(), None, &http::HeaderMap::new(), wanted)?;
+    let stored = gw.store(body, expected, None).await?;
+    attrs.checksums.clone_from(&stored.checksums);
+    let new = NewVersion {
+        bucket: input.bucket,
+        key: input.key,
+        size: stored.size,
+        etag: stored.md5.clone(),
+        parts_count: None,
+        pieces: vec![osg_meta::Piece {
+            blob: stored.blob.clone(),
+            size: stored.size,
+        }],
+        attrs,
+        owner: caller.account.id,
+    };
+    let version = match gw.meta.commit_object(&new, &osg_meta::Condition::None).await {
+        Ok(v) => v,
+        Err(e) => {
+            gw.discard(&stored.blob).await;
+            return Err(e.into());
+        }
+    };
+    let sums = checksum::to_dto(&stored.checksums);
+    Ok(S3Response::new(CopyObjectOutput {
+        copy_object_result: Some(CopyObjectResult {
+            e_tag: Some(etag(&version.etag)),
+            last_modified: Some(timestamp(version.modified_ms)),
+            checksum_crc32: sums.checksum_crc32,
+            checksum_crc32c: sums.checksum_crc32c,
+            checksum_crc64nvme: sums.checksum_crc64nvme,
+            checksum_sha1: sums.checksum_sha1,
+            checksum_sha256: sums.checksum_sha256,
+            ..Default::default()
+        }),
+        ..Default::default()
+    }))
+}
+
+/// `bytes=first-last` of `x-amz-copy-source-range`, checked against the source's size.
+fn copy_range(header: Option<&str>, size: u64) -> Result<Span<u64>> {
+    let Some(header) = header else { return Ok(0..size) };
+    let invalid = || {
+        s3_error!(
+            InvalidArgument,
+            "The x-amz-copy-source-range value must be of the form bytes=first-last."
+        )
+    };
+    let (first, last) = header
+        .strip_prefix("bytes=")
+        .and_then(|r| r.split_once('-'))
+        .ok_or_else(invalid)?;
+    let first: u64 = first.trim().parse().map_err(|_| invalid())?;
+    let last: u64 = last.trim().parse().map_err(|_| invalid())?;
+    if first > last || last >= size {
+        return Err(custom(
+            "InvalidRange",
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            "The requested range is not satisfiable",
+        )
+        .into());
+    }
+    Ok(first..last + 1)
+}
+
+pub async fn upload_part_copy(
+    gw: &Gateway,
+    req: S3Request<UploadPartCopyInput>,
+) -> Result<S3Response<UploadPartCopyOutput>> {
+    gw.owned_bucket(&req, &req.input.bucket).await?;
+    let number = super::multipart::part_number(req.input.part_number)?;
+    let upload = gw.meta.upload(&req.input.upload_id).await?;
+    if upload.bucket != req.input.bucket || upload.key != req.input.key {
+        return Err(s3_error!(NoSuchUpload).into());
+    }
+    let src = source(gw, &req, &req.input.copy_source).await?;
+    let input = &req.input;
+    SourceConditions {
+        if_match: input.copy_source_if_match.as_ref(),
+        if_none_match: input.copy_source_if_none_match.as_ref(),
+        if_modified_since: input.copy_source_if_modified_since.as_ref(),
+        if_unmodified_since: input.copy_source_if_unmodified_since.as_ref(),
+    }
+    .check(&src)?;
+    let span = copy_range(input.copy_source_range.as_deref(), src.size)?;
+    if span.end - span.start > MAX_PUT_SIZE {
+        return Err(s3_error!(EntityTooLarge).into());
+    }
+    let body = gw.read(&src.pieces, span.clone()).await?;
+    let length = i64::try_from(span.end - span.start).ok();
+    let expected = Expected::new(length, None, &http::HeaderMap::new(), Wanted::default())?;
+    let stored = gw.store(body, expected, None).await?;
+    let part = match gw
+        .meta
+        .commit_part(&upload.upload_id, number, &stored.blob, stored.size, &stored.md5)
+        .await
+    {
+        Ok(p) => p,
+        Err(e) => {
+            gw.discard(&stored.blob).await;
+            return Err(e.into());
+        }
+    };
+    Ok(S3Response::new(UploadPartCopyOutput {
+        copy_part_result: Some(CopyPartResult {
+            e_tag: Some(etag(&part.etag)),
+            last_modified: Some(timestamp(part.modified_ms)),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }))
+}

@@ -1,0 +1,258 @@
+//! GetObject and HeadObject: conditional requests, ranges, `partNumber`, response overrides.
+
+use std::ops::Range as Span;
+
+use http::StatusCode;
+use osg_meta::Version;
+use s3s::dto::*;
+use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, s3_error};
+
+use super::{checksum, etag, timestamp};
+use crate::Gateway;
+use crate::error::{Result, custom};
+
+/// The request fields GET and HEAD share.
+struct Read<'a> {
+    bucket: &'a str,
+    key: &'a str,
+    if_match: Option<&'a ETagCondition>,
+    if_none_match: Option<&'a ETagCondition>,
+    if_modified_since: Option<&'a Timestamp>,
+    if_unmodified_since: Option<&'a Timestamp>,
+    range: Option<&'a Range>,
+    part_number: Option<i32>,
+    checksum_mode: Option<&'a ChecksumMode>,
+}
+
+/// What to send: the version, the byte span, and whether it is partial.
+struct Plan {
+    version: Version,
+    span: Span<u64>,
+    partial: bool,
+    checksums: Checksum,
+}
+
+fn not_modified() -> S3Error {
+    let mut e = S3Error::new(S3ErrorCode::NotModified);
+    e.set_status_code(StatusCode::NOT_MODIFIED);
+    e
+}
+
+fn etag_matches(cond: &ETagCondition, v: &Version) -> bool {
+    match cond {
+        ETagCondition::Any => true,
+        ETagCondition::ETag(e) => e.value() == v.etag,
+    }
+}
+
+fn modified_secs(v: &Version) -> i64 {
+    v.modified_ms.div_euclid(1000)
+}
+
+fn secs(t: &Timestamp) -> i64 {
+    time::OffsetDateTime::from(t.clone()).unix_timestamp()
+}
+
+/// RFC 7232 order: If-Match, then If-Unmodified-Since (412); If-None-Match, then
+/// If-Modified-Since (304).
+fn check_conditions(r: &Read<'_>, v: &Version) -> Result<()> {
+    match r.if_match {
+        Some(cond) if !etag_matches(cond, v) => return Err(s3_error!(PreconditionFailed).into()),
+        None if r.if_unmodified_since.is_some_and(|t| modified_secs(v) > secs(t)) => {
+            return Err(s3_error!(PreconditionFailed).into());
+        }
+        _ => {}
+    }
+    match r.if_none_match {
+        Some(cond) if etag_matches(cond, v) => return Err(not_modified().into()),
+        None if r.if_modified_since.is_some_and(|t| modified_secs(v) <= secs(t)) => {
+            return Err(not_modified().into());
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+async fn plan(gw: &Gateway, r: &Read<'_>) -> Result<Plan> {
+    let version = gw.meta.object(r.bucket, r.key).await?;
+    check_conditions(r, &version)?;
+    let size = version.size;
+    let (span, partial) = match (r.part_number, r.range) {
+        (Some(_), Some(_)) => {
+            return Err(s3_error!(
+                InvalidRequest,
+                "Cannot specify both Range header and partNumber query parameter."
+            )
+            .into());
+        }
+        (Some(n), None) => (part_span(&version, n)?, version.parts_count.is_some()),
+        (None, Some(range)) => {
+            let span = range.check(size).map_err(|_| {
+                custom(
+                    "InvalidRange",
+                    StatusCode::RANGE_NOT_SATISFIABLE,
+                    "The requested range is not satisfiable",
+                )
+            })?;
+            (span, true)
+        }
+        (None, None) => (0..size, false),
+    };
+    let whole = span == (0..size);
+    let wants_checksums = r.checksum_mode.is_some_and(|m| m.as_str() == ChecksumMode::ENABLED);
+    let checksums = if wants_checksums && whole {
+        checksum::to_dto(&version.attrs.checksums)
+    } else {
+        Checksum::default()
+    };
+    Ok(Plan {
+        version,
+        span,
+        partial,
+        checksums,
+    })
+}
+
+/// The bytes of part `n` of a multipart object; part 1 of a plain object is all of it.
+fn part_span(v: &Version, n: i32) -> Result<Span<u64>> {
+    let invalid = || {
+        custom(
+            "InvalidPartNumber",
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            "The requested partnumber is not satisfiable",
+        )
+    };
+    let n = usize::try_from(n).ok().filter(|n| *n >= 1).ok_or_else(invalid)?;
+    if v.parts_count.is_none() {
+        return if n == 1 { Ok(0..v.size) } else { Err(invalid().into()) };
+    }
+    let piece = v.pieces.get(n - 1).ok_or_else(invalid)?;
+    let start: u64 = v.pieces[..n - 1].iter().map(|p| p.size).sum();
+    Ok(start..start + piece.size)
+}
+
+fn content_range(p: &Plan) -> Option<String> {
+    p.partial.then(|| {
+        if p.span.is_empty() {
+            format!("bytes */{}", p.version.size)
+        } else {
+            format!("bytes {}-{}/{}", p.span.start, p.span.end - 1, p.version.size)
+        }
+    })
+}
+
+fn expires(v: &Version) -> Option<Timestamp> {
+    v.attrs
+        .expires
+        .as_deref()
+        .and_then(|e| Timestamp::parse(TimestampFormat::HttpDate, e).ok())
+}
+
+fn length(span: &Span<u64>) -> i64 {
+    i64::try_from(span.end - span.start).unwrap_or(i64::MAX)
+}
+
+pub async fn get_object(gw: &Gateway, req: S3Request<GetObjectInput>) -> Result<S3Response<GetObjectOutput>> {
+    gw.owned_bucket(&req, &req.input.bucket).await?;
+    let i = &req.input;
+    let read = Read {
+        bucket: &i.bucket,
+        key: &i.key,
+        if_match: i.if_match.as_ref(),
+        if_none_match: i.if_none_match.as_ref(),
+        if_modified_since: i.if_modified_since.as_ref(),
+        if_unmodified_since: i.if_unmodified_since.as_ref(),
+        range: i.range.as_ref(),
+        part_number: i.part_number,
+        checksum_mode: i.checksum_mode.as_ref(),
+    };
+    let plan = plan(gw, &read).await?;
+    let body = gw.read(&plan.version.pieces, plan.span.clone()).await?;
+    let body = futures::TryStreamExt::map_err(body, std::io::Error::other);
+    let v = &plan.version;
+    let a = &v.attrs;
+    let out = GetObjectOutput {
+        body: Some(StreamingBlob::wrap(body)),
+        accept_ranges: Some("bytes".into()),
+        content_length: Some(length(&plan.span)),
+        content_range: content_range(&plan),
+        e_tag: Some(etag(&v.etag)),
+        last_modified: Some(timestamp(v.modified_ms)),
+        parts_count: i.part_number.and(v.parts_count).and_then(|n| i32::try_from(n).ok()),
+        metadata: Some(a.user.clone().into_iter().collect()),
+        // response-* query parameters override what was stored.
+        content_type: i.response_content_type.clone().or_else(|| a.content_type.clone()),
+        content_encoding: i
+            .response_content_encoding
+            .clone()
+            .or_else(|| a.content_encoding.clone()),
+        content_disposition: i
+            .response_content_disposition
+            .clone()
+            .or_else(|| a.content_disposition.clone()),
+        content_language: i
+            .response_content_language
+            .clone()
+            .or_else(|| a.content_language.clone()),
+        cache_control: i.response_cache_control.clone().or_else(|| a.cache_control.clone()),
+        expires: i.response_expires.clone().or_else(|| expires(v)),
+        checksum_crc32: plan.checksums.checksum_crc32.clone(),
+        checksum_crc32c: plan.checksums.checksum_crc32c.clone(),
+        checksum_crc64nvme: plan.checksums.checksum_crc64nvme.clone(),
+        checksum_sha1: plan.checksums.checksum_sha1.clone(),
+        checksum_sha256: plan.checksums.checksum_sha256.clone(),
+        ..Default::default()
+    };
+    let status = if plan.partial {
+        StatusCode::PARTIAL_CONTENT
+    } else {
+        StatusCode::OK
+    };
+    Ok(S3Response::with_status(out, status))
+}
+
+pub async fn head_object(gw: &Gateway, req: S3Request<HeadObjectInput>) -> Result<S3Response<HeadObjectOutput>> {
+    gw.owned_bucket(&req, &req.input.bucket).await?;
+    let i = &req.input;
+    let read = Read {
+        bucket: &i.bucket,
+        key: &i.key,
+        if_match: i.if_match.as_ref(),
+        if_none_match: i.if_none_match.as_ref(),
+        if_modified_since: i.if_modified_since.as_ref(),
+        if_unmodified_since: i.if_unmodified_since.as_ref(),
+        range: i.range.as_ref(),
+        part_number: i.part_number,
+        checksum_mode: i.checksum_mode.as_ref(),
+    };
+    let plan = plan(gw, &read).await?;
+    let v = &plan.version;
+    let a = &v.attrs;
+    let out = HeadObjectOutput {
+        accept_ranges: Some("bytes".into()),
+        content_length: Some(length(&plan.span)),
+        content_range: content_range(&plan),
+        e_tag: Some(etag(&v.etag)),
+        last_modified: Some(timestamp(v.modified_ms)),
+        parts_count: i.part_number.and(v.parts_count).and_then(|n| i32::try_from(n).ok()),
+        metadata: Some(a.user.clone().into_iter().collect()),
+        content_type: a.content_type.clone(),
+        content_encoding: a.content_encoding.clone(),
+        content_disposition: a.content_disposition.clone(),
+        content_language: a.content_language.clone(),
+        cache_control: a.cache_control.clone(),
+        expires: expires(v),
+        checksum_crc32: plan.checksums.checksum_crc32.clone(),
+        checksum_crc32c: plan.checksums.checksum_crc32c.clone(),
+        checksum_crc64nvme: plan.checksums.checksum_crc64nvme.clone(),
+        checksum_sha1: plan.checksums.checksum_sha1.clone(),
+        checksum_sha256: plan.checksums.checksum_sha256.clone(),
+        ..Default::default()
+    };
+    let status = if plan.partial {
+        StatusCode::PARTIAL_CONTENT
+    } else {
+        StatusCode::OK
+    };
+    Ok(S3Response::with_status(out, status))
+}

@@ -1,0 +1,116 @@
+//! The S3 operations, one module per area. `impl S3` below only routes; each operation lives
+//! in the module named for its area and returns the gateway's own error type.
+
+mod access;
+mod bucket;
+mod checksum;
+mod copy;
+mod delete;
+mod get;
+mod list;
+mod multipart;
+mod put;
+mod stream;
+
+use s3s::dto::*;
+use s3s::{S3, S3Request, S3Response, S3Result};
+
+use crate::Gateway;
+
+/// Wraps an operation: its `crate::error::Error` becomes an S3 error here.
+macro_rules! ops {
+    ($($name:ident: $module:ident, $input:ty => $output:ty;)*) => {
+        #[async_trait::async_trait]
+        impl S3 for Gateway {
+            $(
+                async fn $name(&self, req: S3Request<$input>) -> S3Result<S3Response<$output>> {
+                    Ok($module::$name(self, req).await?)
+                }
+            )*
+        }
+    };
+}
+
+ops! {
+    list_buckets: bucket, ListBucketsInput => ListBucketsOutput;
+    create_bucket: bucket, CreateBucketInput => CreateBucketOutput;
+    head_bucket: bucket, HeadBucketInput => HeadBucketOutput;
+    delete_bucket: bucket, DeleteBucketInput => DeleteBucketOutput;
+    get_bucket_location: bucket, GetBucketLocationInput => GetBucketLocationOutput;
+    put_object: put, PutObjectInput => PutObjectOutput;
+    get_object: get, GetObjectInput => GetObjectOutput;
+    head_object: get, HeadObjectInput => HeadObjectOutput;
+    copy_object: copy, CopyObjectInput => CopyObjectOutput;
+    delete_object: delete, DeleteObjectInput => DeleteObjectOutput;
+    delete_objects: delete, DeleteObjectsInput => DeleteObjectsOutput;
+    list_objects: list, ListObjectsInput => ListObjectsOutput;
+    list_objects_v2: list, ListObjectsV2Input => ListObjectsV2Output;
+    create_multipart_upload: multipart, CreateMultipartUploadInput => CreateMultipartUploadOutput;
+    upload_part: multipart, UploadPartInput => UploadPartOutput;
+    upload_part_copy: copy, UploadPartCopyInput => UploadPartCopyOutput;
+    complete_multipart_upload: multipart, CompleteMultipartUploadInput => CompleteMultipartUploadOutput;
+    abort_multipart_upload: multipart, AbortMultipartUploadInput => AbortMultipartUploadOutput;
+    list_parts: multipart, ListPartsInput => ListPartsOutput;
+    list_multipart_uploads: multipart, ListMultipartUploadsInput => ListMultipartUploadsOutput;
+}
+
+/// A store time (milliseconds) as an S3 timestamp, to the second as HTTP dates carry it.
+fn timestamp(ms: i64) -> Timestamp {
+    let secs = ms.div_euclid(1000);
+    Timestamp::from(time::OffsetDateTime::from_unix_timestamp(secs).unwrap_or(time::OffsetDateTime::UNIX_EPOCH))
+}
+
+fn owner_of(account: &osg_meta::Account) -> Owner {
+    Owner {
+        display_name: Some(account.name.clone()),
+        id: Some(account.canonical_id.clone()),
+    }
+}
+
+fn etag(hex: &str) -> ETag {
+    ETag::Strong(hex.to_owned())
+}
+
+/// The headers S3 keeps with an object, as given on PUT, copy (REPLACE) or multipart creation.
+fn attrs_from(
+    content_type: Option<String>,
+    content_encoding: Option<String>,
+    content_disposition: Option<String>,
+    content_language: Option<String>,
+    cache_control: Option<String>,
+    expires: Option<&Timestamp>,
+    metadata: Option<Metadata>,
+) -> osg_meta::ObjectAttrs {
+    let expires = expires.and_then(|t| {
+        let mut buf = Vec::new();
+        t.format(TimestampFormat::HttpDate, &mut buf).ok()?;
+        String::from_utf8(buf).ok()
+    });
+    osg_meta::ObjectAttrs {
+        content_type,
+        content_encoding,
+        content_disposition,
+        content_language,
+        cache_control,
+        expires,
+        user: metadata.unwrap_or_default().into_iter().collect(),
+        checksums: std::collections::BTreeMap::new(),
+    }
+}
+
+/// A conditional write's condition, from `If-Match` / `If-None-Match` on PUT.
+fn write_condition(
+    if_match: Option<&ETagCondition>,
+    if_none_match: Option<&ETagCondition>,
+) -> crate::error::Result<osg_meta::Condition> {
+    match (if_match, if_none_match) {
+        (Some(_), Some(_)) => {
+            Err(s3s::s3_error!(InvalidRequest, "If-Match and If-None-Match cannot be used together.").into())
+        }
+        (Some(ETagCondition::Any), None) => Ok(osg_meta::Condition::ETag("*".into())),
+        (Some(ETagCondition::ETag(e)), None) => Ok(osg_meta::Condition::ETag(e.value().to_owned())),
+        (None, Some(ETagCondition::Any)) => Ok(osg_meta::Condition::Absent),
+        (None, Some(_)) => Err(s3s::s3_error!(NotImplemented, "If-None-Match on writes supports only '*'.").into()),
+        (None, None) => Ok(osg_meta::Condition::None),
+    }
+}

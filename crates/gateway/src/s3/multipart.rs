@@ -1,0 +1,253 @@
+//! Multipart uploads. Each part is its own blob; completing writes a version that lists the
+//! part blobs in order, so no byte is copied.
+
+use osg_meta::{PartChoice, Upload};
+use s3s::dto::*;
+use s3s::{S3Request, S3Response, s3_error};
+
+use super::checksum::{self, Wanted};
+use super::stream::Expected;
+use super::{attrs_from, etag, owner_of, timestamp};
+use crate::Gateway;
+use crate::error::Result;
+
+/// Smallest part other than the last, as in S3.
+const MIN_PART_SIZE: u64 = 5 << 20;
+/// Part numbers run from 1 to this.
+const MAX_PART_NUMBER: i32 = 10_000;
+/// Most parts or uploads one listing page returns.
+const MAX_PAGE: i32 = 1000;
+
+pub fn part_number(n: i32) -> Result<u32> {
+    if (1..=MAX_PART_NUMBER).contains(&n) {
+        Ok(n.unsigned_abs())
+    } else {
+        Err(s3_error!(
+            InvalidArgument,
+            "Part number must be an integer between 1 and 10000, inclusive"
+        )
+        .into())
+    }
+}
+
+fn page_size(requested: Option<i32>) -> usize {
+    usize::try_from(requested.unwrap_or(MAX_PAGE).clamp(0, MAX_PAGE)).unwrap_or(0)
+}
+
+/// The upload `upload_id`, if it is for this bucket and key.
+async fn upload_of(gw: &Gateway, bucket: &str, key: &str, upload_id: &str) -> Result<Upload> {
+    let upload = gw.meta.upload(upload_id).await?;
+    if upload.bucket != bucket || upload.key != key {
+        return Err(s3_error!(NoSuchUpload).into());
+    }
+    Ok(upload)
+}
+
+pub async fn create_multipart_upload(
+    gw: &Gateway,
+    req: S3Request<CreateMultipartUploadInput>,
+) -> Result<S3Response<CreateMultipartUploadOutput>> {
+    let (caller, _) = gw.owned_bucket(&req, &req.input.bucket).await?;
+    let i = req.input;
+    let attrs = attrs_from(
+        i.content_type,
+        i.content_encoding,
+        i.content_disposition,
+        i.content_language,
+        i.cache_control,
+        i.expires.as_ref(),
+        i.metadata,
+    );
+    let upload = gw
+        .meta
+        .create_upload(&i.bucket, &i.key, &attrs, &caller.account.id)
+        .await?;
+    Ok(S3Response::new(CreateMultipartUploadOutput {
+        bucket: Some(i.bucket),
+        key: Some(i.key),
+        upload_id: Some(upload.upload_id),
+        ..Default::default()
+    }))
+}
+
+pub async fn upload_part(gw: &Gateway, req: S3Request<UploadPartInput>) -> Result<S3Response<UploadPartOutput>> {
+    gw.owned_bucket(&req, &req.input.bucket).await?;
+    let i = req.input;
+    let number = part_number(i.part_number)?;
+    let upload = upload_of(gw, &i.bucket, &i.key, &i.upload_id).await?;
+    let stated = Checksum {
+        checksum_crc32: i.checksum_crc32,
+        checksum_crc32c: i.checksum_crc32c,
+        checksum_crc64nvme: i.checksum_crc64nvme,
+        checksum_sha1: i.checksum_sha1,
+        checksum_sha256: i.checksum_sha256,
+        checksum_type: None,
+    };
+    let wanted = Wanted::new(&stated, i.checksum_algorithm.as_ref(), &req.headers)?;
+    let expected = Expected::new(i.content_length, i.content_md5.as_deref(), &req.headers, wanted)?;
+    let body = match i.body {
+        Some(body) => Box::pin(body),
+        None => Box::pin(futures::stream::empty()) as osg_provider::ByteStream,
+    };
+    let stored = gw.store(body, expected, req.trailing_headers).await?;
+    if let Err(e) = gw
+        .meta
+        .commit_part(&upload.upload_id, number, &stored.blob, stored.size, &stored.md5)
+        .await
+    {
+        gw.discard(&stored.blob).await;
+        return Err(e.into());
+    }
+    let sums = checksum::to_dto(&stored.checksums);
+    Ok(S3Response::new(UploadPartOutput {
+        e_tag: Some(etag(&stored.md5)),
+        checksum_crc32: sums.checksum_crc32,
+        checksum_crc32c: sums.checksum_crc32c,
+        checksum_crc64nvme: sums.checksum_crc64nvme,
+        checksum_sha1: sums.checksum_sha1,
+        checksum_sha256: sums.checksum_sha256,
+        ..Default::default()
+    }))
+}
+
+pub async fn complete_multipart_upload(
+    gw: &Gateway,
+    req: S3Request<CompleteMultipartUploadInput>,
+) -> Result<S3Response<CompleteMultipartUploadOutput>> {
+    gw.owned_bucket(&req, &req.input.bucket).await?;
+    let i = &req.input;
+    let upload = upload_of(gw, &i.bucket, &i.key, &i.upload_id).await?;
+    let parts = i
+        .multipart_upload
+        .as_ref()
+        .and_then(|m| m.parts.as_ref())
+        .filter(|p| !p.is_empty());
+    let Some(parts) = parts else {
+        return Err(s3_error!(MalformedXML, "You must specify at least one part.").into());
+    };
+    let mut chosen = Vec::with_capacity(parts.len());
+    for part in parts {
+        let (Some(number), Some(tag)) = (part.part_number, part.e_tag.as_ref()) else {
+            return Err(s3_error!(MalformedXML, "Each part needs a PartNumber and an ETag.").into());
+        };
+        chosen.push(PartChoice {
+            number: part_number(number)?,
+            etag: tag.value().to_owned(),
+        });
+    }
+    let version = gw
+        .meta
+        .complete_upload(&upload.upload_id, &chosen, MIN_PART_SIZE)
+        .await?;
+    Ok(S3Response::new(CompleteMultipartUploadOutput {
+        bucket: Some(version.bucket.clone()),
+        key: Some(version.key.clone()),
+        e_tag: Some(etag(&version.etag)),
+        location: Some(format!("/{}/{}", version.bucket, version.key)),
+        ..Default::default()
+    }))
+}
+
+pub async fn abort_multipart_upload(
+    gw: &Gateway,
+    req: S3Request<AbortMultipartUploadInput>,
+) -> Result<S3Response<AbortMultipartUploadOutput>> {
+    gw.owned_bucket(&req, &req.input.bucket).await?;
+    let i = &req.input;
+    let upload = upload_of(gw, &i.bucket, &i.key, &i.upload_id).await?;
+    gw.meta.abort_upload(&upload.upload_id).await?;
+    Ok(S3Response::with_status(
+        AbortMultipartUploadOutput::default(),
+        http::StatusCode::NO_CONTENT,
+    ))
+}
+
+pub async fn list_parts(gw: &Gateway, req: S3Request<ListPartsInput>) -> Result<S3Response<ListPartsOutput>> {
+    let (caller, _) = gw.owned_bucket(&req, &req.input.bucket).await?;
+    let i = &req.input;
+    let upload = upload_of(gw, &i.bucket, &i.key, &i.upload_id).await?;
+    let after = u32::try_from(i.part_number_marker.unwrap_or(0).max(0)).unwrap_or(0);
+    let max = page_size(i.max_parts);
+    let (parts, truncated) = gw.meta.parts(&upload.upload_id, after, max).await?;
+    let next = parts.last().map(|p| i32::try_from(p.number).unwrap_or(MAX_PART_NUMBER));
+    let owner = owner_of(&caller.account);
+    Ok(S3Response::new(ListPartsOutput {
+        bucket: Some(upload.bucket.clone()),
+        key: Some(upload.key.clone()),
+        upload_id: Some(upload.upload_id.clone()),
+        part_number_marker: i.part_number_marker,
+        next_part_number_marker: next,
+        max_parts: Some(i32::try_from(max).unwrap_or(MAX_PAGE)),
+        is_truncated: Some(truncated),
+        initiator: Some(Initiator {
+            display_name: owner.display_name.clone(),
+            id: owner.id.clone(),
+        }),
+        owner: Some(owner),
+        storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
+        parts: Some(
+            parts
+                .iter()
+                .map(|p| Part {
+                    part_number: i32::try_from(p.number).ok(),
+                    e_tag: Some(etag(&p.etag)),
+                    size: i64::try_from(p.size).ok(),
+                    last_modified: Some(timestamp(p.modified_ms)),
+                    ..Default::default()
+                })
+                .collect(),
+        ),
+        ..Default::default()
+    }))
+}
+
+pub async fn list_multipart_uploads(
+    gw: &Gateway,
+    req: S3Request<ListMultipartUploadsInput>,
+) -> Result<S3Response<ListMultipartUploadsOutput>> {
+    let (caller, _) = gw.owned_bucket(&req, &req.input.bucket).await?;
+    let i = &req.input;
+    let max = page_size(i.max_uploads);
+    let prefix = i.prefix.as_deref().unwrap_or("");
+    let key_marker = i.key_marker.as_deref().unwrap_or("");
+    // Without a key marker the upload id marker is ignored, as in S3.
+    let id_marker = if key_marker.is_empty() {
+        ""
+    } else {
+        i.upload_id_marker.as_deref().unwrap_or("")
+    };
+    let page = gw
+        .meta
+        .list_uploads(&i.bucket, prefix, key_marker, id_marker, max)
+        .await?;
+    let last = page.uploads.last();
+    let owner = owner_of(&caller.account);
+    Ok(S3Response::new(ListMultipartUploadsOutput {
+        bucket: Some(i.bucket.clone()),
+        prefix: Some(prefix.to_owned()),
+        key_marker: Some(key_marker.to_owned()),
+        upload_id_marker: Some(id_marker.to_owned()),
+        next_key_marker: last.map(|u| u.key.clone()),
+        next_upload_id_marker: last.map(|u| u.upload_id.clone()),
+        max_uploads: Some(i32::try_from(max).unwrap_or(MAX_PAGE)),
+        is_truncated: Some(page.truncated),
+        uploads: Some(
+            page.uploads
+                .iter()
+                .map(|u| MultipartUpload {
+                    key: Some(u.key.clone()),
+                    upload_id: Some(u.upload_id.clone()),
+                    initiated: Some(timestamp(u.initiated_ms)),
+                    initiator: Some(Initiator {
+                        display_name: owner.display_name.clone(),
+                        id: owner.id.clone(),
+                    }),
+                    owner: Some(owner.clone()),
+                    storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
+                    ..Default::default()
+                })
+                .collect(),
+        ),
+        ..Default::default()
+    }))
+}

@@ -1,0 +1,73 @@
+//! PutObject (and POST form uploads, which s3s turns into a PutObject).
+
+use osg_meta::NewVersion;
+use s3s::dto::*;
+use s3s::{S3Request, S3Response};
+
+use super::checksum::{self, Wanted};
+use super::stream::Expected;
+use super::{attrs_from, etag, write_condition};
+use crate::Gateway;
+use crate::error::Result;
+
+pub async fn put_object(gw: &Gateway, req: S3Request<PutObjectInput>) -> Result<S3Response<PutObjectOutput>> {
+    let (caller, _) = gw.owned_bucket(&req, &req.input.bucket).await?;
+    let input = req.input;
+    let condition = write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
+    if matches!(condition, osg_meta::Condition::Absent) && gw.meta.object(&input.bucket, &input.key).await.is_ok() {
+        // Fail before reading the body; the commit checks again.
+        return Err(s3s::s3_error!(PreconditionFailed).into());
+    }
+    let stated = Checksum {
+        checksum_crc32: input.checksum_crc32,
+        checksum_crc32c: input.checksum_crc32c,
+        checksum_crc64nvme: input.checksum_crc64nvme,
+        checksum_sha1: input.checksum_sha1,
+        checksum_sha256: input.checksum_sha256,
+        checksum_type: None,
+    };
+    let wanted = Wanted::new(&stated, input.checksum_algorithm.as_ref(), &req.headers)?;
+    let expected = Expected::new(input.content_length, input.content_md5.as_deref(), &req.headers, wanted)?;
+    let body = match input.body {
+        Some(body) => Box::pin(body),
+        None => Box::pin(futures::stream::empty()) as osg_provider::ByteStream,
+    };
+    let stored = gw.store(body, expected, req.trailing_headers).await?;
+    let mut attrs = attrs_from(
+        input.content_type,
+        input.content_encoding,
+        input.content_disposition,
+        input.content_language,
+        input.cache_control,
+        input.expires.as_ref(),
+        input.metadata,
+    );
+    attrs.checksums.clone_from(&stored.checksums);
+    let new = NewVersion {
+        bucket: input.bucket,
+        key: input.key,
+        size: stored.size,
+        etag: stored.md5.clone(),
+        parts_count: None,
+        pieces: vec![osg_meta::Piece {
+            blob: stored.blob.clone(),
+            size: stored.size,
+        }],
+        attrs,
+        owner: caller.account.id,
+    };
+    if let Err(e) = gw.meta.commit_object(&new, &condition).await {
+        gw.discard(&stored.blob).await;
+        return Err(e.into());
+    }
+    let sums = checksum::to_dto(&stored.checksums);
+    Ok(S3Response::new(PutObjectOutput {
+        e_tag: Some(etag(&stored.md5)),
+        checksum_crc32: sums.checksum_crc32,
+        checksum_crc32c: sums.checksum_crc32c,
+        checksum_crc64nvme: sums.checksum_crc64nvme,
+        checksum_sha1: sums.checksum_sha1,
+        checksum_sha256: sums.checksum_sha256,
+        ..Default::default()
+    }))
+}

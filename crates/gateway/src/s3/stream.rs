@@ -1,0 +1,204 @@
+//! Object bytes on the move: storing an upload while hashing and verifying it, and reading an
+//! object's pieces back as one stream. Nothing here holds more than a chunk in memory.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::sync::{Arc, Mutex};
+
+use base64::Engine as _;
+use futures::{StreamExt, TryStreamExt};
+use md5::{Digest as _, Md5};
+use osg_meta::Piece;
+use osg_provider::{BoxError, ByteStream};
+use s3s::TrailingHeaders;
+use s3s::checksum::ChecksumHasher;
+use s3s::crypto::Checksum as _;
+use s3s::s3_error;
+
+use super::checksum::Wanted;
+use crate::Gateway;
+use crate::error::{Result, custom};
+
+/// Largest object a single PUT (or part, or copy) may carry, as in S3.
+pub const MAX_PUT_SIZE: u64 = 5 << 30;
+
+/// What an upload promises about its body.
+pub struct Expected {
+    pub length: u64,
+    /// Decoded `Content-MD5`.
+    pub md5: Option<[u8; 16]>,
+    /// A hex `x-amz-content-sha256` (a signed payload hash, not a streaming marker).
+    pub sha256: Option<String>,
+    pub checksums: Wanted,
+}
+
+impl Expected {
+    pub fn new(
+        length: Option<i64>,
+        content_md5: Option<&str>,
+        headers: &http::HeaderMap,
+        checksums: Wanted,
+    ) -> Result<Self> {
+        let length = length.ok_or_else(|| s3_error!(MissingContentLength))?;
+        let length = u64::try_from(length).map_err(|_| s3_error!(InvalidArgument, "Negative Content-Length."))?;
+        if length > MAX_PUT_SIZE {
+            return Err(s3_error!(EntityTooLarge).into());
+        }
+        let md5 = content_md5
+            .map(|v| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(v.trim())
+                    .ok()
+                    .and_then(|d| <[u8; 16]>::try_from(d).ok())
+                    .ok_or_else(|| s3_error!(InvalidDigest, "The Content-MD5 you specified was invalid."))
+            })
+            .transpose()?;
+        let sha256 = headers
+            .get("x-amz-content-sha256")
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()))
+            .map(str::to_ascii_lowercase);
+        Ok(Self {
+            length,
+            md5,
+            sha256,
+            checksums,
+        })
+    }
+}
+
+/// A body now durable on the provider, not yet referenced by any version.
+pub struct Stored {
+    pub blob: String,
+    pub size: u64,
+    /// Hex MD5: the object's ETag.
+    pub md5: String,
+    pub checksums: BTreeMap<String, String>,
+}
+
+struct Digests {
+    md5: Md5,
+    sha256: Option<s3s::crypto::Sha256>,
+    checksums: ChecksumHasher,
+}
+
+impl Gateway {
+    /// Streams `body` to a new blob while hashing it, then verifies length, Content-MD5,
+    /// payload SHA-256 and flexible checksums. On any failure the blob is given up.
+    pub(crate) async fn store(
+        &self,
+        body: ByteStream,
+        expected: Expected,
+        trailers: Option<TrailingHeaders>,
+    ) -> Result<Stored> {
+        let blob = uuid::Uuid::new_v4().simple().to_string();
+        self.meta.begin_blob(&blob).await?;
+        let digests = Arc::new(Mutex::new(Some(Digests {
+            md5: Md5::new(),
+            sha256: expected.sha256.as_ref().map(|_| s3s::crypto::Sha256::new()),
+            checksums: expected.checksums.hasher(),
+        })));
+        let hashing = Arc::clone(&digests);
+        let body: ByteStream = Box::pin(body.inspect_ok(move |chunk| {
+            let mut guard = hashing.lock().expect("digest lock");
+            let Some(d) = guard.as_mut() else { return };
+            d.md5.update(chunk);
+            if let Some(sha) = &mut d.sha256 {
+                sha.update(chunk);
+            }
+            d.checksums.update(chunk);
+        }));
+        let result = match self.provider.put_blob(&blob, body).await {
+            Ok(size) => {
+                let digests = digests
+                    .lock()
+                    .expect("digest lock")
+                    .take()
+                    .expect("digests are taken once");
+                verify(size, digests, &expected, trailers)
+            }
+            Err(e) => Err(e.into()),
+        };
+        match result {
+            Ok((size, md5, checksums)) => Ok(Stored {
+                blob,
+                size,
+                md5,
+                checksums,
+            }),
+            Err(e) => {
+                self.discard(&blob).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Gives up a blob that will not be committed; the reaper deletes it.
+    pub(crate) async fn discard(&self, blob: &str) {
+        if let Err(e) = self.meta.abandon_blob(blob).await {
+            tracing::warn!(blob, error = %e, "could not queue blob for reaping; its lease will expire");
+        }
+    }
+
+    /// The bytes of `range` of an object made of `pieces`. The first piece is opened before
+    /// returning, so an unavailable provider is an error, not a broken body.
+    pub(crate) async fn read(&self, pieces: &[Piece], range: Range<u64>) -> Result<ByteStream> {
+        let mut spans = Vec::new();
+        let mut start = 0u64;
+        for piece in pieces {
+            let end = start + piece.size;
+            if end > range.start && start < range.end {
+                spans.push((
+                    piece.blob.clone(),
+                    range.start.max(start) - start..range.end.min(end) - start,
+                ));
+            }
+            start = end;
+        }
+        let mut spans = spans.into_iter();
+        let Some((blob, r)) = spans.next() else {
+            return Ok(Box::pin(futures::stream::empty()));
+        };
+        let first = self.provider.get_blob(&blob, r).await?;
+        let provider = Arc::clone(&self.provider);
+        let rest = futures::stream::iter(spans)
+            .then(move |(blob, r)| {
+                let provider = Arc::clone(&provider);
+                async move { provider.get_blob(&blob, r).await.map_err(BoxError::from) }
+            })
+            .try_flatten();
+        Ok(Box::pin(sync_wrapper::SyncStream::new(first.chain(rest))))
+    }
+}
+
+fn verify(
+    size: u64,
+    d: Digests,
+    expected: &Expected,
+    trailers: Option<TrailingHeaders>,
+) -> Result<(u64, String, BTreeMap<String, String>)> {
+    if size != expected.length {
+        return Err(s3_error!(IncompleteBody, "The request body ended before its declared length.").into());
+    }
+    let md5: [u8; 16] = d.md5.finalize().into();
+    if expected.md5.is_some_and(|m| m != md5) {
+        return Err(s3_error!(
+            BadDigest,
+            "The Content-MD5 you specified did not match what we received."
+        )
+        .into());
+    }
+    if let (Some(want), Some(sha)) = (&expected.sha256, d.sha256)
+        && hex::encode(sha.finalize()) != *want
+    {
+        return Err(custom(
+            "XAmzContentSHA256Mismatch",
+            http::StatusCode::BAD_REQUEST,
+            "The provided 'x-amz-content-sha256' header does not match what was computed.",
+        )
+        .into());
+    }
+    let trailers = trailers.and_then(|t| t.take());
+    let checksums = expected.checksums.verify(&d.checksums.finalize(), trailers.as_ref())?;
+    Ok((size, hex::encode(md5), checksums))
+}

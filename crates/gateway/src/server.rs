@@ -1,0 +1,181 @@
+//! The listener: accepts connections (TLS optional), serves HTTP/1.1 and HTTP/2, and gives
+//! every response a request id. Errors from s3s carry Code and Message; here they also get the
+//! Resource and RequestId that S3 clients log.
+
+use std::convert::Infallible;
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response, StatusCode, header};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use s3s::Body;
+use s3s::service::S3Service;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls;
+
+/// How long a client may take to send its request headers.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+/// Cap on the bytes of request headers buffered per connection.
+const MAX_HEADER_BYTES: usize = 64 << 10;
+
+/// PEM files for HTTPS.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// Serves `service` on `listener` until the process ends.
+pub async fn serve(listener: TcpListener, service: S3Service, tls: Option<&TlsFiles>) -> io::Result<()> {
+    let acceptor = tls.map(load_tls).transpose()?;
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .max_buf_size(MAX_HEADER_BYTES);
+    builder
+        .http2()
+        .max_header_list_size(u32::try_from(MAX_HEADER_BYTES).unwrap_or(u32::MAX));
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(conn) => conn,
+            Err(e) => {
+                // Out of file descriptors and the like: wait rather than spin.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        // Headers and body go out in separate writes; without this, Nagle plus delayed ACK
+        // stalls every small response by 40 ms.
+        let _ = stream.set_nodelay(true);
+        let service = service.clone();
+        let builder = builder.clone();
+        let acceptor = acceptor.clone();
+        tokio::spawn(async move {
+            let svc = hyper::service::service_fn(move |req| handle(service.clone(), req));
+            let result = match acceptor {
+                Some(acceptor) => match acceptor.accept(stream).await {
+                    Ok(tls) => builder.serve_connection(TokioIo::new(tls), svc).await,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "TLS handshake failed");
+                        return;
+                    }
+                },
+                None => builder.serve_connection(TokioIo::new(stream), svc).await,
+            };
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+}
+
+fn load_tls(files: &TlsFiles) -> io::Result<TlsAcceptor> {
+    let read =
+        |path: &PathBuf| std::fs::read(path).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())));
+    let certs = rustls_pemfile::certs(&mut read(&files.cert)?.as_slice()).collect::<Result<Vec<_>, _>>()?;
+    let key = rustls_pemfile::private_key(&mut read(&files.key)?.as_slice())?
+        .ok_or_else(|| io::Error::other(format!("{}: no private key found", files.key.display())))?;
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(io::Error::other)?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(io::Error::other)?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+async fn handle(service: S3Service, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+    let request_id = new_request_id();
+    let resource = req.uri().path().to_owned();
+    let resp = match service.call(req.map(Body::from)).await {
+        Ok(resp) => resp,
+        Err(e) => {
+            tracing::error!(error = ?e, "request failed outside any operation");
+            let mut resp = Response::new(Body::from(Bytes::from_static(
+                b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>InternalError</Code>\
+                  <Message>We encountered an internal error. Please try again.</Message></Error>",
+            )));
+            *resp.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+            resp
+        }
+    };
+    Ok(finish(resp, &request_id, &resource))
+}
+
+/// 16 hex digits, like S3's request ids.
+fn new_request_id() -> String {
+    let id = uuid::Uuid::new_v4().simple().to_string().to_ascii_uppercase();
+    id[..16].to_owned()
+}
+
+fn finish(mut resp: Response<Body>, request_id: &str, resource: &str) -> Response<Body> {
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        resp.headers_mut().insert("x-amz-request-id", v);
+    }
+    if resp.status() == StatusCode::NOT_MODIFIED {
+        // A 304 carries no body.
+        *resp.body_mut() = Body::empty();
+        resp.headers_mut().remove(header::CONTENT_TYPE);
+        resp.headers_mut().remove(header::CONTENT_LENGTH);
+        return resp;
+    }
+    let is_error = resp.status().is_client_error() || resp.status().is_server_error();
+    if is_error
+        && let Some(xml) = resp.body().bytes().and_then(|b| String::from_utf8(b.to_vec()).ok())
+        && let Some(at) = xml.rfind("</Error>")
+    {
+        let extra = format!(
+            "<Resource>{}</Resource><RequestId>{request_id}</RequestId>",
+            escape_xml(resource)
+        );
+        let body = format!("{}{extra}{}", &xml[..at], &xml[at..]);
+        resp.headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+        *resp.body_mut() = Body::from(body);
+    }
+    resp
+}
+
+fn escape_xml(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_get_resource_and_request_id() {
+        let mut resp = Response::new(Body::from("<Error><Code>NoSuchKey</Code></Error>".to_owned()));
+        *resp.status_mut() = StatusCode::NOT_FOUND;
+        let resp = finish(resp, "ABC", "/b/a&b");
+        let body = String::from_utf8(resp.body().bytes().unwrap().to_vec()).unwrap();
+        assert_eq!(
+            body,
+            "<Error><Code>NoSuchKey</Code><Resource>/b/a&amp;b</Resource><RequestId>ABC</RequestId></Error>"
+        );
+        assert_eq!(resp.headers()["x-amz-request-id"], "ABC");
+        assert_eq!(resp.headers()[header::CONTENT_LENGTH], body.len().to_string().as_str());
+    }
+}

@@ -1,0 +1,126 @@
+//! Buckets: a name, an owner and the region it was created in.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::{Error, Meta, Result, now_ms};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bucket {
+    pub name: String,
+    /// Owning account id.
+    pub owner: String,
+    pub region: String,
+    pub created_ms: i64,
+}
+
+fn bucket_from(row: &AnyRow) -> Result<Bucket> {
+    Ok(Bucket {
+        name: row.try_get("name")?,
+        owner: row.try_get("account_id")?,
+        region: row.try_get("region")?,
+        created_ms: row.try_get("created_ms")?,
+    })
+}
+
+impl Meta {
+    pub async fn create_bucket(&self, name: &str, owner: &str, region: &str) -> Result<Bucket> {
+        let (_guard, mut tx) = self.begin_write().await?;
+        let existing: Option<String> = sqlx::query_scalar("SELECT account_id FROM buckets WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if let Some(existing) = existing {
+            return Err(Error::BucketExists {
+                owned_by_caller: existing == owner,
+            });
+        }
+        let bucket = Bucket {
+            name: name.to_owned(),
+            owner: owner.to_owned(),
+            region: region.to_owned(),
+            created_ms: now_ms(),
+        };
+        sqlx::query("INSERT INTO buckets (name, account_id, region, created_ms) VALUES ($1, $2, $3, $4)")
+            .bind(&bucket.name)
+            .bind(&bucket.owner)
+            .bind(&bucket.region)
+            .bind(bucket.created_ms)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(bucket)
+    }
+
+    pub async fn bucket(&self, name: &str) -> Result<Bucket> {
+        let row = sqlx::query("SELECT name, account_id, region, created_ms FROM buckets WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(bucket_from).transpose()?.ok_or(Error::NoSuchBucket)
+    }
+
+    pub async fn buckets_of(&self, owner: &str) -> Result<Vec<Bucket>> {
+        let rows =
+            sqlx::query("SELECT name, account_id, region, created_ms FROM buckets WHERE account_id = $1 ORDER BY name")
+                .bind(owner)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter().map(bucket_from).collect()
+    }
+
+    /// Deletes an empty bucket. Multipart uploads still in progress are aborted with it.
+    pub async fn delete_bucket(&self, name: &str) -> Result<()> {
+        let (_guard, mut tx) = self.begin_write().await?;
+        let any_version: Option<i64> = sqlx::query_scalar("SELECT 1 FROM versions WHERE bucket = $1 LIMIT 1")
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if any_version.is_some() {
+            return Err(Error::BucketNotEmpty);
+        }
+        let upload_ids: Vec<String> = sqlx::query_scalar("SELECT upload_id FROM uploads WHERE bucket = $1")
+            .bind(name)
+            .fetch_all(&mut *tx)
+            .await?;
+        for upload_id in &upload_ids {
+            Self::drop_upload(&mut tx, upload_id, None).await?;
+        }
+        let deleted = sqlx::query("DELETE FROM buckets WHERE name = $1")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        if deleted.rows_affected() == 0 {
+            return Err(Error::NoSuchBucket);
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Error, test_store};
+
+    #[tokio::test]
+    async fn create_get_list_delete() {
+        let (_dir, meta) = test_store().await;
+        let a = meta.create_account("a").await.unwrap();
+        let b = meta.create_account("b").await.unwrap();
+        meta.create_bucket("one", &a.id, "us-east-1").await.unwrap();
+        assert!(matches!(
+            meta.create_bucket("one", &a.id, "us-east-1").await,
+            Err(Error::BucketExists { owned_by_caller: true })
+        ));
+        assert!(matches!(
+            meta.create_bucket("one", &b.id, "us-east-1").await,
+            Err(Error::BucketExists { owned_by_caller: false })
+        ));
+        assert_eq!(meta.bucket("one").await.unwrap().owner, a.id);
+        assert_eq!(meta.buckets_of(&a.id).await.unwrap().len(), 1);
+        assert!(meta.buckets_of(&b.id).await.unwrap().is_empty());
+        meta.delete_bucket("one").await.unwrap();
+        assert!(matches!(meta.bucket("one").await, Err(Error::NoSuchBucket)));
+        assert!(matches!(meta.delete_bucket("one").await, Err(Error::NoSuchBucket)));
+    }
+}

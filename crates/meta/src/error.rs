@@ -1,0 +1,42 @@
+/// What went wrong in the metadata store, in the store's terms; the gateway maps each variant
+/// to an S3 error in one place.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The bucket name is taken; `owned_by_caller` tells whose it is.
+    #[error("bucket already exists")]
+    BucketExists { owned_by_caller: bool },
+    #[error("no such bucket")]
+    NoSuchBucket,
+    #[error("bucket is not empty")]
+    BucketNotEmpty,
+    #[error("no such key")]
+    NoSuchKey,
+    #[error("no such upload")]
+    NoSuchUpload,
+    /// A conditional write's condition did not hold.
+    #[error("precondition failed")]
+    PreconditionFailed,
+    /// A part named in a completion is missing or its ETag differs.
+    #[error("part {0} is missing or its ETag does not match")]
+    InvalidPart(u32),
+    #[error("parts are not in ascending order")]
+    InvalidPartOrder,
+    /// A part other than the last is smaller than the minimum part size.
+    #[error("part {0} is smaller than the minimum part size")]
+    EntityTooSmall(u32),
+    /// A blob's write lease expired before the write committed; the blob may be gone.
+    #[error("write lease on blob {0} expired")]
+    LeaseLost(String),
+    #[error("stored record is corrupt: {0}")]
+    Corrupt(String),
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<serde_json::Error> for Error {
+    fn from(e: serde_json::Error) -> Self {
+        Self::Corrupt(e.to_string())
+    }
+}

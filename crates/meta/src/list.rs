@@ -1,0 +1,165 @@
+//! Listing by range scans over the listing index. A page of N entries costs N rows read, plus
+//! one jump per common prefix, however many keys the bucket or a prefix holds.
+
+use crate::objects::version_from;
+use crate::{Meta, Result, Version};
+
+/// Highest Unicode scalar: appended to a common prefix it sorts after every key under it.
+const AFTER_ALL: char = '\u{10FFFF}';
+
+#[derive(Debug, Clone)]
+pub enum ListEntry {
+    Object(Box<Version>),
+    /// A common prefix (ends with the delimiter).
+    Prefix(String),
+}
+
+impl ListEntry {
+    /// The key or prefix a following page starts after.
+    #[must_use]
+    pub fn marker(&self) -> &str {
+        match self {
+            Self::Object(v) => &v.key,
+            Self::Prefix(p) => p,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct ListPage {
+    pub entries: Vec<ListEntry>,
+    pub truncated: bool,
+}
+
+impl Meta {
+    /// Lists current objects of `bucket` whose keys start with `prefix` and sort after
+    /// `after`, rolling keys up to common prefixes at the first `delimiter` past the prefix.
+    pub async fn list_objects(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        delimiter: Option<&str>,
+        after: &str,
+        max: usize,
+    ) -> Result<ListPage> {
+        let delimiter = delimiter.filter(|d| !d.is_empty());
+        let common_prefix = |key: &str| -> Option<String> {
+            let rest = key.strip_prefix(prefix)?;
+            let at = rest.find(delimiter?)?;
+            Some(key[..prefix.len() + at + delimiter?.len()].to_owned())
+        };
+        let mut page = ListPage::default();
+        if max == 0 {
+            return Ok(page);
+        }
+        let mut cursor = after.to_owned();
+        // A marker that is itself a common prefix must not be listed again.
+        let mut last_prefix = common_prefix(after).filter(|p| p == after);
+        'scan: loop {
+            let want = max + 1 - page.entries.len();
+            let rows = sqlx::query(
+                "SELECT bucket, key, version_id, size, etag, modified_ms, parts_count, pieces, attrs, owner
+                 FROM versions
+                 WHERE bucket = $1 AND is_latest = 1 AND delete_marker = 0 AND key > $2 AND key >= $3
+                 ORDER BY key LIMIT $4",
+            )
+            .bind(bucket)
+            .bind(&cursor)
+            .bind(prefix)
+            .bind(i64::try_from(want).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await?;
+            let exhausted = rows.len() < want;
+            let mut jumped = false;
+            for row in &rows {
+                let version = version_from(row)?;
+                if !version.key.starts_with(prefix) {
+                    break 'scan;
+                }
+                if let Some(cp) = common_prefix(&version.key) {
+                    // Skip every other key under this prefix with one jump.
+                    let past = format!("{cp}{AFTER_ALL}");
+                    cursor = if version.key > past { version.key } else { past };
+                    jumped = true;
+                    if last_prefix.as_deref() != Some(cp.as_str()) {
+                        last_prefix = Some(cp.clone());
+                        page.entries.push(ListEntry::Prefix(cp));
+                    }
+                } else {
+                    cursor.clone_from(&version.key);
+                    page.entries.push(ListEntry::Object(Box::new(version)));
+                }
+                if page.entries.len() > max {
+                    break 'scan;
+                }
+                if jumped {
+                    continue 'scan;
+                }
+            }
+            if exhausted {
+                break;
+            }
+        }
+        page.truncated = page.entries.len() > max;
+        page.entries.truncate(max);
+        Ok(page)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::objects::tests::new_version;
+    use crate::{Condition, test_store};
+
+    async fn store_with(keys: &[&str]) -> (tempfile::TempDir, Meta) {
+        let (dir, meta) = test_store().await;
+        let a = meta.create_account("a").await.unwrap();
+        meta.create_bucket("b", &a.id, "us-east-1").await.unwrap();
+        for (i, key) in keys.iter().enumerate() {
+            let blob = format!("blob{i}");
+            meta.begin_blob(&blob).await.unwrap();
+            meta.commit_object(&new_version("b", key, &blob), &Condition::None)
+                .await
+                .unwrap();
+        }
+        (dir, meta)
+    }
+
+    fn names(page: &ListPage) -> Vec<&str> {
+        page.entries.iter().map(ListEntry::marker).collect()
+    }
+
+    #[tokio::test]
+    async fn prefixes_delimiters_and_pages() {
+        let keys = ["a/1", "a/2", "a/b/3", "b", "c/1", "c/2", "d", "é/x", "\u{10FFFF}z"];
+        let (_dir, meta) = store_with(&keys).await;
+        let all = meta.list_objects("b", "", None, "", 1000).await.unwrap();
+        assert_eq!(names(&all), keys);
+        assert!(!all.truncated);
+
+        let top = meta.list_objects("b", "", Some("/"), "", 1000).await.unwrap();
+        assert_eq!(names(&top), ["a/", "b", "c/", "d", "é/", "\u{10FFFF}z"]);
+
+        let under_a = meta.list_objects("b", "a/", Some("/"), "", 1000).await.unwrap();
+        assert_eq!(names(&under_a), ["a/1", "a/2", "a/b/"]);
+
+        // Page through the delimited listing two at a time, resuming after each marker.
+        let mut seen = Vec::new();
+        let mut after = String::new();
+        loop {
+            let page = meta.list_objects("b", "", Some("/"), &after, 2).await.unwrap();
+            seen.extend(names(&page).into_iter().map(str::to_owned));
+            if !page.truncated {
+                break;
+            }
+            after = page.entries.last().unwrap().marker().to_owned();
+        }
+        assert_eq!(seen, ["a/", "b", "c/", "d", "é/", "\u{10FFFF}z"]);
+
+        let none = meta.list_objects("b", "zzz", None, "", 10).await.unwrap();
+        assert!(none.entries.is_empty() && !none.truncated);
+        let zero = meta.list_objects("b", "", None, "", 0).await.unwrap();
+        assert!(zero.entries.is_empty());
+    }
+}

@@ -1,0 +1,350 @@
+//! Multipart uploads. Parts are blobs; completing an upload writes a version whose pieces are
+//! the chosen parts' blobs, so no byte is copied.
+
+use md5::{Digest, Md5};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+use crate::objects::{db_size, ensure_bucket, replace_current};
+use crate::{Error, Meta, NewVersion, ObjectAttrs, Piece, Result, Version, now_ms};
+
+#[derive(Debug, Clone)]
+pub struct Upload {
+    pub upload_id: String,
+    pub bucket: String,
+    pub key: String,
+    pub initiated_ms: i64,
+    /// Headers given at creation, applied to the object on completion.
+    pub attrs: ObjectAttrs,
+    pub owner: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Part {
+    pub number: u32,
+    pub blob: String,
+    pub size: u64,
+    /// Hex MD5 of the part's bytes (unquoted).
+    pub etag: String,
+    pub modified_ms: i64,
+}
+
+/// A part the client names in CompleteMultipartUpload.
+#[derive(Debug, Clone)]
+pub struct PartChoice {
+    pub number: u32,
+    /// Unquoted ETag the client expects the part to have.
+    pub etag: String,
+}
+
+#[derive(Debug, Default)]
+pub struct UploadPage {
+    pub uploads: Vec<Upload>,
+    pub truncated: bool,
+}
+
+fn upload_from(row: &AnyRow) -> Result<Upload> {
+    let attrs: String = row.try_get("attrs")?;
+    Ok(Upload {
+        upload_id: row.try_get("upload_id")?,
+        bucket: row.try_get("bucket")?,
+        key: row.try_get("key")?,
+        initiated_ms: row.try_get("initiated_ms")?,
+        attrs: serde_json::from_str(&attrs)?,
+        owner: row.try_get("owner")?,
+    })
+}
+
+fn part_from(row: &AnyRow) -> Result<Part> {
+    let number: i64 = row.try_get("part_number")?;
+    let size: i64 = row.try_get("size")?;
+    Ok(Part {
+        number: u32::try_from(number).map_err(|_| Error::Corrupt("part number".into()))?,
+        blob: row.try_get("blob")?,
+        size: u64::try_from(size).map_err(|_| Error::Corrupt("part size".into()))?,
+        etag: row.try_get("etag")?,
+        modified_ms: row.try_get("modified_ms")?,
+    })
+}
+
+const UPLOAD_COLUMNS: &str = "upload_id, bucket, key, initiated_ms, attrs, owner";
+
+async fn upload_in(conn: &mut AnyConnection, upload_id: &str) -> Result<Upload> {
+    let row = sqlx::query(&format!("SELECT {UPLOAD_COLUMNS} FROM uploads WHERE upload_id = $1"))
+        .bind(upload_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    row.as_ref().map(upload_from).transpose()?.ok_or(Error::NoSuchUpload)
+}
+
+impl Meta {
+    pub async fn create_upload(&self, bucket: &str, key: &str, attrs: &ObjectAttrs, owner: &str) -> Result<Upload> {
+        let upload = Upload {
+            upload_id: uuid::Uuid::new_v4().simple().to_string(),
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            initiated_ms: now_ms(),
+            attrs: attrs.clone(),
+            owner: owner.to_owned(),
+        };
+        let (_guard, mut tx) = self.begin_write().await?;
+        ensure_bucket(&mut tx, bucket).await?;
+        sqlx::query(&format!(
+            "INSERT INTO uploads ({UPLOAD_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"
+        ))
+        .bind(&upload.upload_id)
+        .bind(&upload.bucket)
+        .bind(&upload.key)
+        .bind(upload.initiated_ms)
+        .bind(serde_json::to_string(&upload.attrs)?)
+        .bind(&upload.owner)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(upload)
+    }
+
+    pub async fn upload(&self, upload_id: &str) -> Result<Upload> {
+        let mut conn = self.pool.acquire().await?;
+        upload_in(&mut conn, upload_id).await
+    }
+
+    /// Records an uploaded part, replacing (and marking dead) an earlier part of that number.
+    pub async fn commit_part(&self, upload_id: &str, number: u32, blob: &str, size: u64, etag: &str) -> Result<Part> {
+        let (_guard, mut tx) = self.begin_write().await?;
+        upload_in(&mut tx, upload_id).await?;
+        let now = now_ms();
+        drop_parts(&mut tx, upload_id, Some(number), &[], now).await?;
+        let part = Part {
+            number,
+            blob: blob.to_owned(),
+            size,
+            etag: etag.to_owned(),
+            modified_ms: now,
+        };
+        sqlx::query(
+            "INSERT INTO parts (upload_id, part_number, blob, size, etag, modified_ms) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(upload_id)
+        .bind(i64::from(number))
+        .bind(blob)
+        .bind(db_size(size))
+        .bind(etag)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        crate::blobs::clear_pending(&mut tx, blob).await?;
+        tx.commit().await?;
+        Ok(part)
+    }
+
+    /// Parts numbered above `after`, at most `max`; the flag tells whether more follow.
+    pub async fn parts(&self, upload_id: &str, after: u32, max: usize) -> Result<(Vec<Part>, bool)> {
+        let rows = sqlx::query(
+            "SELECT part_number, blob, size, etag, modified_ms FROM parts
+             WHERE upload_id = $1 AND part_number > $2 ORDER BY part_number LIMIT $3",
+        )
+        .bind(upload_id)
+        .bind(i64::from(after))
+        .bind(i64::try_from(max + 1).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut parts = rows.iter().map(part_from).collect::<Result<Vec<_>>>()?;
+        let truncated = parts.len() > max;
+        parts.truncate(max);
+        Ok((parts, truncated))
+    }
+
+    /// Uploads in progress in `bucket` under `prefix`, in (key, upload id) order after the
+    /// markers.
+    pub async fn list_uploads(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        key_marker: &str,
+        upload_id_marker: &str,
+        max: usize,
+    ) -> Result<UploadPage> {
+        let rows = sqlx::query(&format!(
+            "SELECT {UPLOAD_COLUMNS} FROM uploads
+             WHERE bucket = $1 AND key >= $2 AND (key > $3 OR (key = $3 AND upload_id > $4))
+             ORDER BY key, upload_id LIMIT $5"
+        ))
+        .bind(bucket)
+        .bind(prefix)
+        .bind(key_marker)
+        .bind(upload_id_marker)
+        .bind(i64::try_from(max + 1).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut uploads = Vec::new();
+        for row in &rows {
+            let upload = upload_from(row)?;
+            if !upload.key.starts_with(prefix) {
+                break;
+            }
+            uploads.push(upload);
+        }
+        let truncated = uploads.len() > max;
+        uploads.truncate(max);
+        Ok(UploadPage { uploads, truncated })
+    }
+
+    /// Completes an upload: checks the chosen parts, makes the object current, and drops the
+    /// upload (unchosen parts become dead blobs).
+    pub async fn complete_upload(&self, upload_id: &str, chosen: &[PartChoice], min_part_size: u64) -> Result<Version> {
+        let (_guard, mut tx) = self.begin_write().await?;
+        let upload = upload_in(&mut tx, upload_id).await?;
+        ensure_bucket(&mut tx, &upload.bucket).await?;
+        let rows = sqlx::query(
+            "SELECT part_number, blob, size, etag, modified_ms FROM parts WHERE upload_id = $1 ORDER BY part_number",
+        )
+        .bind(upload_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        let stored = rows.iter().map(part_from).collect::<Result<Vec<_>>>()?;
+        let mut parts = Vec::with_capacity(chosen.len());
+        for (i, choice) in chosen.iter().enumerate() {
+            if i > 0 && choice.number <= chosen[i - 1].number {
+                return Err(Error::InvalidPartOrder);
+            }
+            let part = stored
+                .iter()
+                .find(|p| p.number == choice.number && p.etag == choice.etag)
+                .ok_or(Error::InvalidPart(choice.number))?;
+            parts.push(part);
+        }
+        if parts.is_empty() {
+            return Err(Error::InvalidPart(0));
+        }
+        if let Some(small) = parts[..parts.len() - 1].iter().find(|p| p.size < min_part_size) {
+            return Err(Error::EntityTooSmall(small.number));
+        }
+        let mut md5s = Md5::new();
+        for part in &parts {
+            md5s.update(hex::decode(&part.etag).map_err(|_| Error::Corrupt("part etag".into()))?);
+        }
+        let new = NewVersion {
+            bucket: upload.bucket.clone(),
+            key: upload.key.clone(),
+            size: parts.iter().map(|p| p.size).sum(),
+            etag: format!("{}-{}", hex::encode(md5s.finalize()), parts.len()),
+            parts_count: u32::try_from(parts.len()).ok(),
+            pieces: parts
+                .iter()
+                .map(|p| Piece {
+                    blob: p.blob.clone(),
+                    size: p.size,
+                })
+                .collect(),
+            attrs: upload.attrs.clone(),
+            owner: upload.owner.clone(),
+        };
+        let now = now_ms();
+        let version = replace_current(&mut tx, &new, now).await?;
+        let kept: Vec<&str> = parts.iter().map(|p| p.blob.as_str()).collect();
+        Self::drop_upload(&mut tx, upload_id, Some(&kept)).await?;
+        tx.commit().await?;
+        Ok(version)
+    }
+
+    pub async fn abort_upload(&self, upload_id: &str) -> Result<()> {
+        let (_guard, mut tx) = self.begin_write().await?;
+        upload_in(&mut tx, upload_id).await?;
+        Self::drop_upload(&mut tx, upload_id, None).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Deletes an upload and its parts; part blobs not in `keep` become dead.
+    pub(crate) async fn drop_upload(conn: &mut AnyConnection, upload_id: &str, keep: Option<&[&str]>) -> Result<()> {
+        drop_parts(conn, upload_id, None, keep.unwrap_or_default(), now_ms()).await?;
+        sqlx::query("DELETE FROM uploads WHERE upload_id = $1")
+            .bind(upload_id)
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    }
+}
+
+/// Deletes an upload's parts (or just part `only`), marking their blobs dead unless kept.
+async fn drop_parts(
+    conn: &mut AnyConnection,
+    upload_id: &str,
+    only: Option<u32>,
+    keep: &[&str],
+    now: i64,
+) -> Result<()> {
+    let only = only.map(i64::from);
+    let blobs: Vec<String> =
+        sqlx::query_scalar("SELECT blob FROM parts WHERE upload_id = $1 AND ($2 IS NULL OR part_number = $2)")
+            .bind(upload_id)
+            .bind(only)
+            .fetch_all(&mut *conn)
+            .await?;
+    for blob in blobs.iter().filter(|b| !keep.contains(&b.as_str())) {
+        crate::blobs::mark_dead(conn, blob, now).await?;
+    }
+    sqlx::query("DELETE FROM parts WHERE upload_id = $1 AND ($2 IS NULL OR part_number = $2)")
+        .bind(upload_id)
+        .bind(only)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_store;
+
+    #[tokio::test]
+    async fn complete_checks_parts_and_reuses_blobs() {
+        let (_dir, meta) = test_store().await;
+        let a = meta.create_account("a").await.unwrap();
+        meta.create_bucket("b", &a.id, "us-east-1").await.unwrap();
+        let up = meta
+            .create_upload("b", "k", &ObjectAttrs::default(), &a.id)
+            .await
+            .unwrap();
+        let md5_a = "0cc175b9c0f1b6a831c399e269772661";
+        let md5_b = "92eb5ffee6ae2fec3ad71c777531578f";
+        for (n, blob, etag, size) in [(1, "p1", md5_a, 10), (2, "p2", md5_b, 3), (3, "p3", md5_b, 3)] {
+            meta.begin_blob(blob).await.unwrap();
+            meta.commit_part(&up.upload_id, n, blob, size, etag).await.unwrap();
+        }
+        let choice = |n: u32, etag: &str| PartChoice {
+            number: n,
+            etag: etag.into(),
+        };
+        assert!(matches!(
+            meta.complete_upload(&up.upload_id, &[choice(2, md5_b), choice(1, md5_a)], 5)
+                .await,
+            Err(Error::InvalidPartOrder)
+        ));
+        assert!(matches!(
+            meta.complete_upload(&up.upload_id, &[choice(1, md5_b)], 5).await,
+            Err(Error::InvalidPart(1))
+        ));
+        assert!(matches!(
+            meta.complete_upload(&up.upload_id, &[choice(2, md5_b), choice(3, md5_b)], 5)
+                .await,
+            Err(Error::EntityTooSmall(2))
+        ));
+        let v = meta
+            .complete_upload(&up.upload_id, &[choice(1, md5_a), choice(2, md5_b)], 5)
+            .await
+            .unwrap();
+        assert_eq!(v.size, 13);
+        assert_eq!(v.parts_count, Some(2));
+        assert!(v.etag.ends_with("-2"));
+        assert_eq!(
+            v.pieces.iter().map(|p| p.blob.as_str()).collect::<Vec<_>>(),
+            ["p1", "p2"]
+        );
+        assert!(matches!(meta.upload(&up.upload_id).await, Err(Error::NoSuchUpload)));
+        // Part 3 was not chosen: its blob is dead; the chosen ones are not.
+        let reap = meta.blobs_to_reap(now_ms() + 86_400_000, 10).await.unwrap();
+        assert_eq!(reap, vec!["p3".to_owned()]);
+    }
+}

@@ -1,0 +1,99 @@
+//! The schema, created on first open. Keys are compared byte-wise (SQLite's BINARY collation),
+//! which is the UTF-8 order S3 lists in.
+
+use sqlx::AnyPool;
+
+use crate::Result;
+
+const SCHEMA_VERSION: i64 = 1;
+
+const TABLES: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS accounts (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        canonical_id TEXT NOT NULL UNIQUE,
+        created_ms BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS access_keys (
+        access_key TEXT PRIMARY KEY,
+        account_id TEXT NOT NULL REFERENCES accounts(id),
+        secret TEXT NOT NULL,
+        active INTEGER NOT NULL,
+        created_ms BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS buckets (
+        name TEXT PRIMARY KEY,
+        account_id TEXT NOT NULL REFERENCES accounts(id),
+        region TEXT NOT NULL,
+        created_ms BIGINT NOT NULL)",
+    // Every object version, current or not; `pieces` is the JSON list of blobs holding the
+    // bytes in order (one for a plain PUT, one per part for a completed multipart upload).
+    "CREATE TABLE IF NOT EXISTS versions (
+        bucket TEXT NOT NULL,
+        key TEXT NOT NULL,
+        version_id TEXT NOT NULL,
+        is_latest INTEGER NOT NULL,
+        delete_marker INTEGER NOT NULL,
+        size BIGINT NOT NULL,
+        etag TEXT NOT NULL,
+        modified_ms BIGINT NOT NULL,
+        parts_count INTEGER,
+        pieces TEXT NOT NULL,
+        attrs TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        PRIMARY KEY (bucket, key, version_id))",
+    // The listing index: current, visible objects in key order, so a page costs a range scan.
+    "CREATE INDEX IF NOT EXISTS versions_listing ON versions (bucket, key)
+        WHERE is_latest = 1 AND delete_marker = 0",
+    "CREATE TABLE IF NOT EXISTS uploads (
+        upload_id TEXT PRIMARY KEY,
+        bucket TEXT NOT NULL,
+        key TEXT NOT NULL,
+        initiated_ms BIGINT NOT NULL,
+        attrs TEXT NOT NULL,
+        owner TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS uploads_listing ON uploads (bucket, key, upload_id)",
+    "CREATE TABLE IF NOT EXISTS parts (
+        upload_id TEXT NOT NULL,
+        part_number INTEGER NOT NULL,
+        blob TEXT NOT NULL,
+        size BIGINT NOT NULL,
+        etag TEXT NOT NULL,
+        modified_ms BIGINT NOT NULL,
+        PRIMARY KEY (upload_id, part_number))",
+    // Blobs being written: a crash mid-write leaves the row, and the reaper removes the blob
+    // once the lease has expired.
+    "CREATE TABLE IF NOT EXISTS pending_blobs (
+        blob TEXT PRIMARY KEY,
+        expires_ms BIGINT NOT NULL)",
+    // Blobs no version references any more, deleted after a grace period so that reads
+    // already under way finish.
+    "CREATE TABLE IF NOT EXISTS dead_blobs (
+        blob TEXT PRIMARY KEY,
+        after_ms BIGINT NOT NULL)",
+];
+
+pub async fn migrate(pool: &AnyPool) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    for stmt in TABLES {
+        sqlx::query(stmt).execute(&mut *tx).await?;
+    }
+    let version: Option<i64> = sqlx::query_scalar("SELECT version FROM schema_version")
+        .fetch_optional(&mut *tx)
+        .await?;
+    match version {
+        None => {
+            sqlx::query("INSERT INTO schema_version (version) VALUES ($1)")
+                .bind(SCHEMA_VERSION)
+                .execute(&mut *tx)
+                .await?;
+        }
+        Some(v) if v > SCHEMA_VERSION => {
+            return Err(crate::Error::Corrupt(format!(
+                "metadata schema version {v} is newer than this binary's {SCHEMA_VERSION}"
+            )));
+        }
+        Some(_) => {}
+    }
+    tx.commit().await?;
+    Ok(())
+}

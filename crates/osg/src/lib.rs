@@ -1,0 +1,4 @@
+//! The `osg` command's pieces, as a library so tests can run a real gateway in-process.
+
+pub mod bootstrap;
+pub mod serve;

@@ -1,0 +1,45 @@
+//! `osg`: the Scalable Walrus command.
+
+use clap::{Parser, Subcommand};
+use osg::serve::{ServeArgs, Server};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(
+    name = "osg",
+    version,
+    about = "Scalable Walrus: an S3-compatible object storage gateway"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a gateway with the embedded metadata store and Walrus provider.
+    Serve(ServeArgs),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    // s3s logs every error answer at error level, and its debug output prints request DTOs
+    // (SSE-C keys included): silence it. sqlx logs each statement.
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info"))
+        .add_directive("s3s=off".parse()?)
+        .add_directive("sqlx=warn".parse()?);
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Serve(args) => {
+            let server = Server::start(&args).await?;
+            let scheme = if args.tls_cert.is_some() { "https" } else { "http" };
+            println!("osg: serving S3 on {scheme}://{}", server.addr);
+            println!("osg: admin credentials in {}", server.credentials.display());
+            server.run().await
+        }
+    }
+}

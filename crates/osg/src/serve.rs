@@ -1,0 +1,96 @@
+//! `osg serve`: one process with the gateway, the embedded SQLite metadata store and the
+//! embedded Walrus provider, all under one data directory.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use osg_gateway::{Config, Gateway, TlsFiles};
+use osg_meta::Meta;
+use osg_provider::Provider;
+use osg_walrus::Walrus;
+use tokio::net::TcpListener;
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8773")]
+    pub listen: SocketAddr,
+    /// Directory holding the metadata store, the Walrus blobs and the admin credentials.
+    #[arg(long, default_value = "./osg-data")]
+    pub data_dir: PathBuf,
+    /// PEM certificate chain; with --tls-key, serve HTTPS.
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Base domain for virtual-hosted-style requests (bucket.DOMAIN).
+    #[arg(long)]
+    pub domain: Option<String>,
+    /// Region buckets are created in.
+    #[arg(long, default_value = "us-east-1")]
+    pub region: String,
+}
+
+/// A gateway bound to its port, ready to serve.
+pub struct Server {
+    pub addr: SocketAddr,
+    pub credentials: PathBuf,
+    listener: TcpListener,
+    service: osg_gateway::S3Service,
+    tls: Option<TlsFiles>,
+    meta: Arc<Meta>,
+    provider: Arc<dyn Provider>,
+}
+
+impl Server {
+    /// Opens the data directory (creating it on first start) and binds the listener.
+    pub async fn start(args: &ServeArgs) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&args.data_dir).with_context(|| format!("creating {}", args.data_dir.display()))?;
+        let meta = Arc::new(
+            Meta::open_sqlite(&args.data_dir.join("meta.db"))
+                .await
+                .context("opening the metadata store")?,
+        );
+        let provider: Arc<dyn Provider> = Arc::new(
+            Walrus::open(&args.data_dir.join("walrus"))
+                .await
+                .context("opening the Walrus store")?,
+        );
+        let credentials = crate::bootstrap::ensure_admin(&meta, &args.data_dir).await?;
+        let gateway = Gateway::new(Arc::clone(&meta), Arc::clone(&provider), args.region.clone());
+        let config = Config {
+            region: args.region.clone(),
+            domain: args.domain.clone(),
+        };
+        let service = osg_gateway::s3_service(gateway, &config).map_err(anyhow::Error::msg)?;
+        let listener = TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("binding {}", args.listen))?;
+        let tls = match (&args.tls_cert, &args.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            _ => None,
+        };
+        Ok(Self {
+            addr: listener.local_addr()?,
+            credentials,
+            listener,
+            service,
+            tls,
+            meta,
+            provider,
+        })
+    }
+
+    /// Serves until the process ends; the reaper runs beside it.
+    pub async fn run(self) -> anyhow::Result<()> {
+        tokio::spawn(osg_gateway::run_reaper(self.meta, self.provider));
+        osg_gateway::serve(self.listener, self.service, self.tls.as_ref()).await?;
+        Ok(())
+    }
+}

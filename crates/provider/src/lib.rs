@@ -1,0 +1,53 @@
+//! The Object Storage Provider (OSP) seam.
+//!
+//! A provider stores opaque blobs under keys the gateway chooses (never user-supplied object
+//! names) and returns their bytes. Everything S3 means by a bucket or an object (names,
+//! metadata, versions, listings) lives in the metadata store, so a provider only needs these
+//! few calls.
+
+use std::ops::Range;
+use std::pin::Pin;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::Stream;
+
+/// Any error a body stream may carry (the client's upload stream, or a provider's read stream).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A stream of bytes flowing into or out of a provider (`Sync` because HTTP bodies must be).
+pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, BoxError>> + Send + Sync + 'static>>;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The blob does not exist on the provider.
+    #[error("blob {0} not found")]
+    NotFound(String),
+    /// The provider cannot be reached or is failing; the gateway answers 503.
+    #[error("provider unavailable: {0}")]
+    Unavailable(String),
+    /// The stream being stored failed (client went away, bad chunk signature, ...).
+    /// Nothing was stored.
+    #[error("upload stream failed: {0}")]
+    Body(#[source] BoxError),
+}
+
+/// Where object bytes live.
+#[async_trait]
+pub trait Provider: Send + Sync + 'static {
+    /// Stores the whole stream under `key` and returns its length. When this returns `Ok` the
+    /// bytes are durable; on `Err` nothing readable is left under `key`.
+    async fn put_blob(&self, key: &str, body: ByteStream) -> Result<u64>;
+
+    /// Streams the bytes of `key` within `range` (which the caller has checked against the
+    /// blob's size).
+    async fn get_blob(&self, key: &str, range: Range<u64>) -> Result<ByteStream>;
+
+    /// Deletes `key`. Deleting a missing blob succeeds, so reaping is idempotent.
+    async fn delete_blob(&self, key: &str) -> Result<()>;
+
+    /// Fails fast when the provider cannot serve requests.
+    async fn health(&self) -> Result<()>;
+}
