@@ -10,6 +10,7 @@ mod error;
 mod reaper;
 mod s3;
 mod server;
+mod skew;
 
 use std::sync::Arc;
 

@@ -97,6 +97,15 @@ fn load_tls(files: &TlsFiles) -> io::Result<TlsAcceptor> {
 async fn handle(service: S3Service, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
     let request_id = new_request_id();
     let resource = req.uri().path().to_owned();
+    if crate::skew::too_skewed(req.headers(), time::OffsetDateTime::now_utc()) {
+        let err = s3s::s3_error!(
+            RequestTimeTooSkewed,
+            "The difference between the request time and the current time is too large."
+        );
+        if let Ok(resp) = err.to_http_response() {
+            return Ok(finish(resp, &request_id, &resource));
+        }
+    }
     let resp = match service.call(req.map(Body::from)).await {
         Ok(resp) => resp,
         Err(e) => {

@@ -1,0 +1,10 @@
+//! End-to-end tests: a real gateway on a loopback port, driven by real S3 clients.
+
+mod auth;
+mod buckets;
+mod clients;
+mod common;
+mod crash;
+mod list;
+mod multipart;
+mod objects;
