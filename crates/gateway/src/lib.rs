@@ -7,9 +7,11 @@
 
 mod auth;
 mod error;
+mod host;
 mod reaper;
 mod s3;
 mod server;
+mod sigv2;
 mod skew;
 
 use std::sync::Arc;
@@ -46,12 +48,12 @@ impl Gateway {
 
 /// Builds the S3 service for `gateway`: authentication against the metadata store, virtual
 /// hosts under the configured domain, and request limits.
-pub fn s3_service(gateway: Gateway, config: &Config) -> Result<s3s::service::S3Service, String> {
+pub fn s3_service(gateway: Gateway, config: &Config) -> S3Service {
     let meta = Arc::clone(&gateway.meta);
     let mut builder = s3s::service::S3ServiceBuilder::new(gateway);
     builder.set_auth(auth::Auth::new(meta));
     if let Some(domain) = &config.domain {
-        builder.set_host(s3s::host::SingleDomain::new(domain).map_err(|e| format!("--domain {domain}: {e}"))?);
+        builder.set_host(host::Domain::new(domain));
     }
     let mut limits = s3s::config::S3Config::default();
     // POST (browser form) uploads are gathered in memory by s3s before we see them: keep
@@ -59,5 +61,5 @@ pub fn s3_service(gateway: Gateway, config: &Config) -> Result<s3s::service::S3S
     limits.post_object_max_file_size = 64 << 20;
     limits.xml_max_body_size = 4 << 20;
     builder.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(limits))));
-    Ok(builder.build())
+    builder.build()
 }

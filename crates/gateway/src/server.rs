@@ -94,9 +94,12 @@ fn load_tls(files: &TlsFiles) -> io::Result<TlsAcceptor> {
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
-async fn handle(service: S3Service, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+async fn handle(service: S3Service, mut req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
     let request_id = new_request_id();
     let resource = req.uri().path().to_owned();
+    if let Some(uri) = crate::sigv2::canonical_uri(req.uri(), req.headers()) {
+        *req.uri_mut() = uri;
+    }
     if crate::skew::too_skewed(req.headers(), time::OffsetDateTime::now_utc()) {
         let err = s3s::s3_error!(
             RequestTimeTooSkewed,

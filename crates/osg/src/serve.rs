@@ -65,7 +65,7 @@ impl Server {
             region: args.region.clone(),
             domain: args.domain.clone(),
         };
-        let service = osg_gateway::s3_service(gateway, &config).map_err(anyhow::Error::msg)?;
+        let service = osg_gateway::s3_service(gateway, &config);
         let listener = TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("binding {}", args.listen))?;

@@ -27,7 +27,12 @@ pub async fn put_object(gw: &Gateway, req: S3Request<PutObjectInput>) -> Result<
         checksum_type: None,
     };
     let wanted = Wanted::new(&stated, input.checksum_algorithm.as_ref(), &req.headers)?;
-    let expected = Expected::new(input.content_length, input.content_md5.as_deref(), &req.headers, wanted)?;
+    // POST form uploads arrive without Content-Length; their body's length is known.
+    let length = input.content_length.or_else(|| {
+        let exact = input.body.as_ref().map(|b| s3s::stream::ByteStream::remaining_length(b).exact());
+        exact.flatten().and_then(|n| i64::try_from(n).ok())
+    });
+    let expected = Expected::new(length, input.content_md5.as_deref(), &req.headers, wanted)?;
     let body = match input.body {
         Some(body) => Box::pin(body),
         None => Box::pin(futures::stream::empty()) as osg_provider::ByteStream,

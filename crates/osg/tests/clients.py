@@ -1,0 +1,375 @@
+#!/usr/bin/env python3
+"""Drives a real `osg serve` with the aws CLI, boto3 (SigV4, SigV2, presigned URLs, POST
+policy) and s3cmd, plus raw signed requests for the bad-input cases no SDK will send.
+
+Usage: clients.py --osg PATH/TO/osg
+"""
+
+import argparse
+import hashlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+import boto3
+import httpx
+import requests
+from botocore.auth import S3SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.config import Config
+from botocore.credentials import Credentials
+from botocore.exceptions import ClientError
+
+ACCESS_KEY = "AKCLIENTSTEST0000000"
+SECRET_KEY = "clients-test-secret-0000000000000000000000"
+DOMAIN = "s3.localhost"
+
+passed = 0
+failed = []
+
+
+def check(name):
+    """Decorator: run a check, record pass or failure, go on."""
+
+    def wrap(fn):
+        global passed
+        try:
+            fn()
+            passed += 1
+            print(f"ok   {name}", flush=True)
+        except Exception as e:  # noqa: BLE001 - report every failure, keep going
+            failed.append(name)
+            print(f"FAIL {name}: {type(e).__name__}: {e}", flush=True)
+        return fn
+
+    return wrap
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(osg, data_dir, port, *extra):
+    env = dict(os.environ, OSG_ADMIN_ACCESS_KEY=ACCESS_KEY, OSG_ADMIN_SECRET_KEY=SECRET_KEY)
+    proc = subprocess.Popen(
+        [osg, "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", data_dir, "--domain", DOMAIN, *extra],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 20
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proc
+        except OSError:
+            if time.time() > deadline or proc.poll() is not None:
+                raise RuntimeError("osg did not start")
+            time.sleep(0.05)
+
+
+def self_signed(cert_path, key_path):
+    """A throwaway certificate for 127.0.0.1."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .sign(key, hashes.SHA256())
+    )
+    with open(cert_path, "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    with open(key_path, "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+
+
+def error_code(fn):
+    try:
+        fn()
+    except ClientError as e:
+        return e.response["Error"]["Code"], e.response["ResponseMetadata"]["HTTPStatusCode"]
+    raise AssertionError("expected an error")
+
+
+def signed(method, url, body=b"", headers=None, host=None):
+    """A SigV4-signed request, sent as is (for bodies and hosts SDKs will not produce)."""
+    headers = dict(headers or {})
+    if host:
+        headers["Host"] = host
+    headers["x-amz-content-sha256"] = hashlib.sha256(body).hexdigest()
+    req = AWSRequest(method=method, url=url, data=body, headers=headers)
+    S3SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY), "s3", "us-east-1").add_auth(req)
+    return requests.request(method, url, data=body, headers=dict(req.headers.items()))
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--osg", required=True)
+    osg = parser.parse_args().osg
+    work = tempfile.mkdtemp(prefix="osg-clients-")
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    proc = start(osg, os.path.join(work, "data"), port)
+    try:
+        run_checks(osg, work, endpoint, port)
+    finally:
+        proc.kill()
+        proc.wait()
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"{passed} passed, {len(failed)} failed")
+    return 1 if failed else 0
+
+
+def run_checks(osg, work, endpoint, port):
+    data_dir = os.path.join(work, "data")
+    big = os.path.join(work, "big.bin")
+    with open(big, "wb") as f:
+        f.write(os.urandom(12 * 1024 * 1024 + 17))
+    big_md5 = hashlib.md5(open(big, "rb").read()).hexdigest()
+
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY,
+        region_name="us-east-1",
+        config=Config(s3={"addressing_style": "path"}),
+    )
+
+    @check("admin.credentials written 0600 with the key pair")
+    def _():
+        path = os.path.join(data_dir, "admin.credentials")
+        assert oct(os.stat(path).st_mode & 0o777) == "0o600"
+        text = open(path).read()
+        assert "[default]" in text and ACCESS_KEY in text and SECRET_KEY in text
+
+    @check("aws cli: mb, multipart cp up and down, ls, rm, rb")
+    def _():
+        env = dict(
+            os.environ,
+            AWS_ACCESS_KEY_ID=ACCESS_KEY,
+            AWS_SECRET_ACCESS_KEY=SECRET_KEY,
+            AWS_DEFAULT_REGION="us-east-1",
+        )
+        aws = ["aws", "--endpoint-url", endpoint]
+        run = lambda *a: subprocess.run(aws + list(a), env=env, check=True, capture_output=True, text=True).stdout
+        run("s3", "mb", "s3://cli-bucket")
+        run("s3", "cp", big, "s3://cli-bucket/dir/big.bin")
+        listing = run("s3", "ls", "s3://cli-bucket/dir/")
+        assert "big.bin" in listing and str(12 * 1024 * 1024 + 17) in listing, listing
+        back = os.path.join(work, "big.back")
+        run("s3", "cp", "s3://cli-bucket/dir/big.bin", back)
+        assert hashlib.md5(open(back, "rb").read()).hexdigest() == big_md5
+        head = run("s3api", "head-object", "--bucket", "cli-bucket", "--key", "dir/big.bin")
+        assert '"ContentLength": 12582929' in head, head
+        run("s3", "rm", "s3://cli-bucket/dir/big.bin")
+        run("s3", "rb", "s3://cli-bucket")
+
+    @check("boto3 SigV4: put, get, list, copy, delete")
+    def _():
+        s3.create_bucket(Bucket="boto-bucket")
+        s3.put_object(Bucket="boto-bucket", Key="a/b c", Body=b"hello", Metadata={"k": "v"})
+        got = s3.get_object(Bucket="boto-bucket", Key="a/b c")
+        assert got["Body"].read() == b"hello" and got["Metadata"] == {"k": "v"}
+        s3.copy_object(Bucket="boto-bucket", Key="copy", CopySource={"Bucket": "boto-bucket", "Key": "a/b c"})
+        keys = [o["Key"] for o in s3.list_objects_v2(Bucket="boto-bucket")["Contents"]]
+        assert keys == ["a/b c", "copy"], keys
+        s3.upload_file(big, "boto-bucket", "big")  # multipart through boto3's transfer manager
+        assert s3.head_object(Bucket="boto-bucket", Key="big")["ContentLength"] == 12 * 1024 * 1024 + 17
+
+    @check("boto3 checksums: CRC32C and CRC64NVME via trailers")
+    def _():
+        for algo in ["CRC32C", "CRC64NVME", "SHA256"]:
+            out = s3.put_object(Bucket="boto-bucket", Key=f"ck-{algo}", Body=b"x" * 70000, ChecksumAlgorithm=algo)
+            got = s3.head_object(Bucket="boto-bucket", Key=f"ck-{algo}", ChecksumMode="ENABLED")
+            assert got[f"Checksum{algo}"] == out[f"Checksum{algo}"], algo
+
+    @check("boto3 SigV2: put, get, list; wrong secret refused")
+    def _():
+        v2 = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY,
+            region_name="us-east-1",
+            config=Config(signature_version="s3", s3={"addressing_style": "path"}),
+        )
+        v2.put_object(Bucket="boto-bucket", Key="v2", Body=b"sigv2 body")
+        assert v2.get_object(Bucket="boto-bucket", Key="v2")["Body"].read() == b"sigv2 body"
+        assert any(o["Key"] == "v2" for o in v2.list_objects(Bucket="boto-bucket")["Contents"])
+        bad = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key="wrong",
+            region_name="us-east-1",
+            config=Config(signature_version="s3", s3={"addressing_style": "path"}),
+        )
+        assert error_code(lambda: bad.list_buckets()) == ("SignatureDoesNotMatch", 403)
+
+    @check("presigned URLs: SigV4 put and get, SigV2 get, expired refused")
+    def _():
+        url = s3.generate_presigned_url("put_object", Params={"Bucket": "boto-bucket", "Key": "pre"}, ExpiresIn=300)
+        assert requests.put(url, data=b"presigned").status_code == 200
+        url = s3.generate_presigned_url("get_object", Params={"Bucket": "boto-bucket", "Key": "pre"}, ExpiresIn=300)
+        assert requests.get(url).content == b"presigned"
+        v2 = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY,
+            region_name="us-east-1",
+            config=Config(signature_version="s3", s3={"addressing_style": "path"}),
+        )
+        url = v2.generate_presigned_url("get_object", Params={"Bucket": "boto-bucket", "Key": "pre"}, ExpiresIn=300)
+        assert "Signature=" in url and "AWSAccessKeyId=" in url, url
+        assert requests.get(url).content == b"presigned"
+        url = s3.generate_presigned_url("get_object", Params={"Bucket": "boto-bucket", "Key": "pre"}, ExpiresIn=1)
+        time.sleep(2)
+        r = requests.get(url)
+        assert r.status_code == 403 and b"AccessDenied" in r.content, r.content
+
+    @check("POST policy (browser form) upload")
+    def _():
+        post = s3.generate_presigned_post(
+            "boto-bucket",
+            "uploads/form.txt",
+            Conditions=[["content-length-range", 1, 1 << 20]],
+            ExpiresIn=300,
+        )
+        r = requests.post(post["url"], data=post["fields"], files={"file": ("form.txt", b"form body")})
+        assert r.status_code in (200, 204), (r.status_code, r.content)
+        assert s3.get_object(Bucket="boto-bucket", Key="uploads/form.txt")["Body"].read() == b"form body"
+        post = s3.generate_presigned_post(
+            "boto-bucket", "too-big", Conditions=[["content-length-range", 1, 4]], ExpiresIn=300
+        )
+        r = requests.post(post["url"], data=post["fields"], files={"file": ("f", b"more than four bytes")})
+        assert r.status_code == 400, (r.status_code, r.content)
+
+    @check("s3cmd: mb, put, ls, get, del, rb")
+    def _():
+        cfg = os.path.join(work, "s3cfg")
+        with open(cfg, "w") as f:
+            f.write(
+                "[default]\n"
+                f"access_key = {ACCESS_KEY}\nsecret_key = {SECRET_KEY}\n"
+                f"host_base = 127.0.0.1:{port}\nhost_bucket = 127.0.0.1:{port}\n"
+                "use_https = False\nbucket_location = us-east-1\n"
+            )
+        s3cmd = ["s3cmd", "-c", cfg]
+        run = lambda *a: subprocess.run(s3cmd + list(a), check=True, capture_output=True, text=True).stdout
+        run("mb", "s3://s3cmd-bucket")
+        run("put", big, "s3://s3cmd-bucket/big")  # s3cmd uploads files over 15 MB in parts; this is one PUT
+        assert "s3://s3cmd-bucket/big" in run("ls", "s3://s3cmd-bucket")
+        back = os.path.join(work, "s3cmd.back")
+        run("get", "s3://s3cmd-bucket/big", back)
+        assert hashlib.md5(open(back, "rb").read()).hexdigest() == big_md5
+        run("del", "s3://s3cmd-bucket/big")
+        run("rb", "s3://s3cmd-bucket")
+
+    @check("virtual-hosted style under --domain")
+    def _():
+        r = signed("GET", f"{endpoint}/a/b%20c", host=f"boto-bucket.{DOMAIN}:{port}")
+        assert r.status_code == 200 and r.content == b"hello", (r.status_code, r.content)
+
+    @check("malformed XML is MalformedXML with RequestId and Resource")
+    def _():
+        body = b"<Delete><Object><Key>x</Key>"
+        md5 = __import__("base64").b64encode(hashlib.md5(body).digest()).decode()
+        r = signed("POST", f"{endpoint}/boto-bucket?delete", body, {"Content-MD5": md5})
+        assert r.status_code == 400, (r.status_code, r.content)
+        text = r.text
+        assert "<Code>MalformedXML</Code>" in text, text
+        assert f"<RequestId>{r.headers['x-amz-request-id']}</RequestId>" in text, text
+        assert "<Resource>/boto-bucket</Resource>" in text, text
+
+    @check("truncated body is IncompleteBody and stores nothing")
+    def _():
+        url = f"{endpoint}/boto-bucket/truncated"
+        req = AWSRequest(method="PUT", url=url, data=b"", headers={"x-amz-content-sha256": "UNSIGNED-PAYLOAD"})
+        req.headers["Content-Length"] = "100"
+        S3SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY), "s3", "us-east-1").add_auth(req)
+        head = f"PUT /boto-bucket/truncated HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        for k, v in req.headers.items():
+            if k.lower() != "host":
+                head += f"{k}: {v}\r\n"
+        sock = socket.create_connection(("127.0.0.1", port))
+        sock.sendall(head.encode() + b"\r\n" + b"x" * 50)
+        sock.shutdown(socket.SHUT_WR)
+        reply = b""
+        sock.settimeout(10)
+        while chunk := sock.recv(65536):
+            reply += chunk
+        sock.close()
+        assert b" 400 " in reply.split(b"\r\n")[0] and b"IncompleteBody" in reply, reply
+        assert error_code(lambda: s3.head_object(Bucket="boto-bucket", Key="truncated"))[1] == 404
+
+    @check("HTTPS with --tls-cert/--tls-key, HTTP/1.1 and HTTP/2")
+    def _():
+        cert, key = os.path.join(work, "cert.pem"), os.path.join(work, "key.pem")
+        self_signed(cert, key)
+        tls_port = free_port()
+        proc = start(osg, os.path.join(work, "tls-data"), tls_port, "--tls-cert", cert, "--tls-key", key)
+        try:
+            tls = boto3.client(
+                "s3",
+                endpoint_url=f"https://127.0.0.1:{tls_port}",
+                aws_access_key_id=ACCESS_KEY,
+                aws_secret_access_key=SECRET_KEY,
+                region_name="us-east-1",
+                verify=cert,
+                config=Config(s3={"addressing_style": "path"}),
+            )
+            tls.create_bucket(Bucket="tls-bucket")
+            tls.put_object(Bucket="tls-bucket", Key="k", Body=b"over tls")
+            assert tls.get_object(Bucket="tls-bucket", Key="k")["Body"].read() == b"over tls"
+            with httpx.Client(http2=True, verify=cert) as h2:
+                assert h2.get(f"https://127.0.0.1:{tls_port}/").http_version == "HTTP/2"
+        finally:
+            proc.kill()
+            proc.wait()
+
+    @check("a second gateway on the same data dir serves the same objects")
+    def _():
+        # The data dir is reopened by a second process on another port.
+        other = free_port()
+        proc = start(osg, data_dir, other)
+        try:
+            again = boto3.client(
+                "s3",
+                endpoint_url=f"http://127.0.0.1:{other}",
+                aws_access_key_id=ACCESS_KEY,
+                aws_secret_access_key=SECRET_KEY,
+                region_name="us-east-1",
+                config=Config(s3={"addressing_style": "path"}),
+            )
+            assert again.get_object(Bucket="boto-bucket", Key="a/b c")["Body"].read() == b"hello"
+        finally:
+            proc.kill()
+            proc.wait()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
