@@ -81,8 +81,15 @@ fn unavailable(message: &'static str) -> S3Error {
 /// type, so its variants are told apart by name.
 fn body_error(e: &(dyn std::error::Error + 'static)) -> S3Error {
     let text = e.to_string();
+    tracing::debug!(error = %text, "upload stream failed");
     if text.contains("SignatureMismatch") {
         s3_error!(SignatureDoesNotMatch, "A chunk signature does not match.")
+    } else if text.contains("Sha256Mismatch") {
+        custom(
+            "XAmzContentSHA256Mismatch",
+            StatusCode::BAD_REQUEST,
+            "The provided 'x-amz-content-sha256' header does not match what was computed.",
+        )
     } else if text.contains("FormatError") || text.contains("TooLarge") || text.contains("TooMany") {
         s3_error!(InvalidRequest, "The aws-chunked body is malformed.")
     } else {
@@ -95,4 +102,35 @@ pub fn custom(code: &'static str, status: StatusCode, message: impl Into<String>
     let mut err = S3Error::with_message(S3ErrorCode::Custom(code.into()), message.into());
     err.set_status_code(status);
     err
+}
+
+/// AWS's wording for error codes raised without a message (s3s raises most of its own so).
+pub fn default_message(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "AccessDenied" => "Access Denied",
+        "BucketAlreadyExists" => {
+            "The requested bucket name is not available. Please select a different name and try again."
+        }
+        "BucketAlreadyOwnedByYou" => {
+            "Your previous request to create the named bucket succeeded and you already own it."
+        }
+        "BucketNotEmpty" => "The bucket you tried to delete is not empty",
+        "EntityTooLarge" => "Your proposed upload exceeds the maximum allowed object size.",
+        "InvalidAccessKeyId" => "The AWS Access Key Id you provided does not exist in our records.",
+        "InvalidBucketName" => "The specified bucket is not valid.",
+        "InvalidPartOrder" => "The list of parts was not in ascending order. Parts must be ordered by part number.",
+        "KeyTooLongError" => "Your key is too long",
+        "MalformedXML" => "The XML you provided was not well-formed or did not validate against our published schema",
+        "MissingContentLength" => "You must provide the Content-Length HTTP header.",
+        "NoSuchBucket" => "The specified bucket does not exist",
+        "NoSuchKey" => "The specified key does not exist.",
+        "NoSuchUpload" => "The specified upload does not exist. It may have been aborted or completed.",
+        "NoSuchVersion" => "The specified version does not exist.",
+        "NotImplemented" => "A header or operation you provided implies functionality that is not implemented.",
+        "PreconditionFailed" => "At least one of the pre-conditions you specified did not hold",
+        "SignatureDoesNotMatch" => {
+            "The request signature we calculated does not match the signature you provided. Check your key and signing method."
+        }
+        _ => return None,
+    })
 }

@@ -6,6 +6,7 @@
 //! bytes stream between the client and the [`Provider`]; everything else is in [`Meta`].
 
 mod auth;
+mod chunk_limit;
 mod error;
 mod host;
 mod reaper;

@@ -33,3 +33,33 @@ async fn reap_once(meta: &Meta, provider: &dyn Provider) -> Result<usize, Box<dy
     }
     Ok(blobs.len())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use osg_walrus::Walrus;
+
+    fn body(data: &'static [u8]) -> osg_provider::ByteStream {
+        Box::pin(futures::stream::iter([Ok(Bytes::from_static(data))]))
+    }
+
+    #[tokio::test]
+    async fn reaps_abandoned_blobs_and_keeps_leased_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = Meta::open_sqlite(&dir.path().join("meta.db")).await.unwrap();
+        let walrus = Walrus::open(&dir.path().join("walrus")).await.unwrap();
+        for blob in ["aa11", "bb22"] {
+            meta.begin_blob(blob).await.unwrap();
+            walrus.put_blob(blob, body(b"bytes")).await.unwrap();
+        }
+        meta.abandon_blob("aa11").await.unwrap();
+        assert_eq!(reap_once(&meta, &walrus).await.unwrap(), 1);
+        assert!(!dir.path().join("walrus/blobs/aa/aa11").exists());
+        assert!(
+            dir.path().join("walrus/blobs/bb/bb22").exists(),
+            "a blob still being written stays"
+        );
+        assert_eq!(reap_once(&meta, &walrus).await.unwrap(), 0);
+    }
+}

@@ -109,7 +109,7 @@ async fn handle(service: S3Service, mut req: Request<Incoming>) -> Result<Respon
             return Ok(finish(resp, &request_id, &resource));
         }
     }
-    let resp = match service.call(req.map(Body::from)).await {
+    let resp = match service.call(limit_chunks(req)).await {
         Ok(resp) => resp,
         Err(e) => {
             tracing::error!(error = ?e, "request failed outside any operation");
@@ -122,6 +122,20 @@ async fn handle(service: S3Service, mut req: Request<Incoming>) -> Result<Respon
         }
     };
     Ok(finish(resp, &request_id, &resource))
+}
+
+/// Puts aws-chunked bodies behind the chunk-size cap; other bodies go to s3s as they are.
+fn limit_chunks(req: Request<Incoming>) -> Request<Body> {
+    let chunked = req
+        .headers()
+        .get("x-amz-content-sha256")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("STREAMING-"));
+    if chunked {
+        req.map(|b| Body::http_body(crate::chunk_limit::ChunkLimit::new(b)))
+    } else {
+        req.map(Body::from)
+    }
 }
 
 /// 16 hex digits, like S3's request ids.
@@ -146,7 +160,13 @@ fn finish(mut resp: Response<Body>, request_id: &str, resource: &str) -> Respons
         && let Some(xml) = resp.body().bytes().and_then(|b| String::from_utf8(b.to_vec()).ok())
         && let Some(at) = xml.rfind("</Error>")
     {
-        let extra = format!(
+        let mut extra = String::new();
+        if !xml.contains("<Message>")
+            && let Some(message) = error_code(&xml).and_then(crate::error::default_message)
+        {
+            extra = format!("<Message>{message}</Message>");
+        }
+        extra += &format!(
             "<Resource>{}</Resource><RequestId>{request_id}</RequestId>",
             escape_xml(resource)
         );
@@ -156,6 +176,12 @@ fn finish(mut resp: Response<Body>, request_id: &str, resource: &str) -> Respons
         *resp.body_mut() = Body::from(body);
     }
     resp
+}
+
+fn error_code(xml: &str) -> Option<&str> {
+    let start = xml.find("<Code>")? + "<Code>".len();
+    let len = xml[start..].find("</Code>")?;
+    Some(&xml[start..start + len])
 }
 
 fn escape_xml(s: &str) -> String {
@@ -185,7 +211,8 @@ mod tests {
         let body = String::from_utf8(resp.body().bytes().unwrap().to_vec()).unwrap();
         assert_eq!(
             body,
-            "<Error><Code>NoSuchKey</Code><Resource>/b/a&amp;b</Resource><RequestId>ABC</RequestId></Error>"
+            "<Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message>\
+             <Resource>/b/a&amp;b</Resource><RequestId>ABC</RequestId></Error>"
         );
         assert_eq!(resp.headers()["x-amz-request-id"], "ABC");
         assert_eq!(resp.headers()[header::CONTENT_LENGTH], body.len().to_string().as_str());

@@ -11,7 +11,9 @@ fn is_sigv2(uri: &Uri, headers: &http::HeaderMap) -> bool {
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("AWS "));
-    let presigned = uri.query().is_some_and(|q| q.split('&').any(|p| p.starts_with("AWSAccessKeyId=")));
+    let presigned = uri
+        .query()
+        .is_some_and(|q| q.split('&').any(|p| p.starts_with("AWSAccessKeyId=")));
     header || presigned
 }
 
@@ -46,6 +48,9 @@ mod tests {
         assert_eq!(fix("/bucket/key", &v2), None);
         assert_eq!(fix("/", &v2), None);
         assert_eq!(fix("/bucket", &v4), None);
-        assert_eq!(fix("/bucket?AWSAccessKeyId=AK&Signature=s", &v4).as_deref(), Some("/bucket/?AWSAccessKeyId=AK&Signature=s"));
+        assert_eq!(
+            fix("/bucket?AWSAccessKeyId=AK&Signature=s", &v4).as_deref(),
+            Some("/bucket/?AWSAccessKeyId=AK&Signature=s")
+        );
     }
 }

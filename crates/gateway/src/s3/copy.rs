@@ -105,7 +105,7 @@ pub async fn copy_object(gw: &Gateway, req: S3Request<CopyObjectInput>) -> Resul
     };
     let body = gw.read(&src.pieces, 0..src.size).await?;
     let wanted = Wanted::same_as(&src.attrs.checksums);
-    let expected = Expected::new(i64::try_from(src.size).ok(), None, &http::HeaderMap::new(), wanted)?;
+    let expected = Expected::new(i64::try_from(src.size).ok(), None, wanted)?;
     let stored = gw.store(body, expected, None).await?;
     attrs.checksums.clone_from(&stored.checksums);
     let new = NewVersion {
@@ -195,7 +195,7 @@ pub async fn upload_part_copy(
     }
     let body = gw.read(&src.pieces, span.clone()).await?;
     let length = i64::try_from(span.end - span.start).ok();
-    let expected = Expected::new(length, None, &http::HeaderMap::new(), Wanted::default())?;
+    let expected = Expected::new(length, None, Wanted::default())?;
     let stored = gw.store(body, expected, None).await?;
     let part = match gw
         .meta

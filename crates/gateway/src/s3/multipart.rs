@@ -84,7 +84,7 @@ pub async fn upload_part(gw: &Gateway, req: S3Request<UploadPartInput>) -> Resul
         checksum_type: None,
     };
     let wanted = Wanted::new(&stated, i.checksum_algorithm.as_ref(), &req.headers)?;
-    let expected = Expected::new(i.content_length, i.content_md5.as_deref(), &req.headers, wanted)?;
+    let expected = Expected::new(i.content_length, i.content_md5.as_deref(), wanted)?;
     let body = match i.body {
         Some(body) => Box::pin(body),
         None => Box::pin(futures::stream::empty()) as osg_provider::ByteStream,

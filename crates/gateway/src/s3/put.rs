@@ -29,10 +29,13 @@ pub async fn put_object(gw: &Gateway, req: S3Request<PutObjectInput>) -> Result<
     let wanted = Wanted::new(&stated, input.checksum_algorithm.as_ref(), &req.headers)?;
     // POST form uploads arrive without Content-Length; their body's length is known.
     let length = input.content_length.or_else(|| {
-        let exact = input.body.as_ref().map(|b| s3s::stream::ByteStream::remaining_length(b).exact());
+        let exact = input
+            .body
+            .as_ref()
+            .map(|b| s3s::stream::ByteStream::remaining_length(b).exact());
         exact.flatten().and_then(|n| i64::try_from(n).ok())
     });
-    let expected = Expected::new(length, input.content_md5.as_deref(), &req.headers, wanted)?;
+    let expected = Expected::new(length, input.content_md5.as_deref(), wanted)?;
     let body = match input.body {
         Some(body) => Box::pin(body),
         None => Box::pin(futures::stream::empty()) as osg_provider::ByteStream,

@@ -12,12 +12,11 @@ use osg_meta::Piece;
 use osg_provider::{BoxError, ByteStream};
 use s3s::TrailingHeaders;
 use s3s::checksum::ChecksumHasher;
-use s3s::crypto::Checksum as _;
 use s3s::s3_error;
 
 use super::checksum::Wanted;
 use crate::Gateway;
-use crate::error::{Result, custom};
+use crate::error::Result;
 
 /// Largest object a single PUT (or part, or copy) may carry, as in S3.
 pub const MAX_PUT_SIZE: u64 = 5 << 30;
@@ -27,18 +26,11 @@ pub struct Expected {
     pub length: u64,
     /// Decoded `Content-MD5`.
     pub md5: Option<[u8; 16]>,
-    /// A hex `x-amz-content-sha256` (a signed payload hash, not a streaming marker).
-    pub sha256: Option<String>,
     pub checksums: Wanted,
 }
 
 impl Expected {
-    pub fn new(
-        length: Option<i64>,
-        content_md5: Option<&str>,
-        headers: &http::HeaderMap,
-        checksums: Wanted,
-    ) -> Result<Self> {
+    pub fn new(length: Option<i64>, content_md5: Option<&str>, checksums: Wanted) -> Result<Self> {
         let length = length.ok_or_else(|| s3_error!(MissingContentLength))?;
         let length = u64::try_from(length).map_err(|_| s3_error!(InvalidArgument, "Negative Content-Length."))?;
         if length > MAX_PUT_SIZE {
@@ -53,17 +45,7 @@ impl Expected {
                     .ok_or_else(|| s3_error!(InvalidDigest, "The Content-MD5 you specified was invalid."))
             })
             .transpose()?;
-        let sha256 = headers
-            .get("x-amz-content-sha256")
-            .and_then(|v| v.to_str().ok())
-            .filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()))
-            .map(str::to_ascii_lowercase);
-        Ok(Self {
-            length,
-            md5,
-            sha256,
-            checksums,
-        })
+        Ok(Self { length, md5, checksums })
     }
 }
 
@@ -78,13 +60,13 @@ pub struct Stored {
 
 struct Digests {
     md5: Md5,
-    sha256: Option<s3s::crypto::Sha256>,
     checksums: ChecksumHasher,
 }
 
 impl Gateway {
-    /// Streams `body` to a new blob while hashing it, then verifies length, Content-MD5,
-    /// payload SHA-256 and flexible checksums. On any failure the blob is given up.
+    /// Streams `body` to a new blob while hashing it, then verifies length, Content-MD5 and
+    /// flexible checksums (s3s checks signed payload hashes and chunk signatures as the body
+    /// streams). On any failure the blob is given up.
     pub(crate) async fn store(
         &self,
         body: ByteStream,
@@ -95,7 +77,6 @@ impl Gateway {
         self.meta.begin_blob(&blob).await?;
         let digests = Arc::new(Mutex::new(Some(Digests {
             md5: Md5::new(),
-            sha256: expected.sha256.as_ref().map(|_| s3s::crypto::Sha256::new()),
             checksums: expected.checksums.hasher(),
         })));
         let hashing = Arc::clone(&digests);
@@ -103,9 +84,6 @@ impl Gateway {
             let mut guard = hashing.lock().expect("digest lock");
             let Some(d) = guard.as_mut() else { return };
             d.md5.update(chunk);
-            if let Some(sha) = &mut d.sha256 {
-                sha.update(chunk);
-            }
             d.checksums.update(chunk);
         }));
         let result = match self.provider.put_blob(&blob, body).await {
@@ -185,16 +163,6 @@ fn verify(
         return Err(s3_error!(
             BadDigest,
             "The Content-MD5 you specified did not match what we received."
-        )
-        .into());
-    }
-    if let (Some(want), Some(sha)) = (&expected.sha256, d.sha256)
-        && hex::encode(sha.finalize()) != *want
-    {
-        return Err(custom(
-            "XAmzContentSHA256Mismatch",
-            http::StatusCode::BAD_REQUEST,
-            "The provided 'x-amz-content-sha256' header does not match what was computed.",
         )
         .into());
     }
