@@ -13,11 +13,13 @@ const DEAD_GRACE_MS: i64 = 10 * 60 * 1000;
 impl Meta {
     /// Records that `blob` is about to be written; call before the first byte goes out.
     pub async fn begin_blob(&self, blob: &str) -> Result<()> {
+        let (_guard, mut tx) = self.begin_write().await?;
         sqlx::query("INSERT INTO pending_blobs (blob, expires_ms) VALUES ($1, $2)")
             .bind(blob)
             .bind(now_ms() + PENDING_LEASE_MS)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         Ok(())
     }
 

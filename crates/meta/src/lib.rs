@@ -31,8 +31,9 @@ pub use self::objects::{Condition, NewVersion, ObjectAttrs, Piece, Version};
 /// Handle on the metadata store; cheap to share behind an `Arc`.
 pub struct Meta {
     pool: AnyPool,
-    /// SQLite allows one writer; taking write transactions in turn here avoids the
-    /// `SQLITE_BUSY` a deferred transaction gets when it upgrades to a write lock.
+    /// SQLite allows one writer; every write takes this first, in turn, which avoids the
+    /// `SQLITE_BUSY` a deferred transaction gets when it upgrades to a write lock after
+    /// another connection has written.
     writer: Mutex<()>,
 }
 

@@ -7,6 +7,12 @@ use crate::{Meta, Result, Version};
 /// Highest Unicode scalar: appended to a common prefix it sorts after every key under it.
 const AFTER_ALL: char = '\u{10FFFF}';
 
+/// One batch of a listing: a range scan of the partial index `versions_listing`.
+const LIST_PAGE: &str = "SELECT bucket, key, version_id, size, etag, modified_ms, parts_count, pieces, attrs, owner
+     FROM versions
+     WHERE bucket = $1 AND is_latest = 1 AND delete_marker = 0 AND key > $2 AND key >= $3
+     ORDER BY key LIMIT $4";
+
 #[derive(Debug, Clone)]
 pub enum ListEntry {
     Object(Box<Version>),
@@ -57,18 +63,13 @@ impl Meta {
         let mut last_prefix = common_prefix(after).filter(|p| p == after);
         'scan: loop {
             let want = max + 1 - page.entries.len();
-            let rows = sqlx::query(
-                "SELECT bucket, key, version_id, size, etag, modified_ms, parts_count, pieces, attrs, owner
-                 FROM versions
-                 WHERE bucket = $1 AND is_latest = 1 AND delete_marker = 0 AND key > $2 AND key >= $3
-                 ORDER BY key LIMIT $4",
-            )
-            .bind(bucket)
-            .bind(&cursor)
-            .bind(prefix)
-            .bind(i64::try_from(want).unwrap_or(i64::MAX))
-            .fetch_all(&self.pool)
-            .await?;
+            let rows = sqlx::query(LIST_PAGE)
+                .bind(bucket)
+                .bind(&cursor)
+                .bind(prefix)
+                .bind(i64::try_from(want).unwrap_or(i64::MAX))
+                .fetch_all(&self.pool)
+                .await?;
             let exhausted = rows.len() < want;
             let mut jumped = false;
             for row in &rows {
@@ -128,6 +129,28 @@ mod tests {
 
     fn names(page: &ListPage) -> Vec<&str> {
         page.entries.iter().map(ListEntry::marker).collect()
+    }
+
+    /// A page's cost follows the page, not the bucket: the batch query is a range search of
+    /// the listing index, already in key order, stopped by its LIMIT.
+    #[tokio::test]
+    async fn listing_is_an_index_range_scan() {
+        let (_dir, meta) = store_with(&["a"]).await;
+        let rows = sqlx::query(&format!("EXPLAIN QUERY PLAN {LIST_PAGE}"))
+            .bind("b")
+            .bind("")
+            .bind("")
+            .bind(10_i64)
+            .fetch_all(&meta.pool)
+            .await
+            .unwrap();
+        let plan: Vec<String> = rows.iter().map(|r| sqlx::Row::get::<String, _>(r, "detail")).collect();
+        let plan = plan.join("; ");
+        assert!(
+            plan.contains("SEARCH versions USING INDEX versions_listing (bucket=? AND key>?)"),
+            "{plan}"
+        );
+        assert!(!plan.contains("TEMP B-TREE"), "{plan}");
     }
 
     #[tokio::test]

@@ -73,6 +73,15 @@ pub fn client_with(access_key: &str, secret_key: &str, clock: Option<SystemTime>
     build_client(&server().endpoint, access_key, secret_key, clock)
 }
 
+/// A client that reports the first failure instead of retrying it (503s included).
+pub fn client_without_retries() -> Client {
+    let conf = client()
+        .config()
+        .to_builder()
+        .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled());
+    Client::from_conf(conf.build())
+}
+
 /// A client of another gateway.
 pub fn client_at(endpoint: &str, access_key: &str, secret_key: &str) -> Client {
     build_client(endpoint, access_key, secret_key, None)

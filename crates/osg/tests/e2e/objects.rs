@@ -561,3 +561,41 @@ fn walkdir(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writers_all_succeed_and_the_last_write_wins_whole() {
+    let c = client_without_retries();
+    let b = new_bucket(&c, "conc").await;
+    let mut tasks = Vec::new();
+    for t in 0..32u8 {
+        let (c, b) = (c.clone(), b.clone());
+        tasks.push(tokio::spawn(async move {
+            for i in 0..5 {
+                let body = pattern(4096 + usize::from(t), t);
+                c.put_object()
+                    .bucket(&b)
+                    .key(format!("own/{t}/{i}"))
+                    .body(body.clone().into())
+                    .send()
+                    .await
+                    .unwrap();
+                c.put_object()
+                    .bucket(&b)
+                    .key("shared")
+                    .body(body.into())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let listed = c.list_objects_v2().bucket(&b).prefix("own/").send().await.unwrap();
+    assert_eq!(listed.key_count(), Some(160));
+    // The shared key holds exactly one writer's body, never a mix.
+    let shared = get_bytes(&c, &b, "shared").await;
+    let t = u8::try_from(shared.len() - 4096).unwrap();
+    assert_eq!(shared, pattern(4096 + usize::from(t), t));
+}
