@@ -49,18 +49,22 @@ fn raw_disk(dir: &std::path::Path) -> (f64, f64) {
     (large_mbs, n as f64 / start.elapsed().as_secs_f64())
 }
 
-async fn small_ops(c: &Client, put: bool) -> f64 {
+/// 4 KiB PUTs (keys `small/T/0..`) or GETs of the keys the PUTs wrote; returns ops/s.
+/// `written[t]` counts client t's keys.
+async fn small_ops(c: &Client, put: bool, written: &Arc<Vec<AtomicU64>>) -> f64 {
     let done = Arc::new(AtomicU64::new(0));
     let body = vec![7u8; SMALL];
     let start = Instant::now();
     let mut tasks = Vec::new();
     for t in 0..SMALL_CLIENTS {
-        let (c, done, body) = (c.clone(), Arc::clone(&done), body.clone());
+        let (c, done, body, written) = (c.clone(), Arc::clone(&done), body.clone(), Arc::clone(written));
         tasks.push(tokio::spawn(async move {
             let mut i = 0;
             while start.elapsed() < Duration::from_secs(SMALL_SECS) {
-                let key = format!("small/{t}/{}", i % 500);
+                let keys = if put { u64::MAX } else { written[t].load(Ordering::Relaxed) };
+                let key = format!("small/{t}/{}", i % keys);
                 if put {
+                    written[t].fetch_max(i + 1, Ordering::Relaxed);
                     c.put_object()
                         .bucket("bench")
                         .key(key)
@@ -162,8 +166,9 @@ fn main() {
         let c = Client::from_conf(conf);
         c.create_bucket().bucket("bench").send().await.unwrap();
 
-        let put_small = small_ops(&c, true).await;
-        let get_small = small_ops(&c, false).await;
+        let written = Arc::new((0..SMALL_CLIENTS).map(|_| AtomicU64::new(0)).collect::<Vec<_>>());
+        let put_small = small_ops(&c, true, &written).await;
+        let get_small = small_ops(&c, false, &written).await;
         let put_large = large_mbs(&c, true).await;
         let get_large = large_mbs(&c, false).await;
         println!("raw disk, 64 MiB files fsync'd:        {raw_large:8.1} MB/s");
