@@ -61,7 +61,11 @@ async fn small_ops(c: &Client, put: bool, written: &Arc<Vec<AtomicU64>>) -> f64 
         tasks.push(tokio::spawn(async move {
             let mut i = 0;
             while start.elapsed() < Duration::from_secs(SMALL_SECS) {
-                let keys = if put { u64::MAX } else { written[t].load(Ordering::Relaxed) };
+                let keys = if put {
+                    u64::MAX
+                } else {
+                    written[t].load(Ordering::Relaxed)
+                };
                 let key = format!("small/{t}/{}", i % keys);
                 if put {
                     written[t].fetch_max(i + 1, Ordering::Relaxed);

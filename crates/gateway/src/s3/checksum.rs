@@ -11,6 +11,39 @@ use s3s::s3_error;
 
 use crate::error::Result;
 
+/// The checksum headers an upload states, read off a PutObject or UploadPart input.
+macro_rules! stated {
+    ($i:expr) => {
+        s3s::dto::Checksum {
+            checksum_crc32: $i.checksum_crc32,
+            checksum_crc32c: $i.checksum_crc32c,
+            checksum_crc64nvme: $i.checksum_crc64nvme,
+            checksum_sha1: $i.checksum_sha1,
+            checksum_sha256: $i.checksum_sha256,
+            checksum_type: None,
+        }
+    };
+}
+pub(crate) use stated;
+
+/// An output struct with the given fields and the checksum fields from `$sums`
+/// (an `s3s::dto::Checksum`); the rest default.
+macro_rules! with_checksums {
+    ($ty:ident { $($field:ident: $value:expr),* $(,)? }, $sums:expr) => {{
+        let sums: s3s::dto::Checksum = $sums;
+        $ty {
+            $($field: $value,)*
+            checksum_crc32: sums.checksum_crc32,
+            checksum_crc32c: sums.checksum_crc32c,
+            checksum_crc64nvme: sums.checksum_crc64nvme,
+            checksum_sha1: sums.checksum_sha1,
+            checksum_sha256: sums.checksum_sha256,
+            ..Default::default()
+        }
+    }};
+}
+pub(crate) use with_checksums;
+
 /// The algorithms, by the names S3 uses in `x-amz-checksum-algorithm`.
 const NAMES: [&str; 5] = ["CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256"];
 

@@ -7,7 +7,7 @@ use osg_meta::{NewVersion, Version};
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, s3_error};
 
-use super::checksum::{self, Wanted};
+use super::checksum::{self, Wanted, with_checksums};
 use super::stream::{Expected, MAX_PUT_SIZE};
 use super::{attrs_from, etag, timestamp};
 use crate::Gateway;
@@ -19,6 +19,18 @@ struct SourceConditions<'a> {
     if_none_match: Option<&'a ETagCondition>,
     if_modified_since: Option<&'a Timestamp>,
     if_unmodified_since: Option<&'a Timestamp>,
+}
+
+/// The conditions, read off a CopyObject or UploadPartCopy input.
+macro_rules! source_conditions {
+    ($i:expr) => {
+        SourceConditions {
+            if_match: $i.copy_source_if_match.as_ref(),
+            if_none_match: $i.copy_source_if_none_match.as_ref(),
+            if_modified_since: $i.copy_source_if_modified_since.as_ref(),
+            if_unmodified_since: $i.copy_source_if_unmodified_since.as_ref(),
+        }
+    };
 }
 
 impl SourceConditions<'_> {
@@ -64,13 +76,7 @@ pub async fn copy_object(gw: &Gateway, req: S3Request<CopyObjectInput>) -> Resul
     let (caller, _) = gw.owned_bucket(&req, &req.input.bucket).await?;
     let src = source(gw, &req, &req.input.copy_source).await?;
     let input = req.input;
-    SourceConditions {
-        if_match: input.copy_source_if_match.as_ref(),
-        if_none_match: input.copy_source_if_none_match.as_ref(),
-        if_modified_since: input.copy_source_if_modified_since.as_ref(),
-        if_unmodified_since: input.copy_source_if_unmodified_since.as_ref(),
-    }
-    .check(&src)?;
+    source_conditions!(input).check(&src)?;
     let replace = input
         .metadata_directive
         .as_ref()
@@ -128,18 +134,15 @@ pub async fn copy_object(gw: &Gateway, req: S3Request<CopyObjectInput>) -> Resul
             return Err(e.into());
         }
     };
-    let sums = checksum::to_dto(&stored.checksums);
-    Ok(S3Response::new(CopyObjectOutput {
-        copy_object_result: Some(CopyObjectResult {
+    let result = with_checksums!(
+        CopyObjectResult {
             e_tag: Some(etag(&version.etag)),
             last_modified: Some(timestamp(version.modified_ms)),
-            checksum_crc32: sums.checksum_crc32,
-            checksum_crc32c: sums.checksum_crc32c,
-            checksum_crc64nvme: sums.checksum_crc64nvme,
-            checksum_sha1: sums.checksum_sha1,
-            checksum_sha256: sums.checksum_sha256,
-            ..Default::default()
-        }),
+        },
+        checksum::to_dto(&stored.checksums)
+    );
+    Ok(S3Response::new(CopyObjectOutput {
+        copy_object_result: Some(result),
         ..Default::default()
     }))
 }
@@ -182,13 +185,7 @@ pub async fn upload_part_copy(
     }
     let src = source(gw, &req, &req.input.copy_source).await?;
     let input = &req.input;
-    SourceConditions {
-        if_match: input.copy_source_if_match.as_ref(),
-        if_none_match: input.copy_source_if_none_match.as_ref(),
-        if_modified_since: input.copy_source_if_modified_since.as_ref(),
-        if_unmodified_since: input.copy_source_if_unmodified_since.as_ref(),
-    }
-    .check(&src)?;
+    source_conditions!(input).check(&src)?;
     let span = copy_range(input.copy_source_range.as_deref(), src.size)?;
     if span.end - span.start > MAX_PUT_SIZE {
         return Err(s3_error!(EntityTooLarge).into());

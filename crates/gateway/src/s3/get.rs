@@ -7,7 +7,8 @@ use osg_meta::Version;
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, s3_error};
 
-use super::{checksum, etag, timestamp};
+use super::checksum::{self, with_checksums};
+use super::{etag, timestamp};
 use crate::Gateway;
 use crate::error::{Result, custom};
 
@@ -152,107 +153,88 @@ fn length(span: &Span<u64>) -> i64 {
     i64::try_from(span.end - span.start).unwrap_or(i64::MAX)
 }
 
-pub async fn get_object(gw: &Gateway, req: S3Request<GetObjectInput>) -> Result<S3Response<GetObjectOutput>> {
-    gw.owned_bucket(&req, &req.input.bucket).await?;
-    let i = &req.input;
-    let read = Read {
-        bucket: &i.bucket,
-        key: &i.key,
-        if_match: i.if_match.as_ref(),
-        if_none_match: i.if_none_match.as_ref(),
-        if_modified_since: i.if_modified_since.as_ref(),
-        if_unmodified_since: i.if_unmodified_since.as_ref(),
-        range: i.range.as_ref(),
-        part_number: i.part_number,
-        checksum_mode: i.checksum_mode.as_ref(),
+/// The request fields GET and HEAD share, read off either input.
+macro_rules! read_of {
+    ($i:expr) => {
+        Read {
+            bucket: &$i.bucket,
+            key: &$i.key,
+            if_match: $i.if_match.as_ref(),
+            if_none_match: $i.if_none_match.as_ref(),
+            if_modified_since: $i.if_modified_since.as_ref(),
+            if_unmodified_since: $i.if_unmodified_since.as_ref(),
+            range: $i.range.as_ref(),
+            part_number: $i.part_number,
+            checksum_mode: $i.checksum_mode.as_ref(),
+        }
     };
-    let plan = plan(gw, &read).await?;
-    let body = gw.read(&plan.version.pieces, plan.span.clone()).await?;
-    let body = futures::TryStreamExt::map_err(body, std::io::Error::other);
-    let v = &plan.version;
-    let a = &v.attrs;
-    let out = GetObjectOutput {
-        body: Some(StreamingBlob::wrap(body)),
-        accept_ranges: Some("bytes".into()),
-        content_length: Some(length(&plan.span)),
-        content_range: content_range(&plan),
-        e_tag: Some(etag(&v.etag)),
-        last_modified: Some(timestamp(v.modified_ms)),
-        parts_count: i.part_number.and(v.parts_count).and_then(|n| i32::try_from(n).ok()),
-        metadata: Some(a.user.clone().into_iter().collect()),
-        // response-* query parameters override what was stored.
-        content_type: i.response_content_type.clone().or_else(|| a.content_type.clone()),
-        content_encoding: i
-            .response_content_encoding
-            .clone()
-            .or_else(|| a.content_encoding.clone()),
-        content_disposition: i
-            .response_content_disposition
-            .clone()
-            .or_else(|| a.content_disposition.clone()),
-        content_language: i
-            .response_content_language
-            .clone()
-            .or_else(|| a.content_language.clone()),
-        cache_control: i.response_cache_control.clone().or_else(|| a.cache_control.clone()),
-        expires: i.response_expires.clone().or_else(|| expires(v)),
-        checksum_crc32: plan.checksums.checksum_crc32.clone(),
-        checksum_crc32c: plan.checksums.checksum_crc32c.clone(),
-        checksum_crc64nvme: plan.checksums.checksum_crc64nvme.clone(),
-        checksum_sha1: plan.checksums.checksum_sha1.clone(),
-        checksum_sha256: plan.checksums.checksum_sha256.clone(),
-        ..Default::default()
-    };
-    let status = if plan.partial {
+}
+
+/// The headers GET and HEAD both answer with, as either output type.
+macro_rules! object_output {
+    ($ty:ident, $plan:expr, $part_number:expr) => {{
+        let p = &$plan;
+        let (v, a) = (&p.version, &p.version.attrs);
+        with_checksums!(
+            $ty {
+                accept_ranges: Some("bytes".into()),
+                content_length: Some(length(&p.span)),
+                content_range: content_range(p),
+                e_tag: Some(etag(&v.etag)),
+                last_modified: Some(timestamp(v.modified_ms)),
+                parts_count: $part_number.and(v.parts_count).and_then(|n| i32::try_from(n).ok()),
+                metadata: Some(a.user.clone().into_iter().collect()),
+                content_type: a.content_type.clone(),
+                content_encoding: a.content_encoding.clone(),
+                content_disposition: a.content_disposition.clone(),
+                content_language: a.content_language.clone(),
+                cache_control: a.cache_control.clone(),
+                expires: expires(v),
+            },
+            p.checksums.clone()
+        )
+    }};
+}
+
+fn status(plan: &Plan) -> StatusCode {
+    if plan.partial {
         StatusCode::PARTIAL_CONTENT
     } else {
         StatusCode::OK
-    };
-    Ok(S3Response::with_status(out, status))
+    }
+}
+
+pub async fn get_object(gw: &Gateway, req: S3Request<GetObjectInput>) -> Result<S3Response<GetObjectOutput>> {
+    gw.owned_bucket(&req, &req.input.bucket).await?;
+    let i = &req.input;
+    let plan = plan(gw, &read_of!(i)).await?;
+    let body = gw.read(&plan.version.pieces, plan.span.clone()).await?;
+    let body = futures::TryStreamExt::map_err(body, std::io::Error::other);
+    let mut out = object_output!(GetObjectOutput, plan, i.part_number);
+    out.body = Some(StreamingBlob::wrap(body));
+    // response-* query parameters override what was stored.
+    let overrides = [
+        (&mut out.content_type, &i.response_content_type),
+        (&mut out.content_encoding, &i.response_content_encoding),
+        (&mut out.content_disposition, &i.response_content_disposition),
+        (&mut out.content_language, &i.response_content_language),
+        (&mut out.cache_control, &i.response_cache_control),
+    ];
+    for (field, value) in overrides {
+        if value.is_some() {
+            field.clone_from(value);
+        }
+    }
+    if i.response_expires.is_some() {
+        out.expires.clone_from(&i.response_expires);
+    }
+    Ok(S3Response::with_status(out, status(&plan)))
 }
 
 pub async fn head_object(gw: &Gateway, req: S3Request<HeadObjectInput>) -> Result<S3Response<HeadObjectOutput>> {
     gw.owned_bucket(&req, &req.input.bucket).await?;
     let i = &req.input;
-    let read = Read {
-        bucket: &i.bucket,
-        key: &i.key,
-        if_match: i.if_match.as_ref(),
-        if_none_match: i.if_none_match.as_ref(),
-        if_modified_since: i.if_modified_since.as_ref(),
-        if_unmodified_since: i.if_unmodified_since.as_ref(),
-        range: i.range.as_ref(),
-        part_number: i.part_number,
-        checksum_mode: i.checksum_mode.as_ref(),
-    };
-    let plan = plan(gw, &read).await?;
-    let v = &plan.version;
-    let a = &v.attrs;
-    let out = HeadObjectOutput {
-        accept_ranges: Some("bytes".into()),
-        content_length: Some(length(&plan.span)),
-        content_range: content_range(&plan),
-        e_tag: Some(etag(&v.etag)),
-        last_modified: Some(timestamp(v.modified_ms)),
-        parts_count: i.part_number.and(v.parts_count).and_then(|n| i32::try_from(n).ok()),
-        metadata: Some(a.user.clone().into_iter().collect()),
-        content_type: a.content_type.clone(),
-        content_encoding: a.content_encoding.clone(),
-        content_disposition: a.content_disposition.clone(),
-        content_language: a.content_language.clone(),
-        cache_control: a.cache_control.clone(),
-        expires: expires(v),
-        checksum_crc32: plan.checksums.checksum_crc32.clone(),
-        checksum_crc32c: plan.checksums.checksum_crc32c.clone(),
-        checksum_crc64nvme: plan.checksums.checksum_crc64nvme.clone(),
-        checksum_sha1: plan.checksums.checksum_sha1.clone(),
-        checksum_sha256: plan.checksums.checksum_sha256.clone(),
-        ..Default::default()
-    };
-    let status = if plan.partial {
-        StatusCode::PARTIAL_CONTENT
-    } else {
-        StatusCode::OK
-    };
-    Ok(S3Response::with_status(out, status))
+    let plan = plan(gw, &read_of!(i)).await?;
+    let out = object_output!(HeadObjectOutput, plan, i.part_number);
+    Ok(S3Response::with_status(out, status(&plan)))
 }

@@ -5,7 +5,7 @@ use osg_meta::{PartChoice, Upload};
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, s3_error};
 
-use super::checksum::{self, Wanted};
+use super::checksum::{self, Wanted, stated, with_checksums};
 use super::stream::Expected;
 use super::{attrs_from, etag, owner_of, timestamp};
 use crate::Gateway;
@@ -75,14 +75,7 @@ pub async fn upload_part(gw: &Gateway, req: S3Request<UploadPartInput>) -> Resul
     let i = req.input;
     let number = part_number(i.part_number)?;
     let upload = upload_of(gw, &i.bucket, &i.key, &i.upload_id).await?;
-    let stated = Checksum {
-        checksum_crc32: i.checksum_crc32,
-        checksum_crc32c: i.checksum_crc32c,
-        checksum_crc64nvme: i.checksum_crc64nvme,
-        checksum_sha1: i.checksum_sha1,
-        checksum_sha256: i.checksum_sha256,
-        checksum_type: None,
-    };
+    let stated = stated!(i);
     let wanted = Wanted::new(&stated, i.checksum_algorithm.as_ref(), &req.headers)?;
     let expected = Expected::new(i.content_length, i.content_md5.as_deref(), wanted)?;
     let body = match i.body {
@@ -98,16 +91,12 @@ pub async fn upload_part(gw: &Gateway, req: S3Request<UploadPartInput>) -> Resul
         gw.discard(&stored.blob).await;
         return Err(e.into());
     }
-    let sums = checksum::to_dto(&stored.checksums);
-    Ok(S3Response::new(UploadPartOutput {
-        e_tag: Some(etag(&stored.md5)),
-        checksum_crc32: sums.checksum_crc32,
-        checksum_crc32c: sums.checksum_crc32c,
-        checksum_crc64nvme: sums.checksum_crc64nvme,
-        checksum_sha1: sums.checksum_sha1,
-        checksum_sha256: sums.checksum_sha256,
-        ..Default::default()
-    }))
+    Ok(S3Response::new(with_checksums!(
+        UploadPartOutput {
+            e_tag: Some(etag(&stored.md5))
+        },
+        checksum::to_dto(&stored.checksums)
+    )))
 }
 
 pub async fn complete_multipart_upload(

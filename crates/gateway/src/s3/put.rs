@@ -4,7 +4,7 @@ use osg_meta::NewVersion;
 use s3s::dto::*;
 use s3s::{S3Request, S3Response};
 
-use super::checksum::{self, Wanted};
+use super::checksum::{self, Wanted, stated, with_checksums};
 use super::stream::Expected;
 use super::{attrs_from, etag, write_condition};
 use crate::Gateway;
@@ -18,14 +18,7 @@ pub async fn put_object(gw: &Gateway, req: S3Request<PutObjectInput>) -> Result<
         // Fail before reading the body; the commit checks again.
         return Err(s3s::s3_error!(PreconditionFailed).into());
     }
-    let stated = Checksum {
-        checksum_crc32: input.checksum_crc32,
-        checksum_crc32c: input.checksum_crc32c,
-        checksum_crc64nvme: input.checksum_crc64nvme,
-        checksum_sha1: input.checksum_sha1,
-        checksum_sha256: input.checksum_sha256,
-        checksum_type: None,
-    };
+    let stated = stated!(input);
     let wanted = Wanted::new(&stated, input.checksum_algorithm.as_ref(), &req.headers)?;
     // POST form uploads arrive without Content-Length; their body's length is known.
     let length = input.content_length.or_else(|| {
@@ -68,14 +61,10 @@ pub async fn put_object(gw: &Gateway, req: S3Request<PutObjectInput>) -> Result<
         gw.discard(&stored.blob).await;
         return Err(e.into());
     }
-    let sums = checksum::to_dto(&stored.checksums);
-    Ok(S3Response::new(PutObjectOutput {
-        e_tag: Some(etag(&stored.md5)),
-        checksum_crc32: sums.checksum_crc32,
-        checksum_crc32c: sums.checksum_crc32c,
-        checksum_crc64nvme: sums.checksum_crc64nvme,
-        checksum_sha1: sums.checksum_sha1,
-        checksum_sha256: sums.checksum_sha256,
-        ..Default::default()
-    }))
+    Ok(S3Response::new(with_checksums!(
+        PutObjectOutput {
+            e_tag: Some(etag(&stored.md5))
+        },
+        checksum::to_dto(&stored.checksums)
+    )))
 }
