@@ -3,7 +3,7 @@
 use std::ops::Range as Span;
 
 use http::StatusCode;
-use osg_meta::{NewVersion, Version};
+use osg_meta::Version;
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, s3_error};
 
@@ -96,7 +96,7 @@ pub async fn copy_object(gw: &Gateway, req: S3Request<CopyObjectInput>) -> Resul
         )
         .into());
     }
-    let mut attrs = if replace {
+    let attrs = if replace {
         attrs_from(
             input.content_type,
             input.content_encoding,
@@ -113,27 +113,10 @@ pub async fn copy_object(gw: &Gateway, req: S3Request<CopyObjectInput>) -> Resul
     let wanted = Wanted::same_as(&src.attrs.checksums);
     let expected = Expected::new(i64::try_from(src.size).ok(), None, wanted)?;
     let stored = gw.store(body, expected, None).await?;
-    attrs.checksums.clone_from(&stored.checksums);
-    let new = NewVersion {
-        bucket: input.bucket,
-        key: input.key,
-        size: stored.size,
-        etag: stored.md5.clone(),
-        parts_count: None,
-        pieces: vec![osg_meta::Piece {
-            blob: stored.blob.clone(),
-            size: stored.size,
-        }],
-        attrs,
-        owner: caller.account.id,
-    };
-    let version = match gw.meta.commit_object(&new, &osg_meta::Condition::None).await {
-        Ok(v) => v,
-        Err(e) => {
-            gw.discard(&stored.blob).await;
-            return Err(e.into());
-        }
-    };
+    let condition = osg_meta::Condition::None;
+    let version = gw
+        .commit_stored(input.bucket, input.key, &stored, attrs, caller.account.id, &condition)
+        .await?;
     let result = with_checksums!(
         CopyObjectResult {
             e_tag: Some(etag(&version.etag)),

@@ -1,6 +1,5 @@
 //! PutObject (and POST form uploads, which s3s turns into a PutObject).
 
-use osg_meta::NewVersion;
 use s3s::dto::*;
 use s3s::{S3Request, S3Response};
 
@@ -34,7 +33,7 @@ pub async fn put_object(gw: &Gateway, req: S3Request<PutObjectInput>) -> Result<
         None => Box::pin(futures::stream::empty()) as osg_provider::ByteStream,
     };
     let stored = gw.store(body, expected, req.trailing_headers).await?;
-    let mut attrs = attrs_from(
+    let attrs = attrs_from(
         input.content_type,
         input.content_encoding,
         input.content_disposition,
@@ -43,24 +42,8 @@ pub async fn put_object(gw: &Gateway, req: S3Request<PutObjectInput>) -> Result<
         input.expires.as_ref(),
         input.metadata,
     );
-    attrs.checksums.clone_from(&stored.checksums);
-    let new = NewVersion {
-        bucket: input.bucket,
-        key: input.key,
-        size: stored.size,
-        etag: stored.md5.clone(),
-        parts_count: None,
-        pieces: vec![osg_meta::Piece {
-            blob: stored.blob.clone(),
-            size: stored.size,
-        }],
-        attrs,
-        owner: caller.account.id,
-    };
-    if let Err(e) = gw.meta.commit_object(&new, &condition).await {
-        gw.discard(&stored.blob).await;
-        return Err(e.into());
-    }
+    gw.commit_stored(input.bucket, input.key, &stored, attrs, caller.account.id, &condition)
+        .await?;
     Ok(S3Response::new(with_checksums!(
         PutObjectOutput {
             e_tag: Some(etag(&stored.md5))

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use base64::Engine as _;
 use futures::{StreamExt, TryStreamExt};
 use md5::{Digest as _, Md5};
-use osg_meta::Piece;
+use osg_meta::{Condition, NewVersion, ObjectAttrs, Piece, Version};
 use osg_provider::{BoxError, ByteStream};
 use s3s::TrailingHeaders;
 use s3s::checksum::ChecksumHasher;
@@ -107,6 +107,40 @@ impl Gateway {
             Err(e) => {
                 self.discard(&blob).await;
                 Err(e)
+            }
+        }
+    }
+
+    /// Makes a stored body the current version of `bucket/key` (with its checksums); if the
+    /// commit fails, the blob is given up.
+    pub(crate) async fn commit_stored(
+        &self,
+        bucket: String,
+        key: String,
+        stored: &Stored,
+        mut attrs: ObjectAttrs,
+        owner: String,
+        condition: &Condition,
+    ) -> Result<Version> {
+        attrs.checksums.clone_from(&stored.checksums);
+        let new = NewVersion {
+            bucket,
+            key,
+            size: stored.size,
+            etag: stored.md5.clone(),
+            parts_count: None,
+            pieces: vec![Piece {
+                blob: stored.blob.clone(),
+                size: stored.size,
+            }],
+            attrs,
+            owner,
+        };
+        match self.meta.commit_object(&new, condition).await {
+            Ok(version) => Ok(version),
+            Err(e) => {
+                self.discard(&stored.blob).await;
+                Err(e.into())
             }
         }
     }
