@@ -46,6 +46,8 @@ impl From<Error> for S3Error {
                         "Part {n} is smaller than the minimum allowed object size."
                     )
                 }
+                M::EntityExists(what) => s3_error!(InvalidRequest, "{what} already exists."),
+                M::NoSuchEntity(what) => s3_error!(AccessDenied, "{what} does not exist."),
                 M::LeaseLost(_) => s3_error!(RequestTimeout, "The upload took too long and was abandoned."),
                 M::Corrupt(_) | M::Db(_) => {
                     tracing::error!(error = %e, "metadata store failure");

@@ -6,6 +6,7 @@
 //! bytes stream between the client and the [`Provider`]; everything else is in [`Meta`].
 
 mod auth;
+mod authz;
 mod chunk_limit;
 mod error;
 mod host;
@@ -52,7 +53,8 @@ impl Gateway {
 pub fn s3_service(gateway: Gateway, config: &Config) -> S3Service {
     let meta = Arc::clone(&gateway.meta);
     let mut builder = s3s::service::S3ServiceBuilder::new(gateway);
-    builder.set_auth(auth::Auth::new(meta));
+    builder.set_auth(auth::Auth::new(Arc::clone(&meta)));
+    builder.set_access(authz::Access::new(meta));
     if let Some(domain) = &config.domain {
         builder.set_host(host::Domain::new(domain));
     }

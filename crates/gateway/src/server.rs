@@ -44,7 +44,7 @@ pub async fn serve(listener: TcpListener, service: S3Service, tls: Option<&TlsFi
         .http2()
         .max_header_list_size(u32::try_from(MAX_HEADER_BYTES).unwrap_or(u32::MAX));
     loop {
-        let (stream, _) = match listener.accept().await {
+        let (stream, peer) = match listener.accept().await {
             Ok(conn) => conn,
             Err(e) => {
                 // Out of file descriptors and the like: wait rather than spin.
@@ -60,7 +60,14 @@ pub async fn serve(listener: TcpListener, service: S3Service, tls: Option<&TlsFi
         let builder = builder.clone();
         let acceptor = acceptor.clone();
         tokio::spawn(async move {
-            let svc = hyper::service::service_fn(move |req| handle(service.clone(), req));
+            let conn = crate::authz::Connection {
+                peer,
+                tls: acceptor.is_some(),
+            };
+            let svc = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+                req.extensions_mut().insert(conn);
+                handle(service.clone(), req)
+            });
             let result = match acceptor {
                 Some(acceptor) => match acceptor.accept(stream).await {
                     Ok(tls) => builder.serve_connection(TokioIo::new(tls), svc).await,

@@ -9,14 +9,18 @@ use time::macros::format_description;
 
 const MAX_SKEW_SECS: i64 = 15 * 60;
 
-/// The request's signing time: `x-amz-date` (SigV4, or SigV2 overriding `Date`), else `Date`.
-fn signed_at(headers: &HeaderMap) -> Option<OffsetDateTime> {
+/// `20261125T120000Z`, as SigV4 writes times.
+pub fn amz_date(v: &str) -> Option<OffsetDateTime> {
     let iso = format_description!("[year][month][day]T[hour][minute][second]Z");
+    time::PrimitiveDateTime::parse(v, iso)
+        .ok()
+        .map(time::PrimitiveDateTime::assume_utc)
+}
+
+/// The request's signing time: `x-amz-date` (SigV4, or SigV2 overriding `Date`), else `Date`.
+pub fn signed_at(headers: &HeaderMap) -> Option<OffsetDateTime> {
     if let Some(v) = headers.get("x-amz-date").and_then(|v| v.to_str().ok()) {
-        if let Ok(t) = time::PrimitiveDateTime::parse(v, iso) {
-            return Some(t.assume_utc());
-        }
-        return parse_http_date(v);
+        return amz_date(v).or_else(|| parse_http_date(v));
     }
     headers
         .get(http::header::DATE)

@@ -86,6 +86,10 @@ impl Meta {
         for upload_id in &upload_ids {
             Self::drop_upload(&mut tx, upload_id, None).await?;
         }
+        sqlx::query("DELETE FROM bucket_policies WHERE bucket = $1")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
         let deleted = sqlx::query("DELETE FROM buckets WHERE name = $1")
             .bind(name)
             .execute(&mut *tx)
@@ -95,6 +99,43 @@ impl Meta {
         }
         tx.commit().await?;
         Ok(())
+    }
+}
+
+impl Meta {
+    /// Sets (or replaces) a bucket's policy; the document is validated by the caller.
+    pub async fn put_bucket_policy(&self, bucket: &str, document: &str) -> Result<()> {
+        let (_guard, mut tx) = self.begin_write().await?;
+        crate::objects::ensure_bucket(&mut tx, bucket).await?;
+        sqlx::query(
+            "INSERT INTO bucket_policies (bucket, document) VALUES ($1, $2)
+             ON CONFLICT (bucket) DO UPDATE SET document = excluded.document",
+        )
+        .bind(bucket)
+        .bind(document)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn bucket_policy(&self, bucket: &str) -> Result<Option<String>> {
+        let doc = sqlx::query_scalar("SELECT document FROM bucket_policies WHERE bucket = $1")
+            .bind(bucket)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(doc)
+    }
+
+    /// Removes a bucket's policy; returns whether there was one.
+    pub async fn delete_bucket_policy(&self, bucket: &str) -> Result<bool> {
+        let (_guard, mut tx) = self.begin_write().await?;
+        let deleted = sqlx::query("DELETE FROM bucket_policies WHERE bucket = $1")
+            .bind(bucket)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(deleted.rows_affected() > 0)
     }
 }
 
@@ -119,8 +160,18 @@ mod tests {
         assert_eq!(meta.bucket("one").await.unwrap().owner, a.id);
         assert_eq!(meta.buckets_of(&a.id).await.unwrap().len(), 1);
         assert!(meta.buckets_of(&b.id).await.unwrap().is_empty());
+        meta.put_bucket_policy("one", "{}").await.unwrap();
+        assert_eq!(meta.bucket_policy("one").await.unwrap().as_deref(), Some("{}"));
+        assert!(meta.delete_bucket_policy("one").await.unwrap());
+        assert!(!meta.delete_bucket_policy("one").await.unwrap());
+        meta.put_bucket_policy("one", "{}").await.unwrap();
         meta.delete_bucket("one").await.unwrap();
         assert!(matches!(meta.bucket("one").await, Err(Error::NoSuchBucket)));
+        assert_eq!(
+            meta.bucket_policy("one").await.unwrap(),
+            None,
+            "the policy goes with the bucket"
+        );
         assert!(matches!(meta.delete_bucket("one").await, Err(Error::NoSuchBucket)));
     }
 }

@@ -27,6 +27,12 @@ pub enum Error {
     /// A blob's write lease expired before the write committed; the blob may be gone.
     #[error("write lease on blob {0} expired")]
     LeaseLost(String),
+    /// An identity entity (account, user, ...) with that name exists already.
+    #[error("{0} already exists")]
+    EntityExists(String),
+    /// An identity entity does not exist.
+    #[error("{0} does not exist")]
+    NoSuchEntity(String),
     #[error("stored record is corrupt: {0}")]
     Corrupt(String),
     #[error("database: {0}")]

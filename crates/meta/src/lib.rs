@@ -23,7 +23,7 @@ use tokio::sync::Mutex;
 
 pub use self::buckets::Bucket;
 pub use self::error::{Error, Result};
-pub use self::identity::{Account, Caller};
+pub use self::identity::{Account, Caller, User};
 pub use self::list::{ListEntry, ListPage};
 pub use self::multipart::{Part, PartChoice, Upload, UploadPage};
 pub use self::objects::{Condition, NewVersion, ObjectAttrs, Piece, Version};

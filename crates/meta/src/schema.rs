@@ -14,17 +14,38 @@ const TABLES: &[&str] = &[
         name TEXT NOT NULL UNIQUE,
         canonical_id TEXT NOT NULL UNIQUE,
         created_ms BIGINT NOT NULL)",
+    // IAM users of an account; the account's root identity is not a row here.
+    "CREATE TABLE IF NOT EXISTS users (
+        account_id TEXT NOT NULL REFERENCES accounts(id),
+        name TEXT NOT NULL,
+        path TEXT NOT NULL,
+        user_id TEXT NOT NULL UNIQUE,
+        created_ms BIGINT NOT NULL,
+        PRIMARY KEY (account_id, name))",
+    // A key belongs to a user, or to the account's root identity when user_name is ''.
     "CREATE TABLE IF NOT EXISTS access_keys (
         access_key TEXT PRIMARY KEY,
         account_id TEXT NOT NULL REFERENCES accounts(id),
+        user_name TEXT NOT NULL,
         secret TEXT NOT NULL,
         active INTEGER NOT NULL,
         created_ms BIGINT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS access_keys_owner ON access_keys (account_id, user_name)",
+    // Inline policies embedded in a user.
+    "CREATE TABLE IF NOT EXISTS user_policies (
+        account_id TEXT NOT NULL,
+        user_name TEXT NOT NULL,
+        policy_name TEXT NOT NULL,
+        document TEXT NOT NULL,
+        PRIMARY KEY (account_id, user_name, policy_name))",
     "CREATE TABLE IF NOT EXISTS buckets (
         name TEXT PRIMARY KEY,
         account_id TEXT NOT NULL REFERENCES accounts(id),
         region TEXT NOT NULL,
         created_ms BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS bucket_policies (
+        bucket TEXT PRIMARY KEY REFERENCES buckets(name),
+        document TEXT NOT NULL)",
     // Every object version, current or not; `pieces` is the JSON list of blobs holding the
     // bytes in order (one for a plain PUT, one per part for a completed multipart upload).
     "CREATE TABLE IF NOT EXISTS versions (

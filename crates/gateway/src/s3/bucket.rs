@@ -3,12 +3,12 @@
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, s3_error};
 
-use super::{owner_of, timestamp};
+use super::{access, owner_of, timestamp};
 use crate::Gateway;
 use crate::error::Result;
 
 pub async fn list_buckets(gw: &Gateway, req: S3Request<ListBucketsInput>) -> Result<S3Response<ListBucketsOutput>> {
-    let caller = gw.caller(&req).await?;
+    let caller = access::caller(&req)?;
     let buckets = gw.meta.buckets_of(&caller.account.id).await?;
     let buckets = buckets
         .into_iter()
@@ -26,7 +26,7 @@ pub async fn list_buckets(gw: &Gateway, req: S3Request<ListBucketsInput>) -> Res
 }
 
 pub async fn create_bucket(gw: &Gateway, req: S3Request<CreateBucketInput>) -> Result<S3Response<CreateBucketOutput>> {
-    let caller = gw.caller(&req).await?;
+    let caller = access::caller(&req)?;
     let input = &req.input;
     let constraint = input
         .create_bucket_configuration
@@ -50,8 +50,8 @@ pub async fn create_bucket(gw: &Gateway, req: S3Request<CreateBucketInput>) -> R
     }))
 }
 
-pub async fn head_bucket(gw: &Gateway, req: S3Request<HeadBucketInput>) -> Result<S3Response<HeadBucketOutput>> {
-    let (_, bucket) = gw.owned_bucket(&req, &req.input.bucket).await?;
+pub async fn head_bucket(_gw: &Gateway, req: S3Request<HeadBucketInput>) -> Result<S3Response<HeadBucketOutput>> {
+    let bucket = access::bucket(&req)?;
     Ok(S3Response::new(HeadBucketOutput {
         bucket_region: Some(bucket.region),
         ..Default::default()
@@ -59,16 +59,16 @@ pub async fn head_bucket(gw: &Gateway, req: S3Request<HeadBucketInput>) -> Resul
 }
 
 pub async fn delete_bucket(gw: &Gateway, req: S3Request<DeleteBucketInput>) -> Result<S3Response<DeleteBucketOutput>> {
-    gw.owned_bucket(&req, &req.input.bucket).await?;
+    access::bucket(&req)?;
     gw.meta.delete_bucket(&req.input.bucket).await?;
     Ok(S3Response::new(DeleteBucketOutput {}))
 }
 
 pub async fn get_bucket_location(
-    gw: &Gateway,
+    _gw: &Gateway,
     req: S3Request<GetBucketLocationInput>,
 ) -> Result<S3Response<GetBucketLocationOutput>> {
-    let (_, bucket) = gw.owned_bucket(&req, &req.input.bucket).await?;
+    let bucket = access::bucket(&req)?;
     // S3 answers an empty LocationConstraint for us-east-1.
     let location_constraint = (bucket.region != "us-east-1").then(|| BucketLocationConstraint::from(bucket.region));
     Ok(S3Response::new(GetBucketLocationOutput { location_constraint }))

@@ -7,11 +7,12 @@ use osg_meta::Version;
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, s3_error};
 
+use super::access;
 use super::checksum::{self, Wanted, with_checksums};
 use super::stream::{Expected, MAX_PUT_SIZE};
 use super::{attrs_from, etag, timestamp};
-use crate::Gateway;
 use crate::error::{Result, custom};
+use crate::{Gateway, authz};
 
 /// The `x-amz-copy-source-if-*` conditions; any that fails is a 412.
 struct SourceConditions<'a> {
@@ -64,7 +65,18 @@ async fn source<T>(gw: &Gateway, req: &S3Request<T>, source: &CopySource) -> Res
     else {
         return Err(s3_error!(NotImplemented, "Copying from an access point is not supported.").into());
     };
-    gw.owned_bucket(req, bucket).await?;
+    let auth = access::authorized(req)?;
+    let source_bucket = gw.meta.bucket(bucket).await?;
+    let resource = authz::resource_arn(Some(bucket), Some(key));
+    authz::authorize(
+        &gw.meta,
+        auth.caller.as_ref(),
+        "s3:GetObject",
+        Some(&source_bucket),
+        &resource,
+        &auth.context,
+    )
+    .await?;
     let version = gw.meta.object(bucket, key).await?;
     if version_id.as_deref().is_some_and(|id| id != version.version_id) {
         return Err(s3_error!(NoSuchVersion).into());
@@ -73,7 +85,7 @@ async fn source<T>(gw: &Gateway, req: &S3Request<T>, source: &CopySource) -> Res
 }
 
 pub async fn copy_object(gw: &Gateway, req: S3Request<CopyObjectInput>) -> Result<S3Response<CopyObjectOutput>> {
-    let (caller, _) = gw.owned_bucket(&req, &req.input.bucket).await?;
+    let owner = access::bucket(&req)?.owner;
     let src = source(gw, &req, &req.input.copy_source).await?;
     let input = req.input;
     source_conditions!(input).check(&src)?;
@@ -115,7 +127,7 @@ pub async fn copy_object(gw: &Gateway, req: S3Request<CopyObjectInput>) -> Resul
     let stored = gw.store(body, expected, None).await?;
     let condition = osg_meta::Condition::None;
     let version = gw
-        .commit_stored(input.bucket, input.key, &stored, attrs, caller.account.id, &condition)
+        .commit_stored(input.bucket, input.key, &stored, attrs, owner, &condition)
         .await?;
     let result = with_checksums!(
         CopyObjectResult {
@@ -160,7 +172,7 @@ pub async fn upload_part_copy(
     gw: &Gateway,
     req: S3Request<UploadPartCopyInput>,
 ) -> Result<S3Response<UploadPartCopyOutput>> {
-    gw.owned_bucket(&req, &req.input.bucket).await?;
+    access::bucket(&req)?;
     let number = super::multipart::part_number(req.input.part_number)?;
     let upload = gw.meta.upload(&req.input.upload_id).await?;
     if upload.bucket != req.input.bucket || upload.key != req.input.key {

@@ -3,14 +3,15 @@
 use s3s::dto::*;
 use s3s::{S3Error, S3Request, S3Response, s3_error};
 
-use crate::Gateway;
+use super::access;
 use crate::error::Result;
+use crate::{Gateway, authz};
 
 /// Keys one DeleteObjects request may name, as in S3.
 const MAX_KEYS: usize = 1000;
 
 pub async fn delete_object(gw: &Gateway, req: S3Request<DeleteObjectInput>) -> Result<S3Response<DeleteObjectOutput>> {
-    gw.owned_bucket(&req, &req.input.bucket).await?;
+    access::bucket(&req)?;
     // Deleting a key that holds nothing succeeds, as in S3.
     gw.meta.delete_object(&req.input.bucket, &req.input.key).await?;
     Ok(S3Response::with_status(
@@ -23,7 +24,8 @@ pub async fn delete_objects(
     gw: &Gateway,
     req: S3Request<DeleteObjectsInput>,
 ) -> Result<S3Response<DeleteObjectsOutput>> {
-    gw.owned_bucket(&req, &req.input.bucket).await?;
+    let bucket = access::bucket(&req)?;
+    let auth = access::authorized(&req)?;
     let delete = &req.input.delete;
     if delete.objects.is_empty() || delete.objects.len() > MAX_KEYS {
         return Err(s3_error!(MalformedXML, "A DeleteObjects request names 1 to 1000 keys.").into());
@@ -32,7 +34,26 @@ pub async fn delete_objects(
     let mut deleted = Vec::new();
     let mut errors = Vec::new();
     for object in &delete.objects {
-        match gw.meta.delete_object(&req.input.bucket, &object.key).await {
+        // DeleteObjects needs s3:DeleteObject on each key it names.
+        let resource = authz::resource_arn(Some(&bucket.name), Some(&object.key));
+        let allowed = authz::authorize(
+            &gw.meta,
+            auth.caller.as_ref(),
+            "s3:DeleteObject",
+            Some(&bucket),
+            &resource,
+            &auth.context,
+        )
+        .await;
+        let result = match allowed {
+            Ok(()) => gw
+                .meta
+                .delete_object(&req.input.bucket, &object.key)
+                .await
+                .map_err(crate::error::Error::from),
+            Err(e) => Err(e.into()),
+        };
+        match result {
             Ok(_) => {
                 if !quiet {
                     deleted.push(DeletedObject {
@@ -42,7 +63,7 @@ pub async fn delete_objects(
                 }
             }
             Err(e) => {
-                let e = S3Error::from(crate::error::Error::from(e));
+                let e = S3Error::from(e);
                 errors.push(Error {
                     key: Some(object.key.clone()),
                     code: Some(e.code().as_str().to_owned()),

@@ -8,7 +8,7 @@ use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, s3_error};
 
 use super::checksum::{self, with_checksums};
-use super::{etag, timestamp};
+use super::{access, etag, timestamp};
 use crate::Gateway;
 use crate::error::{Result, custom};
 
@@ -205,7 +205,7 @@ fn status(plan: &Plan) -> StatusCode {
 }
 
 pub async fn get_object(gw: &Gateway, req: S3Request<GetObjectInput>) -> Result<S3Response<GetObjectOutput>> {
-    gw.owned_bucket(&req, &req.input.bucket).await?;
+    access::bucket(&req)?;
     let i = &req.input;
     let plan = plan(gw, &read_of!(i)).await?;
     let body = gw.read(&plan.version.pieces, plan.span.clone()).await?;
@@ -232,7 +232,7 @@ pub async fn get_object(gw: &Gateway, req: S3Request<GetObjectInput>) -> Result<
 }
 
 pub async fn head_object(gw: &Gateway, req: S3Request<HeadObjectInput>) -> Result<S3Response<HeadObjectOutput>> {
-    gw.owned_bucket(&req, &req.input.bucket).await?;
+    access::bucket(&req)?;
     let i = &req.input;
     let plan = plan(gw, &read_of!(i)).await?;
     let out = object_output!(HeadObjectOutput, plan, i.part_number);

@@ -8,7 +8,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, s3_error};
 
-use super::{etag, owner_of, timestamp};
+use super::{access, etag, owner_of, timestamp};
 use crate::Gateway;
 use crate::error::Result;
 
@@ -94,7 +94,7 @@ async fn contents(
 }
 
 pub async fn list_objects(gw: &Gateway, req: S3Request<ListObjectsInput>) -> Result<S3Response<ListObjectsOutput>> {
-    gw.owned_bucket(&req, &req.input.bucket).await?;
+    access::bucket(&req)?;
     let i = &req.input;
     let enc = Encoder::new(i.encoding_type.as_ref())?;
     let max = max_keys(i.max_keys)?;
@@ -141,7 +141,7 @@ pub async fn list_objects_v2(
     gw: &Gateway,
     req: S3Request<ListObjectsV2Input>,
 ) -> Result<S3Response<ListObjectsV2Output>> {
-    gw.owned_bucket(&req, &req.input.bucket).await?;
+    access::bucket(&req)?;
     let i = &req.input;
     let enc = Encoder::new(i.encoding_type.as_ref())?;
     let max = max_keys(i.max_keys)?;

@@ -60,6 +60,14 @@ fn timestamp(ms: i64) -> Timestamp {
     Timestamp::from(time::OffsetDateTime::from_unix_timestamp(secs).unwrap_or(time::OffsetDateTime::UNIX_EPOCH))
 }
 
+impl Gateway {
+    /// The bucket owner, as S3 shows owners.
+    async fn owner(&self, bucket: &osg_meta::Bucket) -> crate::error::Result<Owner> {
+        let account = self.meta.account(&bucket.owner).await?;
+        Ok(account.as_ref().map(owner_of).unwrap_or_default())
+    }
+}
+
 fn owner_of(account: &osg_meta::Account) -> Owner {
     Owner {
         display_name: Some(account.name.clone()),

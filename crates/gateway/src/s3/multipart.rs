@@ -7,7 +7,7 @@ use s3s::{S3Request, S3Response, s3_error};
 
 use super::checksum::{self, Wanted, stated, with_checksums};
 use super::stream::Expected;
-use super::{attrs_from, etag, owner_of, timestamp};
+use super::{access, attrs_from, etag, timestamp};
 use crate::Gateway;
 use crate::error::Result;
 
@@ -47,7 +47,7 @@ pub async fn create_multipart_upload(
     gw: &Gateway,
     req: S3Request<CreateMultipartUploadInput>,
 ) -> Result<S3Response<CreateMultipartUploadOutput>> {
-    let (caller, _) = gw.owned_bucket(&req, &req.input.bucket).await?;
+    let owner = access::bucket(&req)?.owner;
     let i = req.input;
     let attrs = attrs_from(
         i.content_type,
@@ -58,10 +58,7 @@ pub async fn create_multipart_upload(
         i.expires.as_ref(),
         i.metadata,
     );
-    let upload = gw
-        .meta
-        .create_upload(&i.bucket, &i.key, &attrs, &caller.account.id)
-        .await?;
+    let upload = gw.meta.create_upload(&i.bucket, &i.key, &attrs, &owner).await?;
     Ok(S3Response::new(CreateMultipartUploadOutput {
         bucket: Some(i.bucket),
         key: Some(i.key),
@@ -71,7 +68,7 @@ pub async fn create_multipart_upload(
 }
 
 pub async fn upload_part(gw: &Gateway, req: S3Request<UploadPartInput>) -> Result<S3Response<UploadPartOutput>> {
-    gw.owned_bucket(&req, &req.input.bucket).await?;
+    access::bucket(&req)?;
     let i = req.input;
     let number = part_number(i.part_number)?;
     let upload = upload_of(gw, &i.bucket, &i.key, &i.upload_id).await?;
@@ -103,7 +100,7 @@ pub async fn complete_multipart_upload(
     gw: &Gateway,
     req: S3Request<CompleteMultipartUploadInput>,
 ) -> Result<S3Response<CompleteMultipartUploadOutput>> {
-    gw.owned_bucket(&req, &req.input.bucket).await?;
+    access::bucket(&req)?;
     let i = &req.input;
     let upload = upload_of(gw, &i.bucket, &i.key, &i.upload_id).await?;
     let parts = i
@@ -141,7 +138,7 @@ pub async fn abort_multipart_upload(
     gw: &Gateway,
     req: S3Request<AbortMultipartUploadInput>,
 ) -> Result<S3Response<AbortMultipartUploadOutput>> {
-    gw.owned_bucket(&req, &req.input.bucket).await?;
+    access::bucket(&req)?;
     let i = &req.input;
     let upload = upload_of(gw, &i.bucket, &i.key, &i.upload_id).await?;
     gw.meta.abort_upload(&upload.upload_id).await?;
@@ -152,14 +149,14 @@ pub async fn abort_multipart_upload(
 }
 
 pub async fn list_parts(gw: &Gateway, req: S3Request<ListPartsInput>) -> Result<S3Response<ListPartsOutput>> {
-    let (caller, _) = gw.owned_bucket(&req, &req.input.bucket).await?;
+    let bucket = access::bucket(&req)?;
     let i = &req.input;
     let upload = upload_of(gw, &i.bucket, &i.key, &i.upload_id).await?;
     let after = u32::try_from(i.part_number_marker.unwrap_or(0).max(0)).unwrap_or(0);
     let max = page_size(i.max_parts);
     let (parts, truncated) = gw.meta.parts(&upload.upload_id, after, max).await?;
     let next = parts.last().map(|p| i32::try_from(p.number).unwrap_or(MAX_PART_NUMBER));
-    let owner = owner_of(&caller.account);
+    let owner = gw.owner(&bucket).await?;
     Ok(S3Response::new(ListPartsOutput {
         bucket: Some(upload.bucket.clone()),
         key: Some(upload.key.clone()),
@@ -194,7 +191,7 @@ pub async fn list_multipart_uploads(
     gw: &Gateway,
     req: S3Request<ListMultipartUploadsInput>,
 ) -> Result<S3Response<ListMultipartUploadsOutput>> {
-    let (caller, _) = gw.owned_bucket(&req, &req.input.bucket).await?;
+    let bucket = access::bucket(&req)?;
     let i = &req.input;
     let max = page_size(i.max_uploads);
     let prefix = i.prefix.as_deref().unwrap_or("");
@@ -210,7 +207,7 @@ pub async fn list_multipart_uploads(
         .list_uploads(&i.bucket, prefix, key_marker, id_marker, max)
         .await?;
     let last = page.uploads.last();
-    let owner = owner_of(&caller.account);
+    let owner = gw.owner(&bucket).await?;
     Ok(S3Response::new(ListMultipartUploadsOutput {
         bucket: Some(i.bucket.clone()),
         prefix: Some(prefix.to_owned()),

@@ -5,12 +5,13 @@ use s3s::{S3Request, S3Response};
 
 use super::checksum::{self, Wanted, stated, with_checksums};
 use super::stream::Expected;
-use super::{attrs_from, etag, write_condition};
+use super::{access, attrs_from, etag, write_condition};
 use crate::Gateway;
 use crate::error::Result;
 
 pub async fn put_object(gw: &Gateway, req: S3Request<PutObjectInput>) -> Result<S3Response<PutObjectOutput>> {
-    let (caller, _) = gw.owned_bucket(&req, &req.input.bucket).await?;
+    // Objects belong to the bucket owner (S3's BucketOwnerEnforced, the default).
+    let owner = access::bucket(&req)?.owner;
     let input = req.input;
     let condition = write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
     if matches!(condition, osg_meta::Condition::Absent) && gw.meta.object(&input.bucket, &input.key).await.is_ok() {
@@ -42,7 +43,7 @@ pub async fn put_object(gw: &Gateway, req: S3Request<PutObjectInput>) -> Result<
         input.expires.as_ref(),
         input.metadata,
     );
-    gw.commit_stored(input.bucket, input.key, &stored, attrs, caller.account.id, &condition)
+    gw.commit_stored(input.bucket, input.key, &stored, attrs, owner, &condition)
         .await?;
     Ok(S3Response::new(with_checksums!(
         PutObjectOutput {

@@ -1,0 +1,380 @@
+//! Authorization of every S3 request, before any operation runs: who is asking (root, user or
+//! anonymous), which IAM action on which resource the operation is, and what the caller's
+//! identity policies and the bucket policy say, combined as AWS combines them:
+//!
+//! - an explicit Deny in any policy wins;
+//! - within the bucket owner's account, an Allow from an identity policy or the bucket policy
+//!   suffices, and the account's root may do anything not explicitly denied;
+//! - across accounts, the bucket policy and the caller's identity must both allow;
+//! - anonymous requests are allowed only by the bucket policy.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use osg_meta::{Bucket, Caller, Meta};
+use osg_policy::{Context, Decision, Kind, Policy, Principal, Request};
+use s3s::access::{S3Access, S3AccessContext};
+use s3s::path::S3Path;
+use s3s::{S3Error, S3Result, s3_error};
+
+use crate::error::Error;
+
+/// How the request reached us, put in the request's extensions by the listener.
+#[derive(Debug, Clone, Copy)]
+pub struct Connection {
+    pub peer: SocketAddr,
+    pub tls: bool,
+}
+
+/// The outcome of the access check, handed to the operation in the request's extensions.
+#[derive(Debug, Clone)]
+pub struct Authorized {
+    /// The caller; `None` for an anonymous request.
+    pub caller: Option<Caller>,
+    /// The bucket the request names, if it exists.
+    pub bucket: Option<Bucket>,
+    /// Condition keys of this request, for checks the operation makes itself.
+    pub context: Context,
+}
+
+/// The IAM action an operation needs, as AWS documents it. `Deferred` operations are checked
+/// by the operation itself (per key, or on a second resource).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Need {
+    Action(&'static str),
+    Deferred,
+    /// Not an operation we serve; it answers NotImplemented to signed requests.
+    Unknown,
+}
+
+fn need(op: &str) -> Need {
+    let action = match op {
+        "ListBuckets" => "s3:ListAllMyBuckets",
+        "CreateBucket" => "s3:CreateBucket",
+        "DeleteBucket" => "s3:DeleteBucket",
+        "HeadBucket" | "ListObjects" | "ListObjectsV2" => "s3:ListBucket",
+        "GetBucketLocation" => "s3:GetBucketLocation",
+        "GetBucketPolicy" => "s3:GetBucketPolicy",
+        "PutBucketPolicy" => "s3:PutBucketPolicy",
+        "DeleteBucketPolicy" => "s3:DeleteBucketPolicy",
+        "GetBucketPolicyStatus" => "s3:GetBucketPolicyStatus",
+        "ListMultipartUploads" => "s3:ListBucketMultipartUploads",
+        "GetObject" | "HeadObject" => "s3:GetObject",
+        "PutObject" | "PostObject" | "CreateMultipartUpload" | "UploadPart" | "CompleteMultipartUpload" => {
+            "s3:PutObject"
+        }
+        // Also need s3:GetObject on the source, checked by the operation.
+        "CopyObject" | "UploadPartCopy" => "s3:PutObject",
+        "DeleteObject" => "s3:DeleteObject",
+        "AbortMultipartUpload" => "s3:AbortMultipartUpload",
+        "ListParts" => "s3:ListMultipartUploadParts",
+        // s3:DeleteObject on each key named in the body.
+        "DeleteObjects" => return Need::Deferred,
+        _ => return Need::Unknown,
+    };
+    Need::Action(action)
+}
+
+/// Operations the bucket owner's root may always perform, so a policy cannot lock it out.
+const OWNER_ALWAYS: &[&str] = &["s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy"];
+
+pub struct Access {
+    meta: Arc<Meta>,
+}
+
+impl Access {
+    pub fn new(meta: Arc<Meta>) -> Self {
+        Self { meta }
+    }
+}
+
+#[async_trait::async_trait]
+impl S3Access for Access {
+    async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
+        let caller = match cx.credentials() {
+            Some(creds) => Some(
+                self.meta
+                    .caller(&creds.access_key)
+                    .await
+                    .map_err(Error::from)?
+                    .ok_or_else(|| s3_error!(InvalidAccessKeyId))?,
+            ),
+            None => None,
+        };
+        let (bucket_name, key) = match cx.s3_path() {
+            S3Path::Root => (None, None),
+            S3Path::Bucket { bucket } => (Some(bucket.to_string()), None),
+            S3Path::Object { bucket, key } => (Some(bucket.to_string()), Some(key.to_string())),
+        };
+        let op = cx.s3_op().name().to_owned();
+        let bucket = match (&bucket_name, op.as_str()) {
+            (Some(name), op) if op != "CreateBucket" => match self.meta.bucket(name).await {
+                Ok(b) => Some(b),
+                Err(osg_meta::Error::NoSuchBucket) => None,
+                Err(e) => return Err(Error::from(e).into()),
+            },
+            _ => None,
+        };
+        let context = request_context(&mut *cx, caller.as_ref());
+        match need(&op) {
+            Need::Deferred => {}
+            Need::Unknown if caller.is_some() => {}
+            Need::Unknown => return Err(s3_error!(AccessDenied)),
+            // The operation answers NoSuchBucket; there is no policy to consult.
+            Need::Action(_) if bucket_name.is_some() && bucket.is_none() && op != "CreateBucket" => {
+                if caller.is_none() {
+                    return Err(s3_error!(AccessDenied));
+                }
+            }
+            Need::Action(action) => {
+                let resource = resource_arn(bucket_name.as_deref(), key.as_deref());
+                authorize(
+                    &self.meta,
+                    caller.as_ref(),
+                    action,
+                    bucket.as_ref(),
+                    &resource,
+                    &context,
+                )
+                .await?;
+            }
+        }
+        cx.extensions_mut().insert(Authorized {
+            caller,
+            bucket,
+            context,
+        });
+        Ok(())
+    }
+}
+
+/// `arn:aws:s3:::bucket`, `arn:aws:s3:::bucket/key`, or `*` for requests on no bucket.
+pub fn resource_arn(bucket: Option<&str>, key: Option<&str>) -> String {
+    match (bucket, key) {
+        (Some(b), Some(k)) => format!("arn:aws:s3:::{b}/{k}"),
+        (Some(b), None) => format!("arn:aws:s3:::{b}"),
+        _ => "*".to_owned(),
+    }
+}
+
+fn principal(caller: Option<&Caller>) -> osg_policy::Caller {
+    match caller {
+        None => osg_policy::Caller::Anonymous,
+        Some(c) => osg_policy::Caller::Principal(Principal {
+            account: c.account.id.clone(),
+            arn: c
+                .user
+                .as_ref()
+                .map_or_else(|| format!("arn:aws:iam::{}:root", c.account.id), osg_meta::User::arn),
+            canonical_id: c.account.canonical_id.clone(),
+        }),
+    }
+}
+
+/// Decides one action on one resource; `Err(AccessDenied)` unless allowed.
+pub async fn authorize(
+    meta: &Meta,
+    caller: Option<&Caller>,
+    action: &str,
+    bucket: Option<&Bucket>,
+    resource: &str,
+    context: &Context,
+) -> Result<(), S3Error> {
+    let who = principal(caller);
+    let request = Request {
+        caller: &who,
+        action,
+        resource,
+        context,
+    };
+    let evaluate = |doc: &str, kind: Kind| match Policy::parse(doc, kind) {
+        Ok(p) => p.evaluate(&request),
+        Err(e) => {
+            // Policies are validated when stored; a bad one here is a bug, and denies.
+            tracing::error!(error = %e, "stored policy does not parse");
+            Decision::Deny
+        }
+    };
+    let identity = match caller.map(|c| &c.user) {
+        None => Decision::NotApplicable,
+        // The root identity holds every permission of its account.
+        Some(None) => Decision::Allow,
+        Some(Some(user)) => {
+            let docs = meta.user_policies(user).await.map_err(Error::from)?;
+            docs.iter()
+                .fold(Decision::NotApplicable, |d, doc| d.and(evaluate(doc, Kind::Identity)))
+        }
+    };
+    let resource_side = match bucket {
+        Some(b) => match meta.bucket_policy(&b.name).await.map_err(Error::from)? {
+            Some(doc) => evaluate(&doc, Kind::Resource),
+            None => Decision::NotApplicable,
+        },
+        None => Decision::NotApplicable,
+    };
+    let owner_root = caller.is_some_and(|c| c.user.is_none() && bucket.is_some_and(|b| b.owner == c.account.id));
+    if owner_root && OWNER_ALWAYS.contains(&action) {
+        return Ok(());
+    }
+    let same_account = match (caller, bucket) {
+        (Some(c), Some(b)) => c.account.id == b.owner,
+        (Some(_), None) => true,
+        (None, _) => false,
+    };
+    let allowed = match (identity, resource_side) {
+        (Decision::Deny, _) | (_, Decision::Deny) => false,
+        _ if caller.is_none() => resource_side == Decision::Allow,
+        _ if same_account => identity == Decision::Allow || resource_side == Decision::Allow,
+        _ => identity == Decision::Allow && resource_side == Decision::Allow,
+    };
+    if allowed { Ok(()) } else { Err(s3_error!(AccessDenied)) }
+}
+
+/// The condition keys a policy may test for this request.
+fn request_context(cx: &mut S3AccessContext<'_>, caller: Option<&Caller>) -> Context {
+    let mut context = Context::new();
+    let now = time::OffsetDateTime::now_utc();
+    context.set(
+        "aws:CurrentTime",
+        now.format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+    );
+    context.set("aws:EpochTime", now.unix_timestamp().to_string());
+    if let Some(conn) = cx.extensions_mut().get::<Connection>() {
+        context.set("aws:SourceIp", conn.peer.ip().to_string());
+        context.set("aws:SecureTransport", conn.tls.to_string());
+    }
+    if let Some(c) = caller {
+        context.set("aws:PrincipalAccount", c.account.id.clone());
+        match &c.user {
+            Some(u) => {
+                context.set("aws:username", u.name.clone());
+                context.set("aws:userid", u.user_id.clone());
+                context.set("aws:PrincipalArn", u.arn());
+                context.set("aws:PrincipalType", "User");
+            }
+            None => {
+                context.set("aws:userid", c.account.id.clone());
+                context.set("aws:PrincipalArn", format!("arn:aws:iam::{}:root", c.account.id));
+                context.set("aws:PrincipalType", "Account");
+            }
+        }
+    } else {
+        context.set("aws:PrincipalType", "Anonymous");
+    }
+    let headers = cx.headers();
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    for (key, name) in [
+        ("aws:Referer", "referer"),
+        ("aws:UserAgent", "user-agent"),
+        ("s3:x-amz-acl", "x-amz-acl"),
+        ("s3:x-amz-content-sha256", "x-amz-content-sha256"),
+    ] {
+        if let Some(v) = header(name) {
+            context.set(key, v);
+        }
+    }
+    let query: HashMap<String, String> = cx
+        .uri()
+        .query()
+        .map(|q| serde_urlencoded_pairs(q).collect())
+        .unwrap_or_default();
+    for (key, name) in [
+        ("s3:prefix", "prefix"),
+        ("s3:delimiter", "delimiter"),
+        ("s3:max-keys", "max-keys"),
+    ] {
+        if let Some(v) = query.get(name) {
+            context.set(key, v.clone());
+        }
+    }
+    let authorization = header("authorization");
+    let (auth_type, version) = if let Some(a) = authorization {
+        (
+            "REST-HEADER",
+            if a.starts_with("AWS4-") {
+                "AWS4-HMAC-SHA256"
+            } else {
+                "AWS"
+            },
+        )
+    } else if query.contains_key("X-Amz-Signature") {
+        ("REST-QUERY-STRING", "AWS4-HMAC-SHA256")
+    } else if query.contains_key("Signature") {
+        ("REST-QUERY-STRING", "AWS")
+    } else {
+        ("POST", "AWS4-HMAC-SHA256")
+    };
+    if caller.is_some() {
+        context.set("s3:authType", auth_type);
+        context.set("s3:signatureversion", version);
+        let signed =
+            crate::skew::signed_at(headers).or_else(|| query.get("X-Amz-Date").and_then(|d| crate::skew::amz_date(d)));
+        if let Some(signed) = signed {
+            let age = (now - signed).whole_milliseconds().max(0);
+            context.set("s3:signatureAge", age.to_string());
+        }
+    }
+    context
+}
+
+/// `name=value` pairs of a query string, percent-decoded.
+fn serde_urlencoded_pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
+    query.split('&').filter(|p| !p.is_empty()).map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(&s.replace('+', " "))
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        (decode(k), decode(v))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_served_operation_has_an_action() {
+        for op in [
+            "ListBuckets",
+            "CreateBucket",
+            "DeleteBucket",
+            "HeadBucket",
+            "GetBucketLocation",
+            "ListObjects",
+            "ListObjectsV2",
+            "GetObject",
+            "HeadObject",
+            "PutObject",
+            "PostObject",
+            "CopyObject",
+            "DeleteObject",
+            "CreateMultipartUpload",
+            "UploadPart",
+            "UploadPartCopy",
+            "CompleteMultipartUpload",
+            "AbortMultipartUpload",
+            "ListParts",
+            "ListMultipartUploads",
+            "GetBucketPolicy",
+            "PutBucketPolicy",
+            "DeleteBucketPolicy",
+            "GetBucketPolicyStatus",
+        ] {
+            assert!(matches!(need(op), Need::Action(a) if a.starts_with("s3:")), "{op}");
+        }
+        assert_eq!(need("DeleteObjects"), Need::Deferred);
+        assert_eq!(need("PutBucketVersioning"), Need::Unknown);
+    }
+
+    #[test]
+    fn query_pairs_are_decoded() {
+        let pairs: Vec<_> = serde_urlencoded_pairs("prefix=a%2Fb+c&max-keys=5&list-type").collect();
+        assert_eq!(pairs[0], ("prefix".into(), "a/b c".into()));
+        assert_eq!(pairs[1], ("max-keys".into(), "5".into()));
+        assert_eq!(pairs[2], ("list-type".into(), String::new()));
+    }
+}
