@@ -65,7 +65,9 @@ impl Meta {
 
     async fn begin_write(&self) -> Result<(tokio::sync::MutexGuard<'_, ()>, sqlx::Transaction<'_, sqlx::Any>)> {
         let guard = self.writer.lock().await;
-        let tx = self.pool.begin().await?;
+        // IMMEDIATE takes SQLite's write lock up front (waiting up to busy_timeout), so other
+        // processes on the same file cannot make this transaction fail halfway.
+        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         Ok((guard, tx))
     }
 }

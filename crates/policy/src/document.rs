@@ -102,6 +102,22 @@ impl Policy {
         Ok(Self { statements })
     }
 
+    /// Every `Resource` and `NotResource` pattern the policy names.
+    pub fn resources(&self) -> impl Iterator<Item = &str> {
+        self.statements
+            .iter()
+            .flat_map(|s| s.resource.iter().flat_map(|r| r.items.iter().map(String::as_str)))
+    }
+
+    /// Whether the policy grants anything to everyone: an Allow for any principal with no
+    /// condition to narrow it (S3's notion of a public bucket policy).
+    #[must_use]
+    pub fn is_public(&self) -> bool {
+        self.statements.iter().any(|s| {
+            s.allow && s.conditions.is_empty() && s.principal.as_ref().is_some_and(|p| !p.negated && p.items.any)
+        })
+    }
+
     /// What this policy says about `req`: Deny if any applicable statement denies, Allow if
     /// any allows, otherwise NotApplicable.
     #[must_use]
@@ -441,6 +457,24 @@ mod tests {
             decide(not_p, res, &user("111122223333", "bob"), "s3:GetObject", b_obj, &cx),
             Decision::Deny
         );
+    }
+
+    #[test]
+    fn public_and_resources() {
+        let public = r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"},
+            {"Effect":"Deny","Principal":"*","Action":"s3:*","NotResource":"arn:aws:s3:::b"}]}"#;
+        let p = Policy::parse(public, Kind::Resource).unwrap();
+        assert!(p.is_public());
+        assert_eq!(
+            p.resources().collect::<Vec<_>>(),
+            ["arn:aws:s3:::b/*", "arn:aws:s3:::b"]
+        );
+        let narrowed = r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"*",
+            "Condition":{"IpAddress":{"aws:SourceIp":"10.0.0.0/8"}}}}"#;
+        assert!(!Policy::parse(narrowed, Kind::Resource).unwrap().is_public());
+        let account =
+            r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":"111122223333"},"Action":"s3:*","Resource":"*"}}"#;
+        assert!(!Policy::parse(account, Kind::Resource).unwrap().is_public());
     }
 
     #[test]

@@ -15,6 +15,12 @@ mod wildcard;
 
 pub use self::document::{Kind, Policy, PolicyError};
 
+/// `*` / `?` wildcard matching as policies do it (case-sensitive).
+#[must_use]
+pub fn wildcard_matches(pattern: &str, text: &str) -> bool {
+    wildcard::matches(pattern, text, false)
+}
+
 use std::collections::HashMap;
 
 /// Who is asking.

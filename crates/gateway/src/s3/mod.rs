@@ -9,6 +9,7 @@ mod delete;
 mod get;
 mod list;
 mod multipart;
+mod policy;
 mod put;
 mod stream;
 
@@ -52,6 +53,10 @@ ops! {
     abort_multipart_upload: multipart, AbortMultipartUploadInput => AbortMultipartUploadOutput;
     list_parts: multipart, ListPartsInput => ListPartsOutput;
     list_multipart_uploads: multipart, ListMultipartUploadsInput => ListMultipartUploadsOutput;
+    put_bucket_policy: policy, PutBucketPolicyInput => PutBucketPolicyOutput;
+    get_bucket_policy: policy, GetBucketPolicyInput => GetBucketPolicyOutput;
+    delete_bucket_policy: policy, DeleteBucketPolicyInput => DeleteBucketPolicyOutput;
+    get_bucket_policy_status: policy, GetBucketPolicyStatusInput => GetBucketPolicyStatusOutput;
 }
 
 /// A store time (milliseconds) as an S3 timestamp, to the second as HTTP dates carry it.

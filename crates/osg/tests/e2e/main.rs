@@ -1,6 +1,7 @@
 //! End-to-end tests: a real gateway on a loopback port, driven by real S3 clients.
 
 mod auth;
+mod authz;
 mod buckets;
 mod clients;
 mod common;

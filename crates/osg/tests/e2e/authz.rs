@@ -1,0 +1,289 @@
+//! The authorization matrix through the real gateway: principals x bucket-policy setups x
+//! operations, each case asserted as allowed or AccessDenied.
+
+use std::collections::BTreeMap;
+
+use crate::common::*;
+use aws_sdk_s3::Client;
+use osg_meta::Meta;
+
+/// The operations tried: GetObject, HeadObject, PutObject, DeleteObject, ListObjectsV2,
+/// ListMultipartUploads.
+const OPS: [char; 6] = ['G', 'H', 'P', 'D', 'L', 'U'];
+
+/// Who asks. `A` owns the buckets; `B` is another account.
+const PRINCIPALS: [&str; 8] = [
+    "A-root",
+    "A-alice",
+    "A-bob",
+    "A-carol",
+    "B-root",
+    "B-dave",
+    "B-erin",
+    "anonymous",
+];
+
+/// Identity policies: alice and erin have none; bob may do anything to the test buckets;
+/// carol too, except GetObject, which she is explicitly denied; dave may do anything anywhere.
+const BOB: &str = r#"{"Statement":{"Effect":"Allow","Action":"s3:*","Resource":["arn:aws:s3:::authz-*"]}}"#;
+const CAROL: &str = r#"{"Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"arn:aws:s3:::authz-*"},
+    {"Effect":"Deny","Action":"s3:GetObject","Resource":"*"}]}"#;
+const DAVE: &str = r#"{"Statement":{"Effect":"Allow","Action":"*","Resource":"*"}}"#;
+
+/// Bucket-policy setups (`BUCKET` stands for the bucket name) and, for each principal, the
+/// operations AWS's rules allow.
+fn setups(b_account: &str, alice_arn: &str) -> Vec<(&'static str, String, BTreeMap<&'static str, &'static str>)> {
+    let table = |rows: [&'static str; 8]| PRINCIPALS.iter().copied().zip(rows).collect::<BTreeMap<_, _>>();
+    vec![
+        ("no bucket policy", String::new(), table(["GHPDLU", "", "GHPDLU", "PDLU", "", "", "", ""])),
+        (
+            "public read",
+            r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::BUCKET/*"},
+                {"Effect":"Allow","Principal":"*","Action":"s3:ListBucket","Resource":"arn:aws:s3:::BUCKET"}]}"#
+                .to_owned(),
+            table(["GHPDLU", "GHL", "GHPDLU", "PDLU", "GHL", "GHL", "", "GHL"]),
+        ),
+        (
+            "cross-account grant",
+            format!(
+                r#"{{"Statement":{{"Effect":"Allow","Principal":{{"AWS":"{b_account}"}},"Action":"s3:*",
+                    "Resource":["arn:aws:s3:::BUCKET","arn:aws:s3:::BUCKET/*"]}}}}"#
+            ),
+            table(["GHPDLU", "", "GHPDLU", "PDLU", "GHPDLU", "GHPDLU", "", ""]),
+        ),
+        (
+            "deny deletes to everyone",
+            r#"{"Statement":{"Effect":"Deny","Principal":"*","Action":"s3:DeleteObject","Resource":"arn:aws:s3:::BUCKET/*"}}"#
+                .to_owned(),
+            table(["GHPLU", "", "GHPLU", "PLU", "", "", "", ""]),
+        ),
+        (
+            "grant to one user of the account",
+            format!(
+                r#"{{"Statement":{{"Effect":"Allow","Principal":{{"AWS":"{alice_arn}"}},"Action":"s3:*",
+                    "Resource":["arn:aws:s3:::BUCKET","arn:aws:s3:::BUCKET/*"]}}}}"#
+            ),
+            table(["GHPDLU", "GHPDLU", "GHPDLU", "PDLU", "", "", "", ""]),
+        ),
+        (
+            "reads from loopback only, writes denied elsewhere",
+            r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::BUCKET/*",
+                  "Condition":{"IpAddress":{"aws:SourceIp":"127.0.0.0/8"}}},
+                {"Effect":"Deny","Principal":"*","Action":"s3:PutObject","Resource":"arn:aws:s3:::BUCKET/*",
+                  "Condition":{"NotIpAddress":{"aws:SourceIp":"127.0.0.0/8"}}}]}"#
+                .to_owned(),
+            table(["GHPDLU", "GH", "GHPDLU", "PDLU", "GH", "GH", "", "GH"]),
+        ),
+    ]
+}
+
+enum Actor {
+    Signed(Client),
+    Anonymous,
+}
+
+impl Actor {
+    /// Tries one operation; `true` if it succeeded, `false` if it was AccessDenied (any other
+    /// outcome fails the test).
+    async fn attempt(&self, op: char, bucket: &str) -> bool {
+        match self {
+            Self::Signed(c) => {
+                let outcome = match op {
+                    'G' => c
+                        .get_object()
+                        .bucket(bucket)
+                        .key("k")
+                        .send()
+                        .await
+                        .map(drop)
+                        .map_err(|e| error_of::<(), _, _>(Err(e))),
+                    'H' => c
+                        .head_object()
+                        .bucket(bucket)
+                        .key("k")
+                        .send()
+                        .await
+                        .map(drop)
+                        .map_err(|e| error_of::<(), _, _>(Err(e))),
+                    'P' => c
+                        .put_object()
+                        .bucket(bucket)
+                        .key("k")
+                        .body(b"written".to_vec().into())
+                        .send()
+                        .await
+                        .map(drop)
+                        .map_err(|e| error_of::<(), _, _>(Err(e))),
+                    'D' => c
+                        .delete_object()
+                        .bucket(bucket)
+                        .key("k")
+                        .send()
+                        .await
+                        .map(drop)
+                        .map_err(|e| error_of::<(), _, _>(Err(e))),
+                    'L' => c
+                        .list_objects_v2()
+                        .bucket(bucket)
+                        .send()
+                        .await
+                        .map(drop)
+                        .map_err(|e| error_of::<(), _, _>(Err(e))),
+                    _ => c
+                        .list_multipart_uploads()
+                        .bucket(bucket)
+                        .send()
+                        .await
+                        .map(drop)
+                        .map_err(|e| error_of::<(), _, _>(Err(e))),
+                };
+                match outcome {
+                    Ok(()) => true,
+                    Err((code, status)) if status == 403 && (code == "AccessDenied" || op == 'H') => false,
+                    Err(other) => panic!("{op} on {bucket}: unexpected {other:?}"),
+                }
+            }
+            Self::Anonymous => {
+                let url = format!("{}/{bucket}", server().endpoint);
+                let http = reqwest::Client::new();
+                let resp = match op {
+                    'G' => http.get(format!("{url}/k")).send().await,
+                    'H' => http.head(format!("{url}/k")).send().await,
+                    'P' => http.put(format!("{url}/k")).body("written").send().await,
+                    'D' => http.delete(format!("{url}/k")).send().await,
+                    'L' => http.get(format!("{url}?list-type=2")).send().await,
+                    _ => http.get(format!("{url}?uploads")).send().await,
+                }
+                .unwrap();
+                let status = resp.status().as_u16();
+                let body = resp.text().await.unwrap();
+                match status {
+                    200 | 204 => true,
+                    403 if op == 'H' || body.contains("<Code>AccessDenied</Code>") => false,
+                    _ => panic!("anonymous {op} on {bucket}: unexpected {status} {body}"),
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authorization_matrix() {
+    let meta = Meta::open_sqlite(&server().data_dir.join("meta.db")).await.unwrap();
+    let a = meta.create_account("authz-a").await.unwrap();
+    let b = meta.create_account("authz-b").await.unwrap();
+    let signed = |keys: (String, String)| Actor::Signed(client_with(&keys.0, &keys.1, None));
+    let mut actors = BTreeMap::new();
+    actors.insert("A-root", signed(meta.create_access_key(&a.id, None).await.unwrap()));
+    actors.insert("B-root", signed(meta.create_access_key(&b.id, None).await.unwrap()));
+    let mut alice_arn = String::new();
+    for (principal, account, name, policy) in [
+        ("A-alice", &a, "alice", None),
+        ("A-bob", &a, "bob", Some(BOB)),
+        ("A-carol", &a, "carol", Some(CAROL)),
+        ("B-dave", &b, "dave", Some(DAVE)),
+        ("B-erin", &b, "erin", None),
+    ] {
+        let user = meta.create_user(&account.id, name, "/").await.unwrap();
+        if let Some(policy) = policy {
+            meta.put_user_policy(&user, "p", policy).await.unwrap();
+        }
+        if name == "alice" {
+            alice_arn = user.arn();
+        }
+        actors.insert(
+            principal,
+            signed(meta.create_access_key(&account.id, Some(name)).await.unwrap()),
+        );
+    }
+    actors.insert("anonymous", Actor::Anonymous);
+    let Actor::Signed(owner) = &actors["A-root"] else {
+        unreachable!()
+    };
+
+    let mut cases = 0;
+    let mut wrong = Vec::new();
+    for (n, (setup, policy, allowed)) in setups(&b.id, &alice_arn).into_iter().enumerate() {
+        let bucket = format!("authz-{n}");
+        owner.create_bucket().bucket(&bucket).send().await.unwrap();
+        if !policy.is_empty() {
+            owner
+                .put_bucket_policy()
+                .bucket(&bucket)
+                .policy(policy.replace("BUCKET", &bucket))
+                .send()
+                .await
+                .unwrap();
+        }
+        for principal in PRINCIPALS {
+            for op in OPS {
+                // Every case starts from the same object.
+                owner
+                    .put_object()
+                    .bucket(&bucket)
+                    .key("k")
+                    .body(b"original".to_vec().into())
+                    .send()
+                    .await
+                    .unwrap();
+                let got = actors[principal].attempt(op, &bucket).await;
+                let want = allowed[principal].contains(op);
+                cases += 1;
+                if got != want {
+                    wrong.push(format!("{setup}: {principal} {op}: got {got}, want {want}"));
+                }
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} of {cases} cases wrong:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+    assert_eq!(cases, 288);
+}
+
+#[tokio::test]
+async fn bucket_policy_api() {
+    let c = client();
+    let b = new_bucket(&c, "authz-api").await;
+    assert_eq!(
+        error_of(c.get_bucket_policy().bucket(&b).send().await),
+        ("NoSuchBucketPolicy".into(), 404)
+    );
+    let bad = c
+        .put_bucket_policy()
+        .bucket(&b)
+        .policy("{\"Statement\":[]}")
+        .send()
+        .await;
+    assert_eq!(error_of(bad), ("MalformedPolicy".into(), 400));
+    let elsewhere =
+        r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::other/*"}}"#;
+    assert_eq!(
+        error_of(c.put_bucket_policy().bucket(&b).policy(elsewhere).send().await),
+        ("MalformedPolicy".into(), 400)
+    );
+    let public = format!(
+        r#"{{"Version":"2012-10-17","Statement":{{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::{b}/*"}}}}"#
+    );
+    c.put_bucket_policy().bucket(&b).policy(&public).send().await.unwrap();
+    assert_eq!(
+        c.get_bucket_policy().bucket(&b).send().await.unwrap().policy(),
+        Some(public.as_str())
+    );
+    let status = c.get_bucket_policy_status().bucket(&b).send().await.unwrap();
+    assert_eq!(status.policy_status().and_then(|s| s.is_public()), Some(true));
+    // The owner can always remove a policy, even one that denies it everything.
+    let lockout = format!(
+        r#"{{"Statement":{{"Effect":"Deny","Principal":"*","Action":"s3:*","Resource":["arn:aws:s3:::{b}","arn:aws:s3:::{b}/*"]}}}}"#
+    );
+    c.put_bucket_policy().bucket(&b).policy(&lockout).send().await.unwrap();
+    assert_eq!(
+        error_of(c.list_objects_v2().bucket(&b).send().await),
+        ("AccessDenied".into(), 403)
+    );
+    c.delete_bucket_policy().bucket(&b).send().await.unwrap();
+    c.list_objects_v2().bucket(&b).send().await.unwrap();
+}
