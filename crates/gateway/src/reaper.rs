@@ -47,7 +47,8 @@ mod tests {
     #[tokio::test]
     async fn reaps_abandoned_blobs_and_keeps_leased_ones() {
         let dir = tempfile::tempdir().unwrap();
-        let meta = Meta::open_sqlite(&dir.path().join("meta.db")).await.unwrap();
+        let sealer = osg_meta::Sealer::new(&osg_meta::Sealer::generate_key());
+        let meta = Meta::open_sqlite(&dir.path().join("meta.db"), sealer).await.unwrap();
         let walrus = Walrus::open(&dir.path().join("walrus")).await.unwrap();
         for blob in ["aa11", "bb22"] {
             meta.begin_blob(blob).await.unwrap();

@@ -1,5 +1,6 @@
 //! Accounts and their access keys: who may sign requests.
 
+use secrecy::SecretString;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -59,6 +60,11 @@ fn user_from(row: &AnyRow) -> Result<User> {
         path: row.try_get("path")?,
         user_id: row.try_get("user_id")?,
     })
+}
+
+/// What an access key's sealed secret is bound to.
+fn key_row(access_key: &str) -> String {
+    format!("access_key:{access_key}")
 }
 
 /// Random upper-case hex, for generated ids and keys.
@@ -181,7 +187,7 @@ impl Meta {
         .bind(access_key)
         .bind(account_id)
         .bind(user.unwrap_or(""))
-        .bind(secret)
+        .bind(self.sealer.seal(&key_row(access_key), secret))
         .bind(now_ms())
         .execute(&mut *tx)
         .await?;
@@ -198,12 +204,13 @@ impl Meta {
     }
 
     /// The secret of an active access key, for checking a signature.
-    pub async fn secret_key(&self, access_key: &str) -> Result<Option<String>> {
-        let secret = sqlx::query_scalar("SELECT secret FROM access_keys WHERE access_key = $1 AND active = 1")
-            .bind(access_key)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(secret)
+    pub async fn secret_key(&self, access_key: &str) -> Result<Option<SecretString>> {
+        let sealed: Option<String> =
+            sqlx::query_scalar("SELECT secret FROM access_keys WHERE access_key = $1 AND active = 1")
+                .bind(access_key)
+                .fetch_optional(&self.pool)
+                .await?;
+        sealed.map(|s| self.sealer.open(&key_row(access_key), &s)).transpose()
     }
 
     /// Who signs with `access_key` (already authenticated by its signature).
@@ -261,14 +268,21 @@ impl Meta {
 #[cfg(test)]
 mod tests {
     use crate::test_store;
+    use secrecy::ExposeSecret;
 
     #[tokio::test]
     async fn system_account_is_created_once() {
         let (_dir, meta) = test_store().await;
         assert!(meta.ensure_system_account("AK1", "secret1").await.unwrap());
         assert!(!meta.ensure_system_account("AK2", "secret2").await.unwrap());
-        assert_eq!(meta.secret_key("AK1").await.unwrap().as_deref(), Some("secret1"));
-        assert_eq!(meta.secret_key("AK2").await.unwrap(), None);
+        let secret = meta.secret_key("AK1").await.unwrap().unwrap();
+        assert_eq!(secret.expose_secret(), "secret1");
+        let stored: String = sqlx::query_scalar("SELECT secret FROM access_keys")
+            .fetch_one(&meta.pool)
+            .await
+            .unwrap();
+        assert!(!stored.contains("secret1"), "sealed at rest");
+        assert!(meta.secret_key("AK2").await.unwrap().is_none());
         let caller = meta.caller("AK1").await.unwrap().unwrap();
         assert_eq!(caller.account.name, "system");
         assert!(caller.user.is_none());
@@ -291,7 +305,7 @@ mod tests {
         ));
         assert_eq!(alice.arn(), format!("arn:aws:iam::{}:user/eng/alice", a.id));
         let (ak, secret) = meta.create_access_key(&a.id, Some("alice")).await.unwrap();
-        assert_eq!(meta.secret_key(&ak).await.unwrap(), Some(secret));
+        assert_eq!(meta.secret_key(&ak).await.unwrap().unwrap().expose_secret(), secret);
         let caller = meta.caller(&ak).await.unwrap().unwrap();
         assert_eq!(caller.user.as_ref().map(|u| u.name.as_str()), Some("alice"));
         meta.put_user_policy(&alice, "p", "{}").await.unwrap();

@@ -13,6 +13,7 @@ mod list;
 mod multipart;
 mod objects;
 mod schema;
+mod seal;
 
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -27,6 +28,7 @@ pub use self::identity::{Account, Caller, User};
 pub use self::list::{ListEntry, ListPage};
 pub use self::multipart::{Part, PartChoice, Upload, UploadPage};
 pub use self::objects::{Condition, NewVersion, ObjectAttrs, Piece, Version};
+pub use self::seal::{KEY_LEN, Sealer};
 
 /// Handle on the metadata store; cheap to share behind an `Arc`.
 pub struct Meta {
@@ -35,11 +37,13 @@ pub struct Meta {
     /// `SQLITE_BUSY` a deferred transaction gets when it upgrades to a write lock after
     /// another connection has written.
     writer: Mutex<()>,
+    /// Seals secrets (access keys' secrets) before they reach the database.
+    sealer: Sealer,
 }
 
 impl Meta {
-    /// Opens (creating if needed) the SQLite store at `path`.
-    pub async fn open_sqlite(path: &Path) -> Result<Self> {
+    /// Opens (creating if needed) the SQLite store at `path`; secrets are sealed with `sealer`.
+    pub async fn open_sqlite(path: &Path, sealer: Sealer) -> Result<Self> {
         sqlx::any::install_default_drivers();
         let url = format!("sqlite://{}?mode=rwc", path.display());
         let pool = AnyPoolOptions::new()
@@ -58,6 +62,7 @@ impl Meta {
         let meta = Self {
             pool,
             writer: Mutex::new(()),
+            sealer,
         };
         schema::migrate(&meta.pool).await?;
         Ok(meta)
@@ -82,6 +87,8 @@ pub fn now_ms() -> i64 {
 #[cfg(test)]
 pub(crate) async fn test_store() -> (tempfile::TempDir, Meta) {
     let dir = tempfile::tempdir().unwrap();
-    let meta = Meta::open_sqlite(&dir.path().join("meta.db")).await.unwrap();
+    let meta = Meta::open_sqlite(&dir.path().join("meta.db"), Sealer::new(&Sealer::generate_key()))
+        .await
+        .unwrap();
     (dir, meta)
 }

@@ -1,16 +1,19 @@
-//! First start: the system account and its access key, written to `DIR/admin.credentials`
-//! in the AWS shared-credentials format. The secret goes only to that file (mode 0600).
+//! First start: the master key that seals secrets (`DIR/master.key`), and the system account
+//! with its access key, written to `DIR/admin.credentials` in the AWS shared-credentials
+//! format. Both files are mode 0600; the secret goes nowhere else.
 
 use std::io::Write as _;
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use osg_meta::Meta;
+use base64::Engine as _;
+use osg_meta::{KEY_LEN, Meta, Sealer};
 use rand::Rng as _;
 use rand::distributions::Alphanumeric;
 
 pub const CREDENTIALS_FILE: &str = "admin.credentials";
+pub const MASTER_KEY_FILE: &str = "master.key";
 
 /// Environment variables that choose the admin key pair on first start.
 const ACCESS_KEY_VAR: &str = "OSG_ADMIN_ACCESS_KEY";
@@ -23,6 +26,46 @@ fn random_string(len: usize, upper: bool) -> String {
         .map(char::from)
         .collect();
     if upper { s.to_ascii_uppercase() } else { s }
+}
+
+/// Writes `contents` to a new file only its owner can read.
+fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(contents.as_bytes())?;
+    file.sync_all()?;
+    Ok(())
+}
+
+/// The master key at `path`, created there on first use. Gateways sharing a metadata store
+/// must share this key too.
+pub fn master_key(path: &Path) -> anyhow::Result<[u8; KEY_LEN]> {
+    if !path.exists() {
+        let key = Sealer::generate_key();
+        write_private(
+            path,
+            &format!("{}\n", base64::engine::general_purpose::STANDARD.encode(key)),
+        )?;
+        return Ok(key);
+    }
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .with_context(|| format!("{} is not a base64 master key", path.display()))?;
+    <[u8; KEY_LEN]>::try_from(bytes).map_err(|_| anyhow::anyhow!("{} must hold {KEY_LEN} bytes", path.display()))
+}
+
+/// Opens the metadata store of a data directory with its master key.
+pub async fn open_meta(data_dir: &Path) -> anyhow::Result<Meta> {
+    std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    let key = master_key(&data_dir.join(MASTER_KEY_FILE))?;
+    Meta::open_sqlite(&data_dir.join("meta.db"), Sealer::new(&key))
+        .await
+        .context("opening the metadata store")
 }
 
 /// Creates the system account if the store has none, and returns the credentials file path.

@@ -48,12 +48,7 @@ pub struct Server {
 impl Server {
     /// Opens the data directory (creating it on first start) and binds the listener.
     pub async fn start(args: &ServeArgs) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(&args.data_dir).with_context(|| format!("creating {}", args.data_dir.display()))?;
-        let meta = Arc::new(
-            Meta::open_sqlite(&args.data_dir.join("meta.db"))
-                .await
-                .context("opening the metadata store")?,
-        );
+        let meta: Arc<Meta> = Arc::new(crate::bootstrap::open_meta(&args.data_dir).await?);
         let provider: Arc<dyn Provider> = Arc::new(
             Walrus::open(&args.data_dir.join("walrus"))
                 .await

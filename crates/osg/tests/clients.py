@@ -220,6 +220,15 @@ def run_checks(osg, work, endpoint, port):
         text = open(path).read()
         assert "[default]" in text and ACCESS_KEY in text and SECRET_KEY in text
 
+    @check("the secret is sealed at rest: not in the database, master key 0600 outside it")
+    def _():
+        assert oct(os.stat(os.path.join(data_dir, "master.key")).st_mode & 0o777) == "0o600"
+        for name in os.listdir(data_dir):
+            if name.startswith("meta.db"):
+                with open(os.path.join(data_dir, name), "rb") as f:
+                    content = f.read()
+                assert SECRET_KEY.encode() not in content, name
+
     @check("aws cli: mb, multipart cp up and down, ls, rm, rb")
     def _():
         env = dict(

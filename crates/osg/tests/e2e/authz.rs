@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 
 use crate::common::*;
 use aws_sdk_s3::Client;
-use osg_meta::Meta;
 
 /// The operations tried: GetObject, HeadObject, PutObject, DeleteObject, ListObjectsV2,
 /// ListMultipartUploads.
@@ -169,7 +168,7 @@ impl Actor {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn authorization_matrix() {
-    let meta = Meta::open_sqlite(&server().data_dir.join("meta.db")).await.unwrap();
+    let meta = osg::bootstrap::open_meta(&server().data_dir).await.unwrap();
     let a = meta.create_account("authz-a").await.unwrap();
     let b = meta.create_account("authz-b").await.unwrap();
     let signed = |keys: (String, String)| Actor::Signed(client_with(&keys.0, &keys.1, None));
