@@ -33,6 +33,12 @@ pub enum Error {
     /// An identity entity does not exist.
     #[error("{0} does not exist")]
     NoSuchEntity(String),
+    /// An entity cannot be deleted while others depend on it.
+    #[error("{0}")]
+    DeleteConflict(String),
+    /// A per-entity limit (two access keys per user, ...) would be exceeded.
+    #[error("{0}")]
+    LimitExceeded(String),
     #[error("stored record is corrupt: {0}")]
     Corrupt(String),
     #[error("database: {0}")]

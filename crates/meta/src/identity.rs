@@ -1,10 +1,9 @@
-//! Accounts and their access keys: who may sign requests.
+//! Accounts, and who is behind an access key.
 
-use secrecy::SecretString;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::{Error, Meta, Result, now_ms};
+use crate::{Error, Meta, Result, User, now_ms};
 
 /// The name of the account created on first start, which administers the others.
 pub const SYSTEM_ACCOUNT: &str = "system";
@@ -17,24 +16,6 @@ pub struct Account {
     pub name: String,
     /// 64 hex digits, the id S3 shows as an owner's `ID`.
     pub canonical_id: String,
-}
-
-/// An IAM user of an account.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct User {
-    pub account_id: String,
-    pub name: String,
-    /// `/` or `/division/team/`.
-    pub path: String,
-    /// Stable unique id (`AIDA...`), what `aws:userid` holds.
-    pub user_id: String,
-}
-
-impl User {
-    #[must_use]
-    pub fn arn(&self) -> String {
-        format!("arn:aws:iam::{}:user{}{}", self.account_id, self.path, self.name)
-    }
 }
 
 /// The authenticated principal behind a request: an account's root, or one of its users.
@@ -53,22 +34,8 @@ fn account_from(row: &AnyRow) -> Result<Account> {
     })
 }
 
-fn user_from(row: &AnyRow) -> Result<User> {
-    Ok(User {
-        account_id: row.try_get("account_id")?,
-        name: row.try_get("name")?,
-        path: row.try_get("path")?,
-        user_id: row.try_get("user_id")?,
-    })
-}
-
-/// What an access key's sealed secret is bound to.
-fn key_row(access_key: &str) -> String {
-    format!("access_key:{access_key}")
-}
-
 /// Random upper-case hex, for generated ids and keys.
-fn random_hex(len: usize) -> String {
+pub(crate) fn random_hex(len: usize) -> String {
     let mut out = String::new();
     while out.len() < len {
         out.push_str(&uuid::Uuid::new_v4().simple().to_string());
@@ -111,12 +78,46 @@ impl Meta {
         Ok(account)
     }
 
-    async fn exists(conn: &mut sqlx::AnyConnection, sql: &str, args: &[&str]) -> Result<bool> {
+    pub(crate) async fn exists(conn: &mut sqlx::AnyConnection, sql: &str, args: &[&str]) -> Result<bool> {
         let mut q = sqlx::query_scalar::<_, i64>(sql);
         for a in args {
             q = q.bind(*a);
         }
         Ok(q.fetch_optional(&mut *conn).await?.is_some())
+    }
+
+    pub async fn accounts(&self) -> Result<Vec<Account>> {
+        let rows = sqlx::query("SELECT id, name, canonical_id FROM accounts ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(account_from).collect()
+    }
+
+    /// Deletes an account that owns no buckets and no users; its root keys go with it.
+    pub async fn delete_account(&self, account: &Account) -> Result<()> {
+        if account.name == SYSTEM_ACCOUNT {
+            return Err(Error::DeleteConflict("The system account cannot be deleted.".into()));
+        }
+        let (_guard, mut tx) = self.begin_write().await?;
+        let id = [account.id.as_str()];
+        if Self::exists(&mut tx, "SELECT 1 FROM buckets WHERE account_id = $1", &id).await? {
+            return Err(Error::DeleteConflict(
+                "Cannot delete an account that owns buckets.".into(),
+            ));
+        }
+        if Self::exists(&mut tx, "SELECT 1 FROM users WHERE account_id = $1", &id).await? {
+            return Err(Error::DeleteConflict("Cannot delete an account that has users.".into()));
+        }
+        sqlx::query("DELETE FROM access_keys WHERE account_id = $1")
+            .bind(&account.id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM accounts WHERE id = $1")
+            .bind(&account.id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     pub async fn account_by_name(&self, name: &str) -> Result<Option<Account>> {
@@ -133,84 +134,6 @@ impl Meta {
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(account_from).transpose()
-    }
-
-    pub async fn create_user(&self, account_id: &str, name: &str, path: &str) -> Result<User> {
-        let user = User {
-            account_id: account_id.to_owned(),
-            name: name.to_owned(),
-            path: path.to_owned(),
-            user_id: format!("AIDA{}", random_hex(17)),
-        };
-        let (_guard, mut tx) = self.begin_write().await?;
-        let taken = "SELECT 1 FROM users WHERE account_id = $1 AND name = $2";
-        if Self::exists(&mut tx, taken, &[account_id, name]).await? {
-            return Err(Error::EntityExists(format!("user {name}")));
-        }
-        sqlx::query("INSERT INTO users (account_id, name, path, user_id, created_ms) VALUES ($1, $2, $3, $4, $5)")
-            .bind(&user.account_id)
-            .bind(&user.name)
-            .bind(&user.path)
-            .bind(&user.user_id)
-            .bind(now_ms())
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(user)
-    }
-
-    pub async fn user(&self, account_id: &str, name: &str) -> Result<User> {
-        let row = sqlx::query("SELECT account_id, name, path, user_id FROM users WHERE account_id = $1 AND name = $2")
-            .bind(account_id)
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref()
-            .map(user_from)
-            .transpose()?
-            .ok_or_else(|| Error::NoSuchEntity(format!("user {name}")))
-    }
-
-    /// Adds a key pair for the account's root (`user` None) or one of its users.
-    pub async fn add_access_key(
-        &self,
-        account_id: &str,
-        user: Option<&str>,
-        access_key: &str,
-        secret: &str,
-    ) -> Result<()> {
-        let (_guard, mut tx) = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO access_keys (access_key, account_id, user_name, secret, active, created_ms)
-             VALUES ($1, $2, $3, $4, 1, $5)",
-        )
-        .bind(access_key)
-        .bind(account_id)
-        .bind(user.unwrap_or(""))
-        .bind(self.sealer.seal(&key_row(access_key), secret))
-        .bind(now_ms())
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Generates and stores a key pair; returns `(access key, secret)`.
-    pub async fn create_access_key(&self, account_id: &str, user: Option<&str>) -> Result<(String, String)> {
-        let access_key = format!("AKOS{}", random_hex(16));
-        let secret = random_hex(40);
-        self.add_access_key(account_id, user, &access_key, &secret).await?;
-        Ok((access_key, secret))
-    }
-
-    /// The secret of an active access key, for checking a signature.
-    pub async fn secret_key(&self, access_key: &str) -> Result<Option<SecretString>> {
-        let sealed: Option<String> =
-            sqlx::query_scalar("SELECT secret FROM access_keys WHERE access_key = $1 AND active = 1")
-                .bind(access_key)
-                .fetch_optional(&self.pool)
-                .await?;
-        sealed.map(|s| self.sealer.open(&key_row(access_key), &s)).transpose()
     }
 
     /// Who signs with `access_key` (already authenticated by its signature).
@@ -235,33 +158,6 @@ impl Meta {
             account,
             user,
         }))
-    }
-
-    /// Sets (or replaces) a user's inline policy; the document is validated by the caller.
-    pub async fn put_user_policy(&self, user: &User, name: &str, document: &str) -> Result<()> {
-        let (_guard, mut tx) = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO user_policies (account_id, user_name, policy_name, document) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (account_id, user_name, policy_name) DO UPDATE SET document = excluded.document",
-        )
-        .bind(&user.account_id)
-        .bind(&user.name)
-        .bind(name)
-        .bind(document)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Every identity policy document that applies to `user`.
-    pub async fn user_policies(&self, user: &User) -> Result<Vec<String>> {
-        let docs = sqlx::query_scalar("SELECT document FROM user_policies WHERE account_id = $1 AND user_name = $2")
-            .bind(&user.account_id)
-            .bind(&user.name)
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(docs)
     }
 }
 

@@ -9,11 +9,13 @@ mod blobs;
 mod buckets;
 mod error;
 mod identity;
+mod keys;
 mod list;
 mod multipart;
 mod objects;
 mod schema;
 mod seal;
+mod users;
 
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -24,11 +26,13 @@ use tokio::sync::Mutex;
 
 pub use self::buckets::Bucket;
 pub use self::error::{Error, Result};
-pub use self::identity::{Account, Caller, User};
+pub use self::identity::{Account, Caller, SYSTEM_ACCOUNT};
+pub use self::keys::AccessKey;
 pub use self::list::{ListEntry, ListPage};
 pub use self::multipart::{Part, PartChoice, Upload, UploadPage};
 pub use self::objects::{Condition, NewVersion, ObjectAttrs, Piece, Version};
 pub use self::seal::{KEY_LEN, Sealer};
+pub use self::users::User;
 
 /// Handle on the metadata store; cheap to share behind an `Arc`.
 pub struct Meta {

@@ -1,0 +1,135 @@
+//! Access keys: a key id and a secret, sealed at rest, for an account's root or a user.
+
+use secrecy::SecretString;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::identity::random_hex;
+use crate::{Error, Meta, Result, now_ms};
+
+/// Keys one user (or an account's root) may hold at once, as in IAM.
+const MAX_KEYS: usize = 2;
+
+/// An access key, without its secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessKey {
+    pub access_key: String,
+    pub account_id: String,
+    /// `None` for the account's root identity.
+    pub user_name: Option<String>,
+    pub active: bool,
+    pub created_ms: i64,
+}
+
+fn key_from(row: &AnyRow) -> Result<AccessKey> {
+    let user: String = row.try_get("user_name")?;
+    let active: i64 = row.try_get("active")?;
+    Ok(AccessKey {
+        access_key: row.try_get("access_key")?,
+        account_id: row.try_get("account_id")?,
+        user_name: (!user.is_empty()).then_some(user),
+        active: active != 0,
+        created_ms: row.try_get("created_ms")?,
+    })
+}
+
+const KEY_COLUMNS: &str = "access_key, account_id, user_name, active, created_ms";
+
+/// What an access key's sealed secret is bound to.
+fn key_row(access_key: &str) -> String {
+    format!("access_key:{access_key}")
+}
+
+impl Meta {
+    /// Adds a key pair for the account's root (`user` None) or one of its users.
+    pub async fn add_access_key(
+        &self,
+        account_id: &str,
+        user: Option<&str>,
+        access_key: &str,
+        secret: &str,
+    ) -> Result<()> {
+        let (_guard, mut tx) = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO access_keys (access_key, account_id, user_name, secret, active, created_ms)
+             VALUES ($1, $2, $3, $4, 1, $5)",
+        )
+        .bind(access_key)
+        .bind(account_id)
+        .bind(user.unwrap_or(""))
+        .bind(self.sealer.seal(&key_row(access_key), secret))
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Generates and stores a key pair; returns `(access key, secret)`. At most two per owner.
+    pub async fn create_access_key(&self, account_id: &str, user: Option<&str>) -> Result<(String, String)> {
+        if self.access_keys_of(account_id, user).await?.len() >= MAX_KEYS {
+            return Err(Error::LimitExceeded(format!(
+                "Cannot exceed quota for AccessKeysPerUser: {MAX_KEYS}"
+            )));
+        }
+        let access_key = format!("AKOS{}", random_hex(16));
+        let secret = random_hex(40);
+        self.add_access_key(account_id, user, &access_key, &secret).await?;
+        Ok((access_key, secret))
+    }
+
+    /// The secret of an active access key, for checking a signature.
+    pub async fn secret_key(&self, access_key: &str) -> Result<Option<SecretString>> {
+        let sealed: Option<String> =
+            sqlx::query_scalar("SELECT secret FROM access_keys WHERE access_key = $1 AND active = 1")
+                .bind(access_key)
+                .fetch_optional(&self.pool)
+                .await?;
+        sealed.map(|s| self.sealer.open(&key_row(access_key), &s)).transpose()
+    }
+
+    /// The keys of an account's root (`user` None) or of one user.
+    pub async fn access_keys_of(&self, account_id: &str, user: Option<&str>) -> Result<Vec<AccessKey>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {KEY_COLUMNS} FROM access_keys WHERE account_id = $1 AND user_name = $2 ORDER BY created_ms"
+        ))
+        .bind(account_id)
+        .bind(user.unwrap_or(""))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(key_from).collect()
+    }
+
+    pub async fn access_key(&self, access_key: &str) -> Result<AccessKey> {
+        let row = sqlx::query(&format!("SELECT {KEY_COLUMNS} FROM access_keys WHERE access_key = $1"))
+            .bind(access_key)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref()
+            .map(key_from)
+            .transpose()?
+            .ok_or_else(|| Error::NoSuchEntity(format!("access key {access_key}")))
+    }
+
+    /// Activates or deactivates a key; an inactive key signs nothing.
+    pub async fn set_access_key_active(&self, access_key: &str, active: bool) -> Result<()> {
+        let (_guard, mut tx) = self.begin_write().await?;
+        sqlx::query("UPDATE access_keys SET active = $1 WHERE access_key = $2")
+            .bind(i64::from(active))
+            .bind(access_key)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn delete_access_key(&self, access_key: &str) -> Result<()> {
+        let (_guard, mut tx) = self.begin_write().await?;
+        sqlx::query("DELETE FROM access_keys WHERE access_key = $1")
+            .bind(access_key)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

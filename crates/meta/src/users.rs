@@ -1,0 +1,292 @@
+//! IAM users of an account, and their inline policies.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::identity::random_hex;
+use crate::{Error, Meta, Result, now_ms};
+
+/// An IAM user of an account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub account_id: String,
+    pub name: String,
+    /// `/` or `/division/team/`.
+    pub path: String,
+    /// Stable unique id (`AIDA...`), what `aws:userid` holds.
+    pub user_id: String,
+}
+
+impl User {
+    #[must_use]
+    pub fn arn(&self) -> String {
+        format!("arn:aws:iam::{}:user{}{}", self.account_id, self.path, self.name)
+    }
+}
+
+pub(crate) fn user_from(row: &AnyRow) -> Result<User> {
+    Ok(User {
+        account_id: row.try_get("account_id")?,
+        name: row.try_get("name")?,
+        path: row.try_get("path")?,
+        user_id: row.try_get("user_id")?,
+    })
+}
+
+impl Meta {
+    pub async fn create_user(&self, account_id: &str, name: &str, path: &str) -> Result<User> {
+        let user = User {
+            account_id: account_id.to_owned(),
+            name: name.to_owned(),
+            path: path.to_owned(),
+            user_id: format!("AIDA{}", random_hex(17)),
+        };
+        let (_guard, mut tx) = self.begin_write().await?;
+        let taken = "SELECT 1 FROM users WHERE account_id = $1 AND name = $2";
+        if Self::exists(&mut tx, taken, &[account_id, name]).await? {
+            return Err(Error::EntityExists(format!("user {name}")));
+        }
+        sqlx::query("INSERT INTO users (account_id, name, path, user_id, created_ms) VALUES ($1, $2, $3, $4, $5)")
+            .bind(&user.account_id)
+            .bind(&user.name)
+            .bind(&user.path)
+            .bind(&user.user_id)
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(user)
+    }
+
+    pub async fn user(&self, account_id: &str, name: &str) -> Result<User> {
+        let row = sqlx::query("SELECT account_id, name, path, user_id FROM users WHERE account_id = $1 AND name = $2")
+            .bind(account_id)
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref()
+            .map(user_from)
+            .transpose()?
+            .ok_or_else(|| Error::NoSuchEntity(format!("user {name}")))
+    }
+
+    /// Sets (or replaces) a user's inline policy; the document is validated by the caller.
+    pub async fn put_user_policy(&self, user: &User, name: &str, document: &str) -> Result<()> {
+        let (_guard, mut tx) = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO user_policies (account_id, user_name, policy_name, document) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (account_id, user_name, policy_name) DO UPDATE SET document = excluded.document",
+        )
+        .bind(&user.account_id)
+        .bind(&user.name)
+        .bind(name)
+        .bind(document)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Every identity policy document that applies to `user`.
+    pub async fn user_policies(&self, user: &User) -> Result<Vec<String>> {
+        let docs = sqlx::query_scalar("SELECT document FROM user_policies WHERE account_id = $1 AND user_name = $2")
+            .bind(&user.account_id)
+            .bind(&user.name)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(docs)
+    }
+
+    /// Users whose path starts with `path_prefix`, by name after `marker`; the flag tells
+    /// whether more follow.
+    pub async fn list_users(
+        &self,
+        account_id: &str,
+        path_prefix: &str,
+        marker: &str,
+        max: usize,
+    ) -> Result<(Vec<User>, bool)> {
+        let rows = sqlx::query(
+            "SELECT account_id, name, path, user_id FROM users
+             WHERE account_id = $1 AND name > $2 AND substr(path, 1, length($3)) = $3
+             ORDER BY name LIMIT $4",
+        )
+        .bind(account_id)
+        .bind(marker)
+        .bind(path_prefix)
+        .bind(i64::try_from(max + 1).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut users = rows.iter().map(user_from).collect::<Result<Vec<_>>>()?;
+        let truncated = users.len() > max;
+        users.truncate(max);
+        Ok((users, truncated))
+    }
+
+    /// Renames a user or moves it to another path; its keys and policies follow.
+    pub async fn update_user(&self, user: &User, new_name: Option<&str>, new_path: Option<&str>) -> Result<User> {
+        let name = new_name.unwrap_or(&user.name);
+        let path = new_path.unwrap_or(&user.path);
+        let (_guard, mut tx) = self.begin_write().await?;
+        if name != user.name
+            && Self::exists(
+                &mut tx,
+                "SELECT 1 FROM users WHERE account_id = $1 AND name = $2",
+                &[&user.account_id, name],
+            )
+            .await?
+        {
+            return Err(Error::EntityExists(format!("user {name}")));
+        }
+        sqlx::query("UPDATE users SET name = $1, path = $2 WHERE account_id = $3 AND name = $4")
+            .bind(name)
+            .bind(path)
+            .bind(&user.account_id)
+            .bind(&user.name)
+            .execute(&mut *tx)
+            .await?;
+        for table in ["access_keys", "user_policies"] {
+            sqlx::query(&format!(
+                "UPDATE {table} SET user_name = $1 WHERE account_id = $2 AND user_name = $3"
+            ))
+            .bind(name)
+            .bind(&user.account_id)
+            .bind(&user.name)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(User {
+            name: name.to_owned(),
+            path: path.to_owned(),
+            ..user.clone()
+        })
+    }
+
+    /// Deletes a user that has no access keys and no policies left, as IAM requires.
+    pub async fn delete_user(&self, user: &User) -> Result<()> {
+        let (_guard, mut tx) = self.begin_write().await?;
+        let args = [user.account_id.as_str(), user.name.as_str()];
+        if Self::exists(
+            &mut tx,
+            "SELECT 1 FROM access_keys WHERE account_id = $1 AND user_name = $2",
+            &args,
+        )
+        .await?
+        {
+            return Err(Error::DeleteConflict(
+                "Cannot delete entity, must delete access keys first.".into(),
+            ));
+        }
+        if Self::exists(
+            &mut tx,
+            "SELECT 1 FROM user_policies WHERE account_id = $1 AND user_name = $2",
+            &args,
+        )
+        .await?
+        {
+            return Err(Error::DeleteConflict(
+                "Cannot delete entity, must delete policies first.".into(),
+            ));
+        }
+        sqlx::query("DELETE FROM users WHERE account_id = $1 AND name = $2")
+            .bind(&user.account_id)
+            .bind(&user.name)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// One inline policy of a user.
+    pub async fn user_policy(&self, user: &User, name: &str) -> Result<String> {
+        sqlx::query_scalar(
+            "SELECT document FROM user_policies WHERE account_id = $1 AND user_name = $2 AND policy_name = $3",
+        )
+        .bind(&user.account_id)
+        .bind(&user.name)
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| Error::NoSuchEntity(format!("policy {name} of user {}", user.name)))
+    }
+
+    pub async fn user_policy_names(&self, user: &User) -> Result<Vec<String>> {
+        let names = sqlx::query_scalar(
+            "SELECT policy_name FROM user_policies WHERE account_id = $1 AND user_name = $2 ORDER BY policy_name",
+        )
+        .bind(&user.account_id)
+        .bind(&user.name)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(names)
+    }
+
+    pub async fn delete_user_policy(&self, user: &User, name: &str) -> Result<()> {
+        let (_guard, mut tx) = self.begin_write().await?;
+        let deleted =
+            sqlx::query("DELETE FROM user_policies WHERE account_id = $1 AND user_name = $2 AND policy_name = $3")
+                .bind(&user.account_id)
+                .bind(&user.name)
+                .bind(name)
+                .execute(&mut *tx)
+                .await?;
+        tx.commit().await?;
+        if deleted.rows_affected() == 0 {
+            return Err(Error::NoSuchEntity(format!("policy {name} of user {}", user.name)));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Error, test_store};
+
+    #[tokio::test]
+    async fn list_rename_and_delete_users() {
+        let (_dir, meta) = test_store().await;
+        let a = meta.create_account("tenant").await.unwrap();
+        for (name, path) in [("ann", "/eng/"), ("ben", "/ops/"), ("cat", "/eng/web/")] {
+            meta.create_user(&a.id, name, path).await.unwrap();
+        }
+        let (eng, more) = meta.list_users(&a.id, "/eng/", "", 10).await.unwrap();
+        assert_eq!(eng.iter().map(|u| u.name.as_str()).collect::<Vec<_>>(), ["ann", "cat"]);
+        assert!(!more);
+        let (page, more) = meta.list_users(&a.id, "/", "", 2).await.unwrap();
+        assert_eq!((page.len(), more), (2, true));
+        let (rest, _) = meta.list_users(&a.id, "/", &page[1].name, 2).await.unwrap();
+        assert_eq!(rest.iter().map(|u| u.name.as_str()).collect::<Vec<_>>(), ["cat"]);
+
+        let ann = meta.user(&a.id, "ann").await.unwrap();
+        let (key, _) = meta.create_access_key(&a.id, Some("ann")).await.unwrap();
+        meta.create_access_key(&a.id, Some("ann")).await.unwrap();
+        assert!(matches!(meta.create_access_key(&a.id, Some("ann")).await, Err(Error::LimitExceeded(_))));
+        meta.put_user_policy(&ann, "p", "{}").await.unwrap();
+        assert!(matches!(meta.update_user(&ann, Some("ben"), None).await, Err(Error::EntityExists(_))));
+        let anna = meta.update_user(&ann, Some("anna"), Some("/x/")).await.unwrap();
+        assert_eq!(meta.caller(&key).await.unwrap().unwrap().user.unwrap().name, "anna", "keys follow");
+        assert_eq!(meta.user_policy_names(&anna).await.unwrap(), ["p"], "policies follow");
+
+        assert!(matches!(meta.delete_user(&anna).await, Err(Error::DeleteConflict(_))));
+        for k in meta.access_keys_of(&a.id, Some("anna")).await.unwrap() {
+            meta.delete_access_key(&k.access_key).await.unwrap();
+        }
+        assert!(matches!(meta.delete_user(&anna).await, Err(Error::DeleteConflict(_))));
+        meta.delete_user_policy(&anna, "p").await.unwrap();
+        assert!(matches!(meta.delete_user_policy(&anna, "p").await, Err(Error::NoSuchEntity(_))));
+        meta.delete_user(&anna).await.unwrap();
+        assert!(matches!(meta.user(&a.id, "anna").await, Err(Error::NoSuchEntity(_))));
+
+        assert!(matches!(meta.delete_account(&a).await, Err(Error::DeleteConflict(_))), "users remain");
+        for name in ["ben", "cat"] {
+            let u = meta.user(&a.id, name).await.unwrap();
+            meta.delete_user(&u).await.unwrap();
+        }
+        let (root_key, _) = meta.create_access_key(&a.id, None).await.unwrap();
+        meta.set_access_key_active(&root_key, false).await.unwrap();
+        assert!(meta.secret_key(&root_key).await.unwrap().is_none(), "inactive keys sign nothing");
+        meta.delete_account(&a).await.unwrap();
+        assert!(matches!(meta.access_key(&root_key).await, Err(Error::NoSuchEntity(_))));
+    }
+}
