@@ -47,6 +47,7 @@ impl From<Error> for S3Error {
                     )
                 }
                 M::EntityExists(what) => s3_error!(InvalidRequest, "{what} already exists."),
+                M::DeleteConflict(why) | M::LimitExceeded(why) => s3_error!(InvalidRequest, "{why}"),
                 M::NoSuchEntity(what) => s3_error!(AccessDenied, "{what} does not exist."),
                 M::LeaseLost(_) => s3_error!(RequestTimeout, "The upload took too long and was abandoned."),
                 M::Corrupt(_) | M::Db(_) => {
