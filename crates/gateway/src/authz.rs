@@ -12,6 +12,8 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use http::{HeaderMap, Uri};
+
 use osg_meta::{Bucket, Caller, Meta};
 use osg_policy::{Context, Decision, Kind, Policy, Principal, Request};
 use s3s::access::{S3Access, S3AccessContext};
@@ -116,7 +118,8 @@ impl S3Access for Access {
             },
             _ => None,
         };
-        let context = request_context(&mut *cx, caller.as_ref());
+        let conn = cx.extensions_mut().get::<Connection>().copied();
+        let context = request_context(cx.headers(), cx.uri(), conn, caller.as_ref());
         match need(&op) {
             Need::Deferred => {}
             Need::Unknown if caller.is_some() => {}
@@ -232,7 +235,7 @@ pub async fn authorize(
 }
 
 /// The condition keys a policy may test for this request.
-fn request_context(cx: &mut S3AccessContext<'_>, caller: Option<&Caller>) -> Context {
+pub fn request_context(headers: &HeaderMap, uri: &Uri, conn: Option<Connection>, caller: Option<&Caller>) -> Context {
     let mut context = Context::new();
     let now = time::OffsetDateTime::now_utc();
     context.set(
@@ -241,7 +244,7 @@ fn request_context(cx: &mut S3AccessContext<'_>, caller: Option<&Caller>) -> Con
             .unwrap_or_default(),
     );
     context.set("aws:EpochTime", now.unix_timestamp().to_string());
-    if let Some(conn) = cx.extensions_mut().get::<Connection>() {
+    if let Some(conn) = conn {
         context.set("aws:SourceIp", conn.peer.ip().to_string());
         context.set("aws:SecureTransport", conn.tls.to_string());
     }
@@ -263,7 +266,6 @@ fn request_context(cx: &mut S3AccessContext<'_>, caller: Option<&Caller>) -> Con
     } else {
         context.set("aws:PrincipalType", "Anonymous");
     }
-    let headers = cx.headers();
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     for (key, name) in [
         ("aws:Referer", "referer"),
@@ -275,11 +277,7 @@ fn request_context(cx: &mut S3AccessContext<'_>, caller: Option<&Caller>) -> Con
             context.set(key, v);
         }
     }
-    let query: HashMap<String, String> = cx
-        .uri()
-        .query()
-        .map(|q| serde_urlencoded_pairs(q).collect())
-        .unwrap_or_default();
+    let query: HashMap<String, String> = uri.query().map(|q| form_pairs(q).collect()).unwrap_or_default();
     for (key, name) in [
         ("s3:prefix", "prefix"),
         ("s3:delimiter", "delimiter"),
@@ -319,8 +317,8 @@ fn request_context(cx: &mut S3AccessContext<'_>, caller: Option<&Caller>) -> Con
     context
 }
 
-/// `name=value` pairs of a query string, percent-decoded.
-fn serde_urlencoded_pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
+/// `name=value` pairs of a query string or form body, percent-decoded.
+pub fn form_pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
     query.split('&').filter(|p| !p.is_empty()).map(|pair| {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         let decode = |s: &str| {
@@ -372,7 +370,7 @@ mod tests {
 
     #[test]
     fn query_pairs_are_decoded() {
-        let pairs: Vec<_> = serde_urlencoded_pairs("prefix=a%2Fb+c&max-keys=5&list-type").collect();
+        let pairs: Vec<_> = form_pairs("prefix=a%2Fb+c&max-keys=5&list-type").collect();
         assert_eq!(pairs[0], ("prefix".into(), "a/b c".into()));
         assert_eq!(pairs[1], ("max-keys".into(), "5".into()));
         assert_eq!(pairs[2], ("list-type".into(), String::new()));

@@ -1,7 +1,7 @@
 //! The Object Storage Gateway: a stateless S3 front end.
 //!
 //! A request arrives at [`server`], which gives it a request id and hands it to the s3s
-//! service. s3s parses and authenticates it ([`auth`] looks up secrets in the metadata store),
+//! service (or, for a form POST to `/`, to the IAM Query API in [`iam`]). s3s parses and authenticates it ([`auth`] looks up secrets in the metadata store),
 //! then calls the [`S3`](s3s::S3) implementation in [`s3`], one module per S3 area. Object
 //! bytes stream between the client and the [`Provider`]; everything else is in [`Meta`].
 
@@ -10,6 +10,7 @@ mod authz;
 mod chunk_limit;
 mod error;
 mod host;
+mod iam;
 mod reaper;
 mod s3;
 mod server;
@@ -23,7 +24,7 @@ use osg_provider::Provider;
 
 pub use self::reaper::run_reaper;
 pub use self::server::{TlsFiles, serve};
-pub use s3s::service::S3Service;
+use s3s::service::S3Service;
 
 /// What every request handler shares: the metadata store and the provider.
 pub struct Gateway {
@@ -48,13 +49,20 @@ impl Gateway {
     }
 }
 
-/// Builds the S3 service for `gateway`: authentication against the metadata store, virtual
-/// hosts under the configured domain, and request limits.
-pub fn s3_service(gateway: Gateway, config: &Config) -> S3Service {
+/// What a listener serves: the S3 API, and the IAM Query API beside it.
+#[derive(Clone)]
+pub struct Frontend {
+    s3: S3Service,
+    iam: Arc<iam::Iam>,
+}
+
+/// Builds the front end for `gateway`: authentication against the metadata store, virtual
+/// hosts under the configured domain, request limits, and the IAM endpoint.
+pub fn frontend(gateway: Gateway, config: &Config) -> Frontend {
     let meta = Arc::clone(&gateway.meta);
     let mut builder = s3s::service::S3ServiceBuilder::new(gateway);
     builder.set_auth(auth::Auth::new(Arc::clone(&meta)));
-    builder.set_access(authz::Access::new(meta));
+    builder.set_access(authz::Access::new(Arc::clone(&meta)));
     if let Some(domain) = &config.domain {
         builder.set_host(host::Domain::new(domain));
     }
@@ -64,5 +72,8 @@ pub fn s3_service(gateway: Gateway, config: &Config) -> S3Service {
     limits.post_object_max_file_size = 64 << 20;
     limits.xml_max_body_size = 4 << 20;
     builder.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(limits))));
-    builder.build()
+    Frontend {
+        s3: builder.build(),
+        iam: Arc::new(iam::Iam::new(meta)),
+    }
 }

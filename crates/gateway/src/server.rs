@@ -14,10 +14,11 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use s3s::Body;
-use s3s::service::S3Service;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls;
+
+use crate::Frontend;
 
 /// How long a client may take to send its request headers.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
@@ -32,7 +33,7 @@ pub struct TlsFiles {
 }
 
 /// Serves `service` on `listener` until the process ends.
-pub async fn serve(listener: TcpListener, service: S3Service, tls: Option<&TlsFiles>) -> io::Result<()> {
+pub async fn serve(listener: TcpListener, frontend: Frontend, tls: Option<&TlsFiles>) -> io::Result<()> {
     let acceptor = tls.map(load_tls).transpose()?;
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
@@ -56,7 +57,7 @@ pub async fn serve(listener: TcpListener, service: S3Service, tls: Option<&TlsFi
         // Headers and body go out in separate writes; without this, Nagle plus delayed ACK
         // stalls every small response by 40 ms.
         let _ = stream.set_nodelay(true);
-        let service = service.clone();
+        let frontend = frontend.clone();
         let builder = builder.clone();
         let acceptor = acceptor.clone();
         tokio::spawn(async move {
@@ -66,7 +67,7 @@ pub async fn serve(listener: TcpListener, service: S3Service, tls: Option<&TlsFi
             };
             let svc = hyper::service::service_fn(move |mut req: Request<Incoming>| {
                 req.extensions_mut().insert(conn);
-                handle(service.clone(), req)
+                handle(frontend.clone(), req)
             });
             let result = match acceptor {
                 Some(acceptor) => match acceptor.accept(stream).await {
@@ -101,7 +102,7 @@ fn load_tls(files: &TlsFiles) -> io::Result<TlsAcceptor> {
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
-async fn handle(service: S3Service, mut req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+async fn handle(frontend: Frontend, mut req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
     let request_id = new_request_id();
     let resource = req.uri().path().to_owned();
     if let Some(uri) = crate::sigv2::canonical_uri(req.uri(), req.headers()) {
@@ -116,7 +117,11 @@ async fn handle(service: S3Service, mut req: Request<Incoming>) -> Result<Respon
             return Ok(finish(resp, &request_id, &resource));
         }
     }
-    let resp = match service.call(limit_chunks(req)).await {
+    if crate::iam::is_iam_request(req.method(), req.uri(), req.headers()) {
+        let resp = frontend.iam.handle(req.map(Body::from), &request_id).await;
+        return Ok(finish(resp, &request_id, &resource));
+    }
+    let resp = match frontend.s3.call(limit_chunks(req)).await {
         Ok(resp) => resp,
         Err(e) => {
             tracing::error!(error = ?e, "request failed outside any operation");
@@ -163,8 +168,10 @@ fn finish(mut resp: Response<Body>, request_id: &str, resource: &str) -> Respons
         return resp;
     }
     let is_error = resp.status().is_client_error() || resp.status().is_server_error();
+    // S3 errors only; IAM's <ErrorResponse> carries its own RequestId.
     if is_error
         && let Some(xml) = resp.body().bytes().and_then(|b| String::from_utf8(b.to_vec()).ok())
+        && !xml.contains("<ErrorResponse")
         && let Some(at) = xml.rfind("</Error>")
     {
         let mut extra = String::new();

@@ -15,6 +15,7 @@ pub struct User {
     pub path: String,
     /// Stable unique id (`AIDA...`), what `aws:userid` holds.
     pub user_id: String,
+    pub created_ms: i64,
 }
 
 impl User {
@@ -30,6 +31,7 @@ pub(crate) fn user_from(row: &AnyRow) -> Result<User> {
         name: row.try_get("name")?,
         path: row.try_get("path")?,
         user_id: row.try_get("user_id")?,
+        created_ms: row.try_get("created_ms")?,
     })
 }
 
@@ -40,6 +42,7 @@ impl Meta {
             name: name.to_owned(),
             path: path.to_owned(),
             user_id: format!("AIDA{}", random_hex(17)),
+            created_ms: now_ms(),
         };
         let (_guard, mut tx) = self.begin_write().await?;
         let taken = "SELECT 1 FROM users WHERE account_id = $1 AND name = $2";
@@ -51,7 +54,7 @@ impl Meta {
             .bind(&user.name)
             .bind(&user.path)
             .bind(&user.user_id)
-            .bind(now_ms())
+            .bind(user.created_ms)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -59,11 +62,13 @@ impl Meta {
     }
 
     pub async fn user(&self, account_id: &str, name: &str) -> Result<User> {
-        let row = sqlx::query("SELECT account_id, name, path, user_id FROM users WHERE account_id = $1 AND name = $2")
-            .bind(account_id)
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT account_id, name, path, user_id, created_ms FROM users WHERE account_id = $1 AND name = $2",
+        )
+        .bind(account_id)
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref()
             .map(user_from)
             .transpose()?
@@ -107,7 +112,7 @@ impl Meta {
         max: usize,
     ) -> Result<(Vec<User>, bool)> {
         let rows = sqlx::query(
-            "SELECT account_id, name, path, user_id FROM users
+            "SELECT account_id, name, path, user_id, created_ms FROM users
              WHERE account_id = $1 AND name > $2 AND substr(path, 1, length($3)) = $3
              ORDER BY name LIMIT $4",
         )
@@ -261,11 +266,21 @@ mod tests {
         let ann = meta.user(&a.id, "ann").await.unwrap();
         let (key, _) = meta.create_access_key(&a.id, Some("ann")).await.unwrap();
         meta.create_access_key(&a.id, Some("ann")).await.unwrap();
-        assert!(matches!(meta.create_access_key(&a.id, Some("ann")).await, Err(Error::LimitExceeded(_))));
+        assert!(matches!(
+            meta.create_access_key(&a.id, Some("ann")).await,
+            Err(Error::LimitExceeded(_))
+        ));
         meta.put_user_policy(&ann, "p", "{}").await.unwrap();
-        assert!(matches!(meta.update_user(&ann, Some("ben"), None).await, Err(Error::EntityExists(_))));
+        assert!(matches!(
+            meta.update_user(&ann, Some("ben"), None).await,
+            Err(Error::EntityExists(_))
+        ));
         let anna = meta.update_user(&ann, Some("anna"), Some("/x/")).await.unwrap();
-        assert_eq!(meta.caller(&key).await.unwrap().unwrap().user.unwrap().name, "anna", "keys follow");
+        assert_eq!(
+            meta.caller(&key).await.unwrap().unwrap().user.unwrap().name,
+            "anna",
+            "keys follow"
+        );
         assert_eq!(meta.user_policy_names(&anna).await.unwrap(), ["p"], "policies follow");
 
         assert!(matches!(meta.delete_user(&anna).await, Err(Error::DeleteConflict(_))));
@@ -274,18 +289,27 @@ mod tests {
         }
         assert!(matches!(meta.delete_user(&anna).await, Err(Error::DeleteConflict(_))));
         meta.delete_user_policy(&anna, "p").await.unwrap();
-        assert!(matches!(meta.delete_user_policy(&anna, "p").await, Err(Error::NoSuchEntity(_))));
+        assert!(matches!(
+            meta.delete_user_policy(&anna, "p").await,
+            Err(Error::NoSuchEntity(_))
+        ));
         meta.delete_user(&anna).await.unwrap();
         assert!(matches!(meta.user(&a.id, "anna").await, Err(Error::NoSuchEntity(_))));
 
-        assert!(matches!(meta.delete_account(&a).await, Err(Error::DeleteConflict(_))), "users remain");
+        assert!(
+            matches!(meta.delete_account(&a).await, Err(Error::DeleteConflict(_))),
+            "users remain"
+        );
         for name in ["ben", "cat"] {
             let u = meta.user(&a.id, name).await.unwrap();
             meta.delete_user(&u).await.unwrap();
         }
         let (root_key, _) = meta.create_access_key(&a.id, None).await.unwrap();
         meta.set_access_key_active(&root_key, false).await.unwrap();
-        assert!(meta.secret_key(&root_key).await.unwrap().is_none(), "inactive keys sign nothing");
+        assert!(
+            meta.secret_key(&root_key).await.unwrap().is_none(),
+            "inactive keys sign nothing"
+        );
         meta.delete_account(&a).await.unwrap();
         assert!(matches!(meta.access_key(&root_key).await, Err(Error::NoSuchEntity(_))));
     }

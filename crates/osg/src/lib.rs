@@ -1,4 +1,5 @@
 //! The `osg` command's pieces, as a library so tests can run a real gateway in-process.
 
+pub mod admin;
 pub mod bootstrap;
 pub mod serve;

@@ -19,6 +19,8 @@ struct Cli {
 enum Command {
     /// Run a gateway with the embedded metadata store and Walrus provider.
     Serve(ServeArgs),
+    /// Manage accounts, users, keys and policies in the metadata store.
+    Admin(osg::admin::AdminArgs),
 }
 
 #[tokio::main]
@@ -41,5 +43,6 @@ async fn main() -> anyhow::Result<()> {
             println!("osg: admin credentials in {}", server.credentials.display());
             server.run().await
         }
+        Command::Admin(args) => osg::admin::run(args).await,
     }
 }

@@ -39,7 +39,7 @@ pub struct Server {
     pub addr: SocketAddr,
     pub credentials: PathBuf,
     listener: TcpListener,
-    service: osg_gateway::S3Service,
+    frontend: osg_gateway::Frontend,
     tls: Option<TlsFiles>,
     meta: Arc<Meta>,
     provider: Arc<dyn Provider>,
@@ -60,7 +60,7 @@ impl Server {
             region: args.region.clone(),
             domain: args.domain.clone(),
         };
-        let service = osg_gateway::s3_service(gateway, &config);
+        let frontend = osg_gateway::frontend(gateway, &config);
         let listener = TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("binding {}", args.listen))?;
@@ -75,7 +75,7 @@ impl Server {
             addr: listener.local_addr()?,
             credentials,
             listener,
-            service,
+            frontend,
             tls,
             meta,
             provider,
@@ -85,7 +85,7 @@ impl Server {
     /// Serves until the process ends; the reaper runs beside it.
     pub async fn run(self) -> anyhow::Result<()> {
         tokio::spawn(osg_gateway::run_reaper(self.meta, self.provider));
-        osg_gateway::serve(self.listener, self.service, self.tls.as_ref()).await?;
+        osg_gateway::serve(self.listener, self.frontend, self.tls.as_ref()).await?;
         Ok(())
     }
 }

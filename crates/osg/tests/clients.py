@@ -19,11 +19,14 @@ import urllib.request
 import boto3
 import httpx
 import requests
-from botocore.auth import S3SigV4Auth
+from botocore.auth import S3SigV4Auth, SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
+
+# Never let a client look for credentials on a cloud metadata address.
+os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
 
 ACCESS_KEY = "AKCLIENTSTEST0000000"
 SECRET_KEY = "clients-test-secret-0000000000000000000000"
@@ -177,6 +180,17 @@ def streaming_put(endpoint, path, data, chunk_size, trailer=None, corrupt_chunk=
     body += b"\r\n"
     headers["Content-Length"] = str(len(body))
     return requests.put(f"{endpoint}{path}", data=body, headers=headers)
+
+
+def signed_iam(endpoint, keys, params):
+    """An IAM Query API call the aws CLI has no command for (the account actions)."""
+    from urllib.parse import urlencode
+
+    body = urlencode(dict(params, Version="2010-05-08"))
+    headers = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
+    req = AWSRequest(method="POST", url=f"{endpoint}/", data=body, headers=headers)
+    SigV4Auth(Credentials(*keys), "iam", "us-east-1").add_auth(req)
+    return requests.post(f"{endpoint}/", data=body, headers=dict(req.headers.items()))
 
 
 def main():
@@ -449,6 +463,68 @@ def run_checks(osg, work, endpoint, port):
         finally:
             proc.kill()
             proc.wait()
+
+    @check("IAM end to end: osg admin, aws iam, then the new keys allowed and denied by policy")
+    def _():
+        admin = lambda *a: subprocess.run([osg, "admin", "--data-dir", data_dir, *a], check=True, capture_output=True, text=True).stdout
+        admin("account", "create", "iam-tenant")
+        import json as _json
+
+        root = _json.loads(admin("key", "create", "iam-tenant", "--json"))
+        assert "iam-tenant" in admin("account", "list")
+
+        def aws(keys, *args, ok=True):
+            env = dict(os.environ, AWS_ACCESS_KEY_ID=keys[0], AWS_SECRET_ACCESS_KEY=keys[1], AWS_DEFAULT_REGION="us-east-1")
+            r = subprocess.run(["aws", "--endpoint-url", endpoint, *args], env=env, capture_output=True, text=True)
+            assert (r.returncode == 0) == ok, (args, r.returncode, r.stdout, r.stderr)
+            return r.stdout + r.stderr
+
+        root_keys = (root["access_key"], root["secret_key"])
+        aws(root_keys, "s3", "mb", "s3://iam-bucket")
+        for name in ["bob", "zed", "yan"]:
+            aws(root_keys, "iam", "create-user", "--user-name", name)
+        users = _json.loads(aws(root_keys, "iam", "list-users", "--page-size", "1"))["Users"]
+        assert [u["UserName"] for u in users] == ["bob", "yan", "zed"], users
+        assert "EntityAlreadyExists" in aws(root_keys, "iam", "create-user", "--user-name", "bob", ok=False)
+        created = _json.loads(aws(root_keys, "iam", "create-access-key", "--user-name", "bob"))["AccessKey"]
+        bob = (created["AccessKeyId"], created["SecretAccessKey"])
+        ident = _json.loads(aws(bob, "sts", "get-caller-identity"))
+        assert ident["Arn"].endswith(":user/bob"), ident
+
+        assert "AccessDenied" in aws(bob, "s3", "ls", "s3://iam-bucket", ok=False)
+        allow = ('{"Version":"2012-10-17","Statement":[{"Effect":"Allow",'
+                 '"Action":["s3:ListBucket","s3:GetObject","s3:PutObject"],'
+                 '"Resource":["arn:aws:s3:::iam-bucket","arn:aws:s3:::iam-bucket/*"]}]}')
+        aws(root_keys, "iam", "put-user-policy", "--user-name", "bob", "--policy-name", "rw", "--policy-document", allow)
+        small = os.path.join(work, "small.txt")
+        with open(small, "w") as f:
+            f.write("iam test")
+        aws(bob, "s3", "cp", small, "s3://iam-bucket/x")
+        assert "x" in aws(bob, "s3", "ls", "s3://iam-bucket")
+        assert "AccessDenied" in aws(bob, "s3", "rm", "s3://iam-bucket/x", ok=False)
+        assert "AccessDenied" in aws(bob, "iam", "create-user", "--user-name", "eve", ok=False)
+        assert "MalformedPolicyDocument" in aws(
+            root_keys, "iam", "put-user-policy", "--user-name", "bob", "--policy-name", "bad", "--policy-document", '{"Statement":[]}', ok=False
+        )
+
+        deny = '{"Statement":{"Effect":"Deny","Action":"s3:PutObject","Resource":"*"}}'
+        aws(root_keys, "iam", "put-user-policy", "--user-name", "bob", "--policy-name", "no-writes", "--policy-document", deny)
+        assert "AccessDenied" in aws(bob, "s3", "cp", small, "s3://iam-bucket/y", ok=False)
+        names = _json.loads(aws(root_keys, "iam", "list-user-policies", "--user-name", "bob"))["PolicyNames"]
+        assert names == ["no-writes", "rw"], names
+
+        aws(root_keys, "iam", "update-access-key", "--user-name", "bob", "--access-key-id", bob[0], "--status", "Inactive")
+        assert "InvalidAccessKeyId" in aws(bob, "s3", "ls", "s3://iam-bucket", ok=False)
+        assert "DeleteConflict" in aws(root_keys, "iam", "delete-user", "--user-name", "bob", ok=False)
+        aws(root_keys, "iam", "delete-access-key", "--user-name", "bob", "--access-key-id", bob[0])
+        for policy in names:
+            aws(root_keys, "iam", "delete-user-policy", "--user-name", "bob", "--policy-name", policy)
+        aws(root_keys, "iam", "delete-user", "--user-name", "bob")
+        assert "NoSuchEntity" in aws(root_keys, "iam", "get-user", "--user-name", "bob", ok=False)
+        # Accounts are the system account's to manage.
+        assert "AccessDenied" in signed_iam(endpoint, root_keys, {"Action": "ListAccounts"}).text
+        listed = signed_iam(endpoint, (ACCESS_KEY, SECRET_KEY), {"Action": "ListAccounts"})
+        assert listed.status_code == 200 and "<AccountName>iam-tenant</AccountName>" in listed.text, listed.text
 
     @check("a second gateway on the same data dir serves the same objects")
     def _():
