@@ -204,7 +204,7 @@ pub async fn authorize(
         // The root identity holds every permission of its account.
         Some(None) => Decision::Allow,
         Some(Some(user)) => {
-            let docs = meta.user_policies(user).await.map_err(Error::from)?;
+            let docs = meta.identity_policies(user).await.map_err(Error::from)?;
             docs.iter()
                 .fold(Decision::NotApplicable, |d, doc| d.and(evaluate(doc, Kind::Identity)))
         }

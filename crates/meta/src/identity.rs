@@ -204,9 +204,16 @@ mod tests {
         assert_eq!(meta.secret_key(&ak).await.unwrap().unwrap().expose_secret(), secret);
         let caller = meta.caller(&ak).await.unwrap().unwrap();
         assert_eq!(caller.user.as_ref().map(|u| u.name.as_str()), Some("alice"));
-        meta.put_user_policy(&alice, "p", "{}").await.unwrap();
-        meta.put_user_policy(&alice, "p", "{\"v\":2}").await.unwrap();
-        assert_eq!(meta.user_policies(&alice).await.unwrap(), vec!["{\"v\":2}".to_owned()]);
+        meta.put_inline_policy(&crate::Owner::User(&alice), "p", "{}")
+            .await
+            .unwrap();
+        meta.put_inline_policy(&crate::Owner::User(&alice), "p", "{\"v\":2}")
+            .await
+            .unwrap();
+        assert_eq!(
+            meta.identity_policies(&alice).await.unwrap(),
+            vec!["{\"v\":2}".to_owned()]
+        );
         assert!(matches!(
             meta.user(&a.id, "bob").await,
             Err(crate::Error::NoSuchEntity(_))

@@ -8,11 +8,13 @@
 mod blobs;
 mod buckets;
 mod error;
+mod groups;
 mod identity;
 mod keys;
 mod list;
 mod multipart;
 mod objects;
+mod policies;
 mod schema;
 mod seal;
 mod users;
@@ -26,11 +28,13 @@ use tokio::sync::Mutex;
 
 pub use self::buckets::Bucket;
 pub use self::error::{Error, Result};
+pub use self::groups::Group;
 pub use self::identity::{Account, Caller, SYSTEM_ACCOUNT};
 pub use self::keys::AccessKey;
 pub use self::list::{ListEntry, ListPage};
 pub use self::multipart::{Part, PartChoice, Upload, UploadPage};
 pub use self::objects::{Condition, NewVersion, ObjectAttrs, Piece, Version};
+pub use self::policies::{ManagedPolicy, Owner, PolicyVersion};
 pub use self::seal::{KEY_LEN, Sealer};
 pub use self::users::User;
 

@@ -31,18 +31,55 @@ const TABLES: &[&str] = &[
         active INTEGER NOT NULL,
         created_ms BIGINT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS access_keys_owner ON access_keys (account_id, user_name)",
-    // Inline policies embedded in a user.
-    "CREATE TABLE IF NOT EXISTS user_policies (
+    // Inline policies embedded in a user or a group (principal_kind 'user' or 'group').
+    "CREATE TABLE IF NOT EXISTS inline_policies (
         account_id TEXT NOT NULL,
-        user_name TEXT NOT NULL,
+        principal_kind TEXT NOT NULL,
+        principal_name TEXT NOT NULL,
         policy_name TEXT NOT NULL,
         document TEXT NOT NULL,
-        PRIMARY KEY (account_id, user_name, policy_name))",
+        PRIMARY KEY (account_id, principal_kind, principal_name, policy_name))",
     "CREATE TABLE IF NOT EXISTS buckets (
         name TEXT PRIMARY KEY,
         account_id TEXT NOT NULL REFERENCES accounts(id),
         region TEXT NOT NULL,
         created_ms BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS groups (
+        account_id TEXT NOT NULL REFERENCES accounts(id),
+        name TEXT NOT NULL,
+        path TEXT NOT NULL,
+        group_id TEXT NOT NULL UNIQUE,
+        created_ms BIGINT NOT NULL,
+        PRIMARY KEY (account_id, name))",
+    "CREATE TABLE IF NOT EXISTS group_members (
+        account_id TEXT NOT NULL,
+        group_name TEXT NOT NULL,
+        user_name TEXT NOT NULL,
+        PRIMARY KEY (account_id, group_name, user_name))",
+    "CREATE INDEX IF NOT EXISTS group_members_by_user ON group_members (account_id, user_name)",
+    // Customer-managed policies, their versions, and where they are attached.
+    "CREATE TABLE IF NOT EXISTS managed_policies (
+        account_id TEXT NOT NULL REFERENCES accounts(id),
+        name TEXT NOT NULL,
+        path TEXT NOT NULL,
+        policy_id TEXT NOT NULL UNIQUE,
+        default_version TEXT NOT NULL,
+        next_version BIGINT NOT NULL,
+        created_ms BIGINT NOT NULL,
+        PRIMARY KEY (account_id, name))",
+    "CREATE TABLE IF NOT EXISTS policy_versions (
+        account_id TEXT NOT NULL,
+        policy_name TEXT NOT NULL,
+        version_id TEXT NOT NULL,
+        document TEXT NOT NULL,
+        created_ms BIGINT NOT NULL,
+        PRIMARY KEY (account_id, policy_name, version_id))",
+    "CREATE TABLE IF NOT EXISTS policy_attachments (
+        account_id TEXT NOT NULL,
+        policy_name TEXT NOT NULL,
+        principal_kind TEXT NOT NULL,
+        principal_name TEXT NOT NULL,
+        PRIMARY KEY (account_id, policy_name, principal_kind, principal_name))",
     "CREATE TABLE IF NOT EXISTS bucket_policies (
         bucket TEXT PRIMARY KEY REFERENCES buckets(name),
         document TEXT NOT NULL)",

@@ -75,33 +75,6 @@ impl Meta {
             .ok_or_else(|| Error::NoSuchEntity(format!("user {name}")))
     }
 
-    /// Sets (or replaces) a user's inline policy; the document is validated by the caller.
-    pub async fn put_user_policy(&self, user: &User, name: &str, document: &str) -> Result<()> {
-        let (_guard, mut tx) = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO user_policies (account_id, user_name, policy_name, document) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (account_id, user_name, policy_name) DO UPDATE SET document = excluded.document",
-        )
-        .bind(&user.account_id)
-        .bind(&user.name)
-        .bind(name)
-        .bind(document)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Every identity policy document that applies to `user`.
-    pub async fn user_policies(&self, user: &User) -> Result<Vec<String>> {
-        let docs = sqlx::query_scalar("SELECT document FROM user_policies WHERE account_id = $1 AND user_name = $2")
-            .bind(&user.account_id)
-            .bind(&user.name)
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(docs)
-    }
-
     /// Users whose path starts with `path_prefix`, by name after `marker`; the flag tells
     /// whether more follow.
     pub async fn list_users(
@@ -150,15 +123,20 @@ impl Meta {
             .bind(&user.name)
             .execute(&mut *tx)
             .await?;
-        for table in ["access_keys", "user_policies"] {
-            sqlx::query(&format!(
-                "UPDATE {table} SET user_name = $1 WHERE account_id = $2 AND user_name = $3"
-            ))
-            .bind(name)
-            .bind(&user.account_id)
-            .bind(&user.name)
-            .execute(&mut *tx)
-            .await?;
+        for update in [
+            "UPDATE access_keys SET user_name = $1 WHERE account_id = $2 AND user_name = $3",
+            "UPDATE group_members SET user_name = $1 WHERE account_id = $2 AND user_name = $3",
+            "UPDATE inline_policies SET principal_name = $1
+             WHERE account_id = $2 AND principal_kind = 'user' AND principal_name = $3",
+            "UPDATE policy_attachments SET principal_name = $1
+             WHERE account_id = $2 AND principal_kind = 'user' AND principal_name = $3",
+        ] {
+            sqlx::query(update)
+                .bind(name)
+                .bind(&user.account_id)
+                .bind(&user.name)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(User {
@@ -168,7 +146,8 @@ impl Meta {
         })
     }
 
-    /// Deletes a user that has no access keys and no policies left, as IAM requires.
+    /// Deletes a user that has no access keys, policies or group memberships left, as IAM
+    /// requires.
     pub async fn delete_user(&self, user: &User) -> Result<()> {
         let (_guard, mut tx) = self.begin_write().await?;
         let args = [user.account_id.as_str(), user.name.as_str()];
@@ -183,15 +162,19 @@ impl Meta {
                 "Cannot delete entity, must delete access keys first.".into(),
             ));
         }
-        if Self::exists(
-            &mut tx,
-            "SELECT 1 FROM user_policies WHERE account_id = $1 AND user_name = $2",
-            &args,
-        )
-        .await?
-        {
+        let policies = "SELECT 1 FROM inline_policies
+             WHERE account_id = $1 AND principal_kind = 'user' AND principal_name = $2
+             UNION ALL SELECT 1 FROM policy_attachments
+             WHERE account_id = $1 AND principal_kind = 'user' AND principal_name = $2";
+        if Self::exists(&mut tx, policies, &args).await? {
             return Err(Error::DeleteConflict(
                 "Cannot delete entity, must delete policies first.".into(),
+            ));
+        }
+        let groups = "SELECT 1 FROM group_members WHERE account_id = $1 AND user_name = $2";
+        if Self::exists(&mut tx, groups, &args).await? {
+            return Err(Error::DeleteConflict(
+                "Cannot delete entity, must remove users from group first.".into(),
             ));
         }
         sqlx::query("DELETE FROM users WHERE account_id = $1 AND name = $2")
@@ -202,51 +185,11 @@ impl Meta {
         tx.commit().await?;
         Ok(())
     }
-
-    /// One inline policy of a user.
-    pub async fn user_policy(&self, user: &User, name: &str) -> Result<String> {
-        sqlx::query_scalar(
-            "SELECT document FROM user_policies WHERE account_id = $1 AND user_name = $2 AND policy_name = $3",
-        )
-        .bind(&user.account_id)
-        .bind(&user.name)
-        .bind(name)
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or_else(|| Error::NoSuchEntity(format!("policy {name} of user {}", user.name)))
-    }
-
-    pub async fn user_policy_names(&self, user: &User) -> Result<Vec<String>> {
-        let names = sqlx::query_scalar(
-            "SELECT policy_name FROM user_policies WHERE account_id = $1 AND user_name = $2 ORDER BY policy_name",
-        )
-        .bind(&user.account_id)
-        .bind(&user.name)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(names)
-    }
-
-    pub async fn delete_user_policy(&self, user: &User, name: &str) -> Result<()> {
-        let (_guard, mut tx) = self.begin_write().await?;
-        let deleted =
-            sqlx::query("DELETE FROM user_policies WHERE account_id = $1 AND user_name = $2 AND policy_name = $3")
-                .bind(&user.account_id)
-                .bind(&user.name)
-                .bind(name)
-                .execute(&mut *tx)
-                .await?;
-        tx.commit().await?;
-        if deleted.rows_affected() == 0 {
-            return Err(Error::NoSuchEntity(format!("policy {name} of user {}", user.name)));
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]
 mod tests {
-    use crate::{Error, test_store};
+    use crate::{Error, Owner, test_store};
 
     #[tokio::test]
     async fn list_rename_and_delete_users() {
@@ -270,7 +213,7 @@ mod tests {
             meta.create_access_key(&a.id, Some("ann")).await,
             Err(Error::LimitExceeded(_))
         ));
-        meta.put_user_policy(&ann, "p", "{}").await.unwrap();
+        meta.put_inline_policy(&Owner::User(&ann), "p", "{}").await.unwrap();
         assert!(matches!(
             meta.update_user(&ann, Some("ben"), None).await,
             Err(Error::EntityExists(_))
@@ -281,16 +224,20 @@ mod tests {
             "anna",
             "keys follow"
         );
-        assert_eq!(meta.user_policy_names(&anna).await.unwrap(), ["p"], "policies follow");
+        assert_eq!(
+            meta.inline_policy_names(&Owner::User(&anna)).await.unwrap(),
+            ["p"],
+            "policies follow"
+        );
 
         assert!(matches!(meta.delete_user(&anna).await, Err(Error::DeleteConflict(_))));
         for k in meta.access_keys_of(&a.id, Some("anna")).await.unwrap() {
             meta.delete_access_key(&k.access_key).await.unwrap();
         }
         assert!(matches!(meta.delete_user(&anna).await, Err(Error::DeleteConflict(_))));
-        meta.delete_user_policy(&anna, "p").await.unwrap();
+        meta.delete_inline_policy(&Owner::User(&anna), "p").await.unwrap();
         assert!(matches!(
-            meta.delete_user_policy(&anna, "p").await,
+            meta.delete_inline_policy(&Owner::User(&anna), "p").await,
             Err(Error::NoSuchEntity(_))
         ));
         meta.delete_user(&anna).await.unwrap();

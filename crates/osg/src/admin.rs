@@ -199,7 +199,8 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             };
             Policy::parse(&document, Kind::Identity).context("the policy is not valid")?;
             let user = meta.user(&account(&meta, &a).await?.id, &user).await?;
-            meta.put_user_policy(&user, &name, &document).await?;
+            meta.put_inline_policy(&osg_meta::Owner::User(&user), &name, &document)
+                .await?;
             println!("put policy {name} on {}", user.arn());
         }
     }

@@ -521,6 +521,45 @@ def run_checks(osg, work, endpoint, port):
             aws(root_keys, "iam", "delete-user-policy", "--user-name", "bob", "--policy-name", policy)
         aws(root_keys, "iam", "delete-user", "--user-name", "bob")
         assert "NoSuchEntity" in aws(root_keys, "iam", "get-user", "--user-name", "bob", ok=False)
+        # Groups and managed policies, with versions.
+        aws(root_keys, "iam", "create-group", "--group-name", "readers")
+        aws(root_keys, "iam", "add-user-to-group", "--group-name", "readers", "--user-name", "yan")
+        members = _json.loads(aws(root_keys, "iam", "get-group", "--group-name", "readers"))["Users"]
+        assert [u["UserName"] for u in members] == ["yan"], members
+        mine = _json.loads(aws(root_keys, "iam", "list-groups-for-user", "--user-name", "yan"))["Groups"]
+        assert [g["GroupName"] for g in mine] == ["readers"], mine
+        read = ('{"Statement":{"Effect":"Allow","Action":["s3:ListBucket","s3:GetObject"],'
+                '"Resource":["arn:aws:s3:::iam-bucket","arn:aws:s3:::iam-bucket/*"]}}')
+        write = ('{"Statement":{"Effect":"Allow","Action":["s3:ListBucket","s3:GetObject","s3:PutObject"],'
+                 '"Resource":["arn:aws:s3:::iam-bucket","arn:aws:s3:::iam-bucket/*"]}}')
+        arn = _json.loads(aws(root_keys, "iam", "create-policy", "--policy-name", "bucket-access", "--policy-document", read))["Policy"]["Arn"]
+        aws(root_keys, "iam", "attach-group-policy", "--group-name", "readers", "--policy-arn", arn)
+        attached = _json.loads(aws(root_keys, "iam", "list-attached-group-policies", "--group-name", "readers"))
+        assert attached["AttachedPolicies"][0]["PolicyArn"] == arn, attached
+        created = _json.loads(aws(root_keys, "iam", "create-access-key", "--user-name", "yan"))["AccessKey"]
+        yan = (created["AccessKeyId"], created["SecretAccessKey"])
+        assert "x" in aws(yan, "s3", "ls", "s3://iam-bucket")
+        assert "AccessDenied" in aws(yan, "s3", "cp", small, "s3://iam-bucket/by-yan", ok=False)
+        aws(root_keys, "iam", "create-policy-version", "--policy-arn", arn, "--policy-document", write, "--set-as-default")
+        aws(yan, "s3", "cp", small, "s3://iam-bucket/by-yan")
+        aws(root_keys, "iam", "set-default-policy-version", "--policy-arn", arn, "--version-id", "v1")
+        assert "AccessDenied" in aws(yan, "s3", "cp", small, "s3://iam-bucket/by-yan-2", ok=False)
+        versions = _json.loads(aws(root_keys, "iam", "list-policy-versions", "--policy-arn", arn))["Versions"]
+        assert sorted(v["VersionId"] for v in versions) == ["v1", "v2"], versions
+        doc = _json.loads(aws(root_keys, "iam", "get-policy-version", "--policy-arn", arn, "--version-id", "v2"))
+        assert "s3:PutObject" in _json.dumps(doc["PolicyVersion"]["Document"]), doc
+        assert "DeleteConflict" in aws(root_keys, "iam", "delete-policy", "--policy-arn", arn, ok=False)
+        aws(root_keys, "iam", "put-group-policy", "--group-name", "readers", "--policy-name", "g", "--policy-document", write)
+        aws(yan, "s3", "cp", small, "s3://iam-bucket/by-yan-3")
+        aws(root_keys, "iam", "delete-group-policy", "--group-name", "readers", "--policy-name", "g")
+        aws(root_keys, "iam", "detach-group-policy", "--group-name", "readers", "--policy-arn", arn)
+        assert "AccessDenied" in aws(yan, "s3", "ls", "s3://iam-bucket", ok=False)
+        aws(root_keys, "iam", "delete-policy-version", "--policy-arn", arn, "--version-id", "v2")
+        aws(root_keys, "iam", "delete-policy", "--policy-arn", arn)
+        assert "DeleteConflict" in aws(root_keys, "iam", "delete-group", "--group-name", "readers", ok=False)
+        aws(root_keys, "iam", "remove-user-from-group", "--group-name", "readers", "--user-name", "yan")
+        aws(root_keys, "iam", "delete-group", "--group-name", "readers")
+
         # Accounts are the system account's to manage.
         assert "AccessDenied" in signed_iam(endpoint, root_keys, {"Action": "ListAccounts"}).text
         listed = signed_iam(endpoint, (ACCESS_KEY, SECRET_KEY), {"Action": "ListAccounts"})

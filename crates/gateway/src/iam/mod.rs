@@ -7,7 +7,9 @@
 
 mod accounts;
 mod error;
+mod groups;
 mod keys;
+mod policies;
 mod sigv4;
 mod users;
 mod xml;
@@ -23,6 +25,7 @@ use s3s::Body;
 use secrecy::ExposeSecret;
 
 pub use self::error::IamError;
+use self::policies::On;
 use self::xml::Xml;
 use crate::authz::{self, Connection};
 
@@ -187,10 +190,36 @@ impl Iam {
             "ListUsers" => users::list_users(&call).await,
             "UpdateUser" => users::update_user(&call).await,
             "DeleteUser" => users::delete_user(&call).await,
-            "PutUserPolicy" => users::put_user_policy(&call).await,
-            "GetUserPolicy" => users::get_user_policy(&call).await,
-            "ListUserPolicies" => users::list_user_policies(&call).await,
-            "DeleteUserPolicy" => users::delete_user_policy(&call).await,
+            "CreateGroup" => groups::create_group(&call).await,
+            "GetGroup" => groups::get_group(&call).await,
+            "ListGroups" => groups::list_groups(&call).await,
+            "ListGroupsForUser" => groups::list_groups_for_user(&call).await,
+            "AddUserToGroup" => groups::add_user_to_group(&call).await,
+            "RemoveUserFromGroup" => groups::remove_user_from_group(&call).await,
+            "DeleteGroup" => groups::delete_group(&call).await,
+            "PutUserPolicy" => policies::put_inline(&call, On::User, "PutUserPolicy").await,
+            "GetUserPolicy" => policies::get_inline(&call, On::User, "GetUserPolicy").await,
+            "ListUserPolicies" => policies::list_inline(&call, On::User, "ListUserPolicies").await,
+            "DeleteUserPolicy" => policies::delete_inline(&call, On::User, "DeleteUserPolicy").await,
+            "PutGroupPolicy" => policies::put_inline(&call, On::Group, "PutGroupPolicy").await,
+            "GetGroupPolicy" => policies::get_inline(&call, On::Group, "GetGroupPolicy").await,
+            "ListGroupPolicies" => policies::list_inline(&call, On::Group, "ListGroupPolicies").await,
+            "DeleteGroupPolicy" => policies::delete_inline(&call, On::Group, "DeleteGroupPolicy").await,
+            "CreatePolicy" => policies::create_policy(&call).await,
+            "GetPolicy" => policies::get_policy(&call).await,
+            "ListPolicies" => policies::list_policies(&call).await,
+            "DeletePolicy" => policies::delete_policy(&call).await,
+            "CreatePolicyVersion" => policies::create_policy_version(&call).await,
+            "GetPolicyVersion" => policies::get_policy_version(&call).await,
+            "ListPolicyVersions" => policies::list_policy_versions(&call).await,
+            "SetDefaultPolicyVersion" => policies::set_default_policy_version(&call).await,
+            "DeletePolicyVersion" => policies::delete_policy_version(&call).await,
+            "AttachUserPolicy" => policies::attach(&call, On::User, "AttachUserPolicy").await,
+            "DetachUserPolicy" => policies::detach(&call, On::User, "DetachUserPolicy").await,
+            "ListAttachedUserPolicies" => policies::list_attached(&call, On::User, "ListAttachedUserPolicies").await,
+            "AttachGroupPolicy" => policies::attach(&call, On::Group, "AttachGroupPolicy").await,
+            "DetachGroupPolicy" => policies::detach(&call, On::Group, "DetachGroupPolicy").await,
+            "ListAttachedGroupPolicies" => policies::list_attached(&call, On::Group, "ListAttachedGroupPolicies").await,
             "CreateAccessKey" => keys::create_access_key(&call).await,
             "ListAccessKeys" => keys::list_access_keys(&call).await,
             "UpdateAccessKey" => keys::update_access_key(&call).await,

@@ -1,16 +1,11 @@
 //! Users and their inline policies.
 
 use osg_meta::User;
-use osg_policy::{Kind, Policy};
-use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 
 use super::xml::{Xml, date, element};
 use super::{Call, IamError};
 
-/// Largest inline policy document accepted.
-const MAX_POLICY_BYTES: usize = 10 << 10;
-
-fn check_name(name: &str, what: &str) -> Result<(), IamError> {
+pub fn check_name(name: &str, what: &str) -> Result<(), IamError> {
     let ok = (1..=64).contains(&name.len())
         && name
             .bytes()
@@ -24,7 +19,7 @@ fn check_name(name: &str, what: &str) -> Result<(), IamError> {
     }
 }
 
-fn check_path(path: &str) -> Result<(), IamError> {
+pub fn check_path(path: &str) -> Result<(), IamError> {
     let ok = path.starts_with('/') && path.ends_with('/') && path.len() <= 512 && !path.contains("//");
     if ok {
         Ok(())
@@ -35,9 +30,9 @@ fn check_path(path: &str) -> Result<(), IamError> {
     }
 }
 
-pub fn user_xml(user: &User) -> String {
+pub fn user_xml(tag: &str, user: &User) -> String {
     element(
-        "User",
+        tag,
         &[
             ("Path", &user.path),
             ("UserName", &user.name),
@@ -69,7 +64,7 @@ pub async fn create_user(call: &Call<'_>) -> Result<Xml, IamError> {
     call.authorize("CreateUser", &call.account_arn(&format!("user{path}{name}")))
         .await?;
     let user = call.meta.create_user(&call.caller.account.id, name, path).await?;
-    Ok(Xml::result("CreateUser").raw(&user_xml(&user)))
+    Ok(Xml::result("CreateUser").raw(&user_xml("User", &user)))
 }
 
 pub async fn get_user(call: &Call<'_>) -> Result<Xml, IamError> {
@@ -83,7 +78,7 @@ pub async fn get_user(call: &Call<'_>) -> Result<Xml, IamError> {
             return Ok(Xml::result("GetUser").raw(&xml));
         }
     };
-    Ok(Xml::result("GetUser").raw(&user_xml(&user)))
+    Ok(Xml::result("GetUser").raw(&user_xml("User", &user)))
 }
 
 pub async fn list_users(call: &Call<'_>) -> Result<Xml, IamError> {
@@ -94,14 +89,7 @@ pub async fn list_users(call: &Call<'_>) -> Result<Xml, IamError> {
         .meta
         .list_users(&call.caller.account.id, prefix, marker, max)
         .await?;
-    let members: String = users
-        .iter()
-        .map(|u| {
-            user_xml(u)
-                .replace("<User>", "<member>")
-                .replace("</User>", "</member>")
-        })
-        .collect();
+    let members: String = users.iter().map(|u| user_xml("member", u)).collect();
     let mut xml = Xml::result("ListUsers")
         .raw(&format!("<Users>{members}</Users>"))
         .field("IsTruncated", &truncated.to_string());
@@ -129,53 +117,4 @@ pub async fn delete_user(call: &Call<'_>) -> Result<Xml, IamError> {
     let user = target(call, "DeleteUser").await?;
     call.meta.delete_user(&user).await?;
     Ok(Xml::empty("DeleteUser"))
-}
-
-pub async fn put_user_policy(call: &Call<'_>) -> Result<Xml, IamError> {
-    let user = target(call, "PutUserPolicy").await?;
-    let name = call.required("PolicyName")?;
-    check_name(name, "policyName")?;
-    let document = call.required("PolicyDocument")?;
-    if document.len() > MAX_POLICY_BYTES {
-        return Err(IamError::new(
-            "LimitExceeded",
-            409,
-            "Maximum policy size of 10240 bytes exceeded.",
-        ));
-    }
-    Policy::parse(document, Kind::Identity).map_err(|e| IamError::malformed_policy(e.to_string()))?;
-    call.meta.put_user_policy(&user, name, document).await?;
-    Ok(Xml::empty("PutUserPolicy"))
-}
-
-pub async fn get_user_policy(call: &Call<'_>) -> Result<Xml, IamError> {
-    let user = target(call, "GetUserPolicy").await?;
-    let name = call.required("PolicyName")?;
-    let document = call.meta.user_policy(&user, name).await?;
-    // IAM returns policy documents URL-encoded.
-    let encoded = utf8_percent_encode(&document, NON_ALPHANUMERIC).to_string();
-    Ok(Xml::result("GetUserPolicy")
-        .field("UserName", &user.name)
-        .field("PolicyName", name)
-        .field("PolicyDocument", &encoded))
-}
-
-pub async fn list_user_policies(call: &Call<'_>) -> Result<Xml, IamError> {
-    let user = target(call, "ListUserPolicies").await?;
-    let names = call.meta.user_policy_names(&user).await?;
-    let members: String = names
-        .iter()
-        .map(|n| format!("<member>{}</member>", super::xml::escape(n)))
-        .collect();
-    Ok(Xml::result("ListUserPolicies")
-        .raw(&format!("<PolicyNames>{members}</PolicyNames>"))
-        .field("IsTruncated", "false"))
-}
-
-pub async fn delete_user_policy(call: &Call<'_>) -> Result<Xml, IamError> {
-    let user = target(call, "DeleteUserPolicy").await?;
-    call.meta
-        .delete_user_policy(&user, call.required("PolicyName")?)
-        .await?;
-    Ok(Xml::empty("DeleteUserPolicy"))
 }

@@ -185,7 +185,9 @@ async fn authorization_matrix() {
     ] {
         let user = meta.create_user(&account.id, name, "/").await.unwrap();
         if let Some(policy) = policy {
-            meta.put_user_policy(&user, "p", policy).await.unwrap();
+            meta.put_inline_policy(&osg_meta::Owner::User(&user), "p", policy)
+                .await
+                .unwrap();
         }
         if name == "alice" {
             alice_arn = user.arn();
