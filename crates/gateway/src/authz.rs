@@ -21,6 +21,8 @@ use s3s::path::S3Path;
 use s3s::{S3Error, S3Result, s3_error};
 
 use crate::error::Error;
+use crate::s3::acl::{self, PublicAccessBlock};
+use osg_policy::acl::{AclNeed, permission_for};
 
 /// How the request reached us, put in the request's extensions by the listener.
 #[derive(Debug, Clone, Copy)]
@@ -61,6 +63,14 @@ fn need(op: &str) -> Need {
         "PutBucketPolicy" => "s3:PutBucketPolicy",
         "DeleteBucketPolicy" => "s3:DeleteBucketPolicy",
         "GetBucketPolicyStatus" => "s3:GetBucketPolicyStatus",
+        "GetBucketAcl" => "s3:GetBucketAcl",
+        "PutBucketAcl" => "s3:PutBucketAcl",
+        "GetObjectAcl" => "s3:GetObjectAcl",
+        "PutObjectAcl" => "s3:PutObjectAcl",
+        "GetBucketOwnershipControls" => "s3:GetBucketOwnershipControls",
+        "PutBucketOwnershipControls" | "DeleteBucketOwnershipControls" => "s3:PutBucketOwnershipControls",
+        "GetPublicAccessBlock" => "s3:GetBucketPublicAccessBlock",
+        "PutPublicAccessBlock" | "DeletePublicAccessBlock" => "s3:PutBucketPublicAccessBlock",
         "ListMultipartUploads" => "s3:ListBucketMultipartUploads",
         "GetObject" | "HeadObject" => "s3:GetObject",
         "PutObject" | "PostObject" | "CreateMultipartUpload" | "UploadPart" | "CompleteMultipartUpload" => {
@@ -136,8 +146,7 @@ impl S3Access for Access {
                     &self.meta,
                     caller.as_ref(),
                     action,
-                    bucket.as_ref(),
-                    &resource,
+                    &Target::new(bucket.as_ref(), key.as_deref(), &resource),
                     &context,
                 )
                 .await?;
@@ -175,15 +184,28 @@ fn principal(caller: Option<&Caller>) -> osg_policy::Caller {
     }
 }
 
+/// What an action is on: the resource ARN, and the bucket and key behind it, if any.
+pub struct Target<'a> {
+    pub bucket: Option<&'a Bucket>,
+    pub key: Option<&'a str>,
+    pub resource: &'a str,
+}
+
+impl<'a> Target<'a> {
+    pub fn new(bucket: Option<&'a Bucket>, key: Option<&'a str>, resource: &'a str) -> Self {
+        Self { bucket, key, resource }
+    }
+}
+
 /// Decides one action on one resource; `Err(AccessDenied)` unless allowed.
 pub async fn authorize(
     meta: &Meta,
     caller: Option<&Caller>,
     action: &str,
-    bucket: Option<&Bucket>,
-    resource: &str,
+    target: &Target<'_>,
     context: &Context,
 ) -> Result<(), S3Error> {
+    let (bucket, resource) = (target.bucket, target.resource);
     let who = principal(caller);
     let request = Request {
         caller: &who,
@@ -209,22 +231,39 @@ pub async fn authorize(
                 .fold(Decision::NotApplicable, |d, doc| d.and(evaluate(doc, Kind::Identity)))
         }
     };
-    let resource_side = match bucket {
-        Some(b) => match meta.bucket_policy(&b.name).await.map_err(Error::from)? {
-            Some(doc) => evaluate(&doc, Kind::Resource),
-            None => Decision::NotApplicable,
-        },
-        None => Decision::NotApplicable,
-    };
-    let owner_root = caller.is_some_and(|c| c.user.is_none() && bucket.is_some_and(|b| b.owner == c.account.id));
-    if owner_root && OWNER_ALWAYS.contains(&action) {
-        return Ok(());
-    }
     let same_account = match (caller, bucket) {
         (Some(c), Some(b)) => c.account.id == b.owner,
         (Some(_), None) => true,
         (None, _) => false,
     };
+    let pab = bucket.map(PublicAccessBlock::of).unwrap_or_default();
+    let mut resource_side = match bucket {
+        Some(b) => match meta.bucket_policy(&b.name).await.map_err(Error::from)? {
+            Some(doc) => {
+                let decision = evaluate(&doc, Kind::Resource);
+                // RestrictPublicBuckets: a public policy grants nothing outside the account.
+                let public = Policy::parse(&doc, Kind::Resource).is_ok_and(|p| p.is_public());
+                if decision == Decision::Allow && public && pab.restrict_public_buckets && !same_account {
+                    Decision::NotApplicable
+                } else {
+                    decision
+                }
+            }
+            None => Decision::NotApplicable,
+        },
+        None => Decision::NotApplicable,
+    };
+    // A grant to the bucket owner's own account reaches its users only through their policies.
+    let account_grants = !(same_account && caller.is_some_and(|c| c.user.is_some()));
+    if resource_side == Decision::NotApplicable
+        && acl_allows(meta, &who, action, target, pab.ignore_public_acls, account_grants).await
+    {
+        resource_side = Decision::Allow;
+    }
+    let owner_root = caller.is_some_and(|c| c.user.is_none() && bucket.is_some_and(|b| b.owner == c.account.id));
+    if owner_root && OWNER_ALWAYS.contains(&action) {
+        return Ok(());
+    }
     let allowed = match (identity, resource_side) {
         (Decision::Deny, _) | (_, Decision::Deny) => false,
         _ if caller.is_none() => resource_side == Decision::Allow,
@@ -232,6 +271,29 @@ pub async fn authorize(
         _ => identity == Decision::Allow && resource_side == Decision::Allow,
     };
     if allowed { Ok(()) } else { Err(s3_error!(AccessDenied)) }
+}
+
+/// Whether the bucket's or object's ACL grants the action (only when the bucket has ACLs on).
+async fn acl_allows(
+    meta: &Meta,
+    who: &osg_policy::Caller,
+    action: &str,
+    target: &Target<'_>,
+    ignore_public: bool,
+    account_grants: bool,
+) -> bool {
+    let Some(bucket) = target.bucket.filter(|b| acl::acls_enabled(b)) else {
+        return false;
+    };
+    match permission_for(action) {
+        Some(AclNeed::Bucket(p)) => acl::parse_acl(&bucket.access.acl).allows(who, p, ignore_public, account_grants),
+        Some(AclNeed::Object(p)) => {
+            let Some(key) = target.key else { return false };
+            let stored = meta.object(&bucket.name, key).await.ok().and_then(|v| v.attrs.acl);
+            stored.is_some_and(|a| acl::parse_acl(&a).allows(who, p, ignore_public, account_grants))
+        }
+        None => false,
+    }
 }
 
 /// The condition keys a policy may test for this request.

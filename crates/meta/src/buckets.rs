@@ -1,4 +1,4 @@
-//! Buckets: a name, an owner and the region it was created in.
+//! Buckets: a name, an owner, the region it was created in, and its access settings.
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -12,7 +12,33 @@ pub struct Bucket {
     pub owner: String,
     pub region: String,
     pub created_ms: i64,
+    pub access: BucketAccess,
 }
+
+/// How a bucket's access is set besides its policy. The gateway owns the formats.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketAccess {
+    /// Object Ownership: `BucketOwnerEnforced` (ACLs off), `BucketOwnerPreferred` or
+    /// `ObjectWriter`.
+    pub ownership: String,
+    /// The bucket ACL as JSON; empty for the owner alone.
+    pub acl: String,
+    /// The Public Access Block settings as JSON; empty when none is set.
+    pub public_access_block: String,
+}
+
+impl Default for BucketAccess {
+    fn default() -> Self {
+        // As AWS creates buckets today: ACLs disabled.
+        Self {
+            ownership: "BucketOwnerEnforced".into(),
+            acl: String::new(),
+            public_access_block: String::new(),
+        }
+    }
+}
+
+const BUCKET_COLUMNS: &str = "name, account_id, region, created_ms, ownership, acl, public_access_block";
 
 fn bucket_from(row: &AnyRow) -> Result<Bucket> {
     Ok(Bucket {
@@ -20,11 +46,16 @@ fn bucket_from(row: &AnyRow) -> Result<Bucket> {
         owner: row.try_get("account_id")?,
         region: row.try_get("region")?,
         created_ms: row.try_get("created_ms")?,
+        access: BucketAccess {
+            ownership: row.try_get("ownership")?,
+            acl: row.try_get("acl")?,
+            public_access_block: row.try_get("public_access_block")?,
+        },
     })
 }
 
 impl Meta {
-    pub async fn create_bucket(&self, name: &str, owner: &str, region: &str) -> Result<Bucket> {
+    pub async fn create_bucket(&self, name: &str, owner: &str, region: &str, access: BucketAccess) -> Result<Bucket> {
         let (_guard, mut tx) = self.begin_write().await?;
         let existing: Option<String> = sqlx::query_scalar("SELECT account_id FROM buckets WHERE name = $1")
             .bind(name)
@@ -40,20 +71,26 @@ impl Meta {
             owner: owner.to_owned(),
             region: region.to_owned(),
             created_ms: now_ms(),
+            access,
         };
-        sqlx::query("INSERT INTO buckets (name, account_id, region, created_ms) VALUES ($1, $2, $3, $4)")
-            .bind(&bucket.name)
-            .bind(&bucket.owner)
-            .bind(&bucket.region)
-            .bind(bucket.created_ms)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(&format!(
+            "INSERT INTO buckets ({BUCKET_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        ))
+        .bind(&bucket.name)
+        .bind(&bucket.owner)
+        .bind(&bucket.region)
+        .bind(bucket.created_ms)
+        .bind(&bucket.access.ownership)
+        .bind(&bucket.access.acl)
+        .bind(&bucket.access.public_access_block)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(bucket)
     }
 
     pub async fn bucket(&self, name: &str) -> Result<Bucket> {
-        let row = sqlx::query("SELECT name, account_id, region, created_ms FROM buckets WHERE name = $1")
+        let row = sqlx::query(&format!("SELECT {BUCKET_COLUMNS} FROM buckets WHERE name = $1"))
             .bind(name)
             .fetch_optional(&self.pool)
             .await?;
@@ -61,11 +98,12 @@ impl Meta {
     }
 
     pub async fn buckets_of(&self, owner: &str) -> Result<Vec<Bucket>> {
-        let rows =
-            sqlx::query("SELECT name, account_id, region, created_ms FROM buckets WHERE account_id = $1 ORDER BY name")
-                .bind(owner)
-                .fetch_all(&self.pool)
-                .await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {BUCKET_COLUMNS} FROM buckets WHERE account_id = $1 ORDER BY name"
+        ))
+        .bind(owner)
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(bucket_from).collect()
     }
 
@@ -103,6 +141,24 @@ impl Meta {
 }
 
 impl Meta {
+    /// Replaces a bucket's access settings.
+    pub async fn set_bucket_access(&self, bucket: &str, access: &BucketAccess) -> Result<()> {
+        let (_guard, mut tx) = self.begin_write().await?;
+        let updated =
+            sqlx::query("UPDATE buckets SET ownership = $1, acl = $2, public_access_block = $3 WHERE name = $4")
+                .bind(&access.ownership)
+                .bind(&access.acl)
+                .bind(&access.public_access_block)
+                .bind(bucket)
+                .execute(&mut *tx)
+                .await?;
+        tx.commit().await?;
+        if updated.rows_affected() == 0 {
+            return Err(Error::NoSuchBucket);
+        }
+        Ok(())
+    }
+
     /// Sets (or replaces) a bucket's policy; the document is validated by the caller.
     pub async fn put_bucket_policy(&self, bucket: &str, document: &str) -> Result<()> {
         let (_guard, mut tx) = self.begin_write().await?;
@@ -141,20 +197,24 @@ impl Meta {
 
 #[cfg(test)]
 mod tests {
-    use crate::{Error, test_store};
+    use crate::{BucketAccess, Error, test_store};
 
     #[tokio::test]
     async fn create_get_list_delete() {
         let (_dir, meta) = test_store().await;
         let a = meta.create_account("a").await.unwrap();
         let b = meta.create_account("b").await.unwrap();
-        meta.create_bucket("one", &a.id, "us-east-1").await.unwrap();
+        meta.create_bucket("one", &a.id, "us-east-1", BucketAccess::default())
+            .await
+            .unwrap();
         assert!(matches!(
-            meta.create_bucket("one", &a.id, "us-east-1").await,
+            meta.create_bucket("one", &a.id, "us-east-1", BucketAccess::default())
+                .await,
             Err(Error::BucketExists { owned_by_caller: true })
         ));
         assert!(matches!(
-            meta.create_bucket("one", &b.id, "us-east-1").await,
+            meta.create_bucket("one", &b.id, "us-east-1", BucketAccess::default())
+                .await,
             Err(Error::BucketExists { owned_by_caller: false })
         ));
         assert_eq!(meta.bucket("one").await.unwrap().owner, a.id);

@@ -302,7 +302,9 @@ mod tests {
     async fn complete_checks_parts_and_reuses_blobs() {
         let (_dir, meta) = test_store().await;
         let a = meta.create_account("a").await.unwrap();
-        meta.create_bucket("b", &a.id, "us-east-1").await.unwrap();
+        meta.create_bucket("b", &a.id, "us-east-1", crate::BucketAccess::default())
+            .await
+            .unwrap();
         let up = meta
             .create_upload("b", "k", &ObjectAttrs::default(), &a.id)
             .await

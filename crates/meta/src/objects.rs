@@ -38,6 +38,9 @@ pub struct ObjectAttrs {
     /// `x-amz-meta-*` headers, names without the prefix.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub user: BTreeMap<String, String>,
+    /// The object ACL as JSON (the gateway's format), when the bucket's ACLs are enabled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acl: Option<String>,
     /// Verified checksums by algorithm name (`CRC32`, `SHA256`, ...), base64.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub checksums: BTreeMap<String, String>,
@@ -158,6 +161,28 @@ impl Meta {
         Ok(version)
     }
 
+    /// Replaces the ACL of the current version of `key`.
+    pub async fn set_object_acl(&self, bucket: &str, key: &str, acl: &str) -> Result<()> {
+        let (_guard, mut tx) = self.begin_write().await?;
+        let attrs: Option<String> = sqlx::query_scalar(
+            "SELECT attrs FROM versions WHERE bucket = $1 AND key = $2 AND is_latest = 1 AND delete_marker = 0",
+        )
+        .bind(bucket)
+        .bind(key)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let mut attrs: ObjectAttrs = serde_json::from_str(&attrs.ok_or(Error::NoSuchKey)?)?;
+        attrs.acl = Some(acl.to_owned());
+        sqlx::query("UPDATE versions SET attrs = $1 WHERE bucket = $2 AND key = $3 AND is_latest = 1")
+            .bind(serde_json::to_string(&attrs)?)
+            .bind(bucket)
+            .bind(key)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Deletes the current version of `key`; returns whether there was one.
     pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<bool> {
         let (_guard, mut tx) = self.begin_write().await?;
@@ -260,7 +285,9 @@ pub(crate) mod tests {
     async fn replace_marks_old_blob_dead_and_conditions_hold() {
         let (_dir, meta) = test_store().await;
         let a = meta.create_account("a").await.unwrap();
-        meta.create_bucket("b", &a.id, "us-east-1").await.unwrap();
+        meta.create_bucket("b", &a.id, "us-east-1", crate::BucketAccess::default())
+            .await
+            .unwrap();
         for blob in ["blob1", "blob2"] {
             meta.begin_blob(blob).await.unwrap();
         }

@@ -43,7 +43,10 @@ const TABLES: &[&str] = &[
         name TEXT PRIMARY KEY,
         account_id TEXT NOT NULL REFERENCES accounts(id),
         region TEXT NOT NULL,
-        created_ms BIGINT NOT NULL)",
+        created_ms BIGINT NOT NULL,
+        ownership TEXT NOT NULL,
+        acl TEXT NOT NULL,
+        public_access_block TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS groups (
         account_id TEXT NOT NULL REFERENCES accounts(id),
         name TEXT NOT NULL,

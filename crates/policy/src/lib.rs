@@ -1,5 +1,5 @@
-//! The IAM policy language: parse and validate a policy document, then decide a request
-//! against it. Pure functions, no I/O: the gateway builds a [`Request`] and combines the
+//! The IAM policy language and S3 ACLs: parse and validate a policy document, then decide a
+//! request against it; and what an ACL grants. Pure functions, no I/O: the gateway builds a [`Request`] and combines the
 //! [`Decision`]s of identity policies, bucket policies and ACLs.
 //!
 //! Supported: `Effect`; `Action`/`NotAction`; `Resource`/`NotResource` with `*` and `?`
@@ -9,6 +9,7 @@
 //! `ForAllValues:`; policy variables (`${aws:username}`, `${*}`, ...) in resources and
 //! condition values.
 
+pub mod acl;
 mod condition;
 mod document;
 mod wildcard;

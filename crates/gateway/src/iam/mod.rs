@@ -80,8 +80,7 @@ impl Call<'_> {
             self.meta,
             Some(&self.caller),
             &iam_action,
-            None,
-            resource,
+            &authz::Target::new(None, None, resource),
             &self.context,
         )
         .await

@@ -3,7 +3,7 @@
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, s3_error};
 
-use super::{access, owner_of, timestamp};
+use super::{access, acl, owner_of, timestamp};
 use crate::Gateway;
 use crate::error::Result;
 
@@ -42,8 +42,9 @@ pub async fn create_bucket(gw: &Gateway, req: S3Request<CreateBucketInput>) -> R
         )
         .into());
     }
+    let access = acl::new_bucket_access(input, &caller.account)?;
     gw.meta
-        .create_bucket(&input.bucket, &caller.account.id, &gw.region)
+        .create_bucket(&input.bucket, &caller.account.id, &gw.region, access)
         .await?;
     Ok(S3Response::new(CreateBucketOutput {
         location: Some(format!("/{}", input.bucket)),

@@ -8,6 +8,7 @@ use s3s::dto::*;
 use s3s::{S3Request, S3Response, s3_error};
 
 use super::access;
+use super::acl::{self, grant_headers};
 use super::checksum::{self, Wanted, with_checksums};
 use super::stream::{Expected, MAX_PUT_SIZE};
 use super::{attrs_from, etag, timestamp};
@@ -72,8 +73,7 @@ async fn source<T>(gw: &Gateway, req: &S3Request<T>, source: &CopySource) -> Res
         &gw.meta,
         auth.caller.as_ref(),
         "s3:GetObject",
-        Some(&source_bucket),
-        &resource,
+        &authz::Target::new(Some(&source_bucket), Some(key), &resource),
         &auth.context,
     )
     .await?;
@@ -85,9 +85,12 @@ async fn source<T>(gw: &Gateway, req: &S3Request<T>, source: &CopySource) -> Res
 }
 
 pub async fn copy_object(gw: &Gateway, req: S3Request<CopyObjectInput>) -> Result<S3Response<CopyObjectOutput>> {
-    let owner = access::bucket(&req)?.owner;
+    let bucket = access::bucket(&req)?;
+    let writer = access::authorized(&req)?.caller.as_ref().map(|c| c.account.clone());
     let src = source(gw, &req, &req.input.copy_source).await?;
     let input = req.input;
+    let canned = input.acl.as_ref().map(ObjectCannedACL::as_str);
+    let (owner, acl) = acl::new_object_acl(gw, &bucket, writer.as_ref(), canned, &grant_headers!(input)).await?;
     source_conditions!(input).check(&src)?;
     let replace = input
         .metadata_directive
@@ -108,7 +111,7 @@ pub async fn copy_object(gw: &Gateway, req: S3Request<CopyObjectInput>) -> Resul
         )
         .into());
     }
-    let attrs = if replace {
+    let mut attrs = if replace {
         attrs_from(
             input.content_type,
             input.content_encoding,
@@ -125,6 +128,7 @@ pub async fn copy_object(gw: &Gateway, req: S3Request<CopyObjectInput>) -> Resul
     let wanted = Wanted::same_as(&src.attrs.checksums);
     let expected = Expected::new(i64::try_from(src.size).ok(), None, wanted)?;
     let stored = gw.store(body, expected, None).await?;
+    attrs.acl = acl;
     let condition = osg_meta::Condition::None;
     let version = gw
         .commit_stored(input.bucket, input.key, &stored, attrs, owner, &condition)

@@ -40,8 +40,7 @@ pub async fn delete_objects(
             &gw.meta,
             auth.caller.as_ref(),
             "s3:DeleteObject",
-            Some(&bucket),
-            &resource,
+            &authz::Target::new(Some(&bucket), Some(&object.key), &resource),
             &auth.context,
         )
         .await;

@@ -2,6 +2,7 @@
 //! in the module named for its area and returns the gateway's own error type.
 
 mod access;
+pub(crate) mod acl;
 mod bucket;
 mod checksum;
 mod copy;
@@ -57,6 +58,16 @@ ops! {
     get_bucket_policy: policy, GetBucketPolicyInput => GetBucketPolicyOutput;
     delete_bucket_policy: policy, DeleteBucketPolicyInput => DeleteBucketPolicyOutput;
     get_bucket_policy_status: policy, GetBucketPolicyStatusInput => GetBucketPolicyStatusOutput;
+    get_bucket_acl: acl, GetBucketAclInput => GetBucketAclOutput;
+    put_bucket_acl: acl, PutBucketAclInput => PutBucketAclOutput;
+    get_object_acl: acl, GetObjectAclInput => GetObjectAclOutput;
+    put_object_acl: acl, PutObjectAclInput => PutObjectAclOutput;
+    put_bucket_ownership_controls: acl, PutBucketOwnershipControlsInput => PutBucketOwnershipControlsOutput;
+    get_bucket_ownership_controls: acl, GetBucketOwnershipControlsInput => GetBucketOwnershipControlsOutput;
+    delete_bucket_ownership_controls: acl, DeleteBucketOwnershipControlsInput => DeleteBucketOwnershipControlsOutput;
+    put_public_access_block: acl, PutPublicAccessBlockInput => PutPublicAccessBlockOutput;
+    get_public_access_block: acl, GetPublicAccessBlockInput => GetPublicAccessBlockOutput;
+    delete_public_access_block: acl, DeletePublicAccessBlockInput => DeletePublicAccessBlockOutput;
 }
 
 /// A store time (milliseconds) as an S3 timestamp, to the second as HTTP dates carry it.
@@ -107,6 +118,7 @@ fn attrs_from(
         cache_control,
         expires,
         user: metadata.unwrap_or_default().into_iter().collect(),
+        acl: None,
         checksums: std::collections::BTreeMap::new(),
     }
 }

@@ -5,6 +5,7 @@ use osg_meta::{PartChoice, Upload};
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, s3_error};
 
+use super::acl::{self, grant_headers};
 use super::checksum::{self, Wanted, stated, with_checksums};
 use super::stream::Expected;
 use super::{access, attrs_from, etag, timestamp};
@@ -47,9 +48,12 @@ pub async fn create_multipart_upload(
     gw: &Gateway,
     req: S3Request<CreateMultipartUploadInput>,
 ) -> Result<S3Response<CreateMultipartUploadOutput>> {
-    let owner = access::bucket(&req)?.owner;
+    let bucket = access::bucket(&req)?;
+    let writer = access::authorized(&req)?.caller.as_ref().map(|c| c.account.clone());
     let i = req.input;
-    let attrs = attrs_from(
+    let canned = i.acl.as_ref().map(ObjectCannedACL::as_str);
+    let (owner, acl) = acl::new_object_acl(gw, &bucket, writer.as_ref(), canned, &grant_headers!(i)).await?;
+    let mut attrs = attrs_from(
         i.content_type,
         i.content_encoding,
         i.content_disposition,
@@ -58,6 +62,7 @@ pub async fn create_multipart_upload(
         i.expires.as_ref(),
         i.metadata,
     );
+    attrs.acl = acl;
     let upload = gw.meta.create_upload(&i.bucket, &i.key, &attrs, &owner).await?;
     Ok(S3Response::new(CreateMultipartUploadOutput {
         bucket: Some(i.bucket),

@@ -22,6 +22,13 @@ pub async fn put_bucket_policy(
         return Err(s3_error!(MalformedPolicy, "Policies must be smaller than 20 KB.").into());
     }
     let policy = Policy::parse(doc, Kind::Resource).map_err(|e| s3_error!(MalformedPolicy, "{e}"))?;
+    if super::acl::PublicAccessBlock::of(&bucket).block_public_policy && policy.is_public() {
+        return Err(s3_error!(
+            AccessDenied,
+            "Public policies are blocked by this bucket's Public Access Block."
+        )
+        .into());
+    }
     if let Some(outside) = policy.resources().find(|r| !within(r, &bucket.name)) {
         return Err(s3_error!(MalformedPolicy, "Policy has invalid resource {outside}").into());
     }

@@ -3,6 +3,7 @@
 use s3s::dto::*;
 use s3s::{S3Request, S3Response};
 
+use super::acl::{self, grant_headers};
 use super::checksum::{self, Wanted, stated, with_checksums};
 use super::stream::Expected;
 use super::{access, attrs_from, etag, write_condition};
@@ -10,9 +11,11 @@ use crate::Gateway;
 use crate::error::Result;
 
 pub async fn put_object(gw: &Gateway, req: S3Request<PutObjectInput>) -> Result<S3Response<PutObjectOutput>> {
-    // Objects belong to the bucket owner (S3's BucketOwnerEnforced, the default).
-    let owner = access::bucket(&req)?.owner;
+    let bucket = access::bucket(&req)?;
+    let writer = access::authorized(&req)?.caller.as_ref().map(|c| c.account.clone());
     let input = req.input;
+    let canned = input.acl.as_ref().map(ObjectCannedACL::as_str);
+    let (owner, acl) = acl::new_object_acl(gw, &bucket, writer.as_ref(), canned, &grant_headers!(input)).await?;
     let condition = write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
     if matches!(condition, osg_meta::Condition::Absent) && gw.meta.object(&input.bucket, &input.key).await.is_ok() {
         // Fail before reading the body; the commit checks again.
@@ -34,7 +37,7 @@ pub async fn put_object(gw: &Gateway, req: S3Request<PutObjectInput>) -> Result<
         None => Box::pin(futures::stream::empty()) as osg_provider::ByteStream,
     };
     let stored = gw.store(body, expected, req.trailing_headers).await?;
-    let attrs = attrs_from(
+    let mut attrs = attrs_from(
         input.content_type,
         input.content_encoding,
         input.content_disposition,
@@ -43,6 +46,7 @@ pub async fn put_object(gw: &Gateway, req: S3Request<PutObjectInput>) -> Result<
         input.expires.as_ref(),
         input.metadata,
     );
+    attrs.acl = acl;
     gw.commit_stored(input.bucket, input.key, &stored, attrs, owner, &condition)
         .await?;
     Ok(S3Response::new(with_checksums!(

@@ -5,6 +5,10 @@ use std::collections::BTreeMap;
 
 use crate::common::*;
 use aws_sdk_s3::Client;
+use aws_sdk_s3::types::{
+    BucketCannedAcl, ObjectCannedAcl, ObjectOwnership, OwnershipControls, OwnershipControlsRule,
+    PublicAccessBlockConfiguration,
+};
 
 /// The operations tried: GetObject, HeadObject, PutObject, DeleteObject, ListObjectsV2,
 /// ListMultipartUploads.
@@ -29,19 +33,32 @@ const CAROL: &str = r#"{"Statement":[{"Effect":"Allow","Action":"s3:*","Resource
     {"Effect":"Deny","Action":"s3:GetObject","Resource":"*"}]}"#;
 const DAVE: &str = r#"{"Statement":{"Effect":"Allow","Action":"*","Resource":"*"}}"#;
 
+/// How a setup's bucket is configured besides its policy: canned ACLs for the bucket and the
+/// object (which turn on ACLs with BucketOwnerPreferred), and Public Access Block flags.
+#[derive(Default, Clone, Copy)]
+struct Extra {
+    acl: Option<&'static str>,
+    ignore_public_acls: bool,
+    restrict_public_buckets: bool,
+}
+
 /// Bucket-policy setups (`BUCKET` stands for the bucket name) and, for each principal, the
 /// operations AWS's rules allow.
-fn setups(b_account: &str, alice_arn: &str) -> Vec<(&'static str, String, BTreeMap<&'static str, &'static str>)> {
+fn setups(
+    b_account: &str,
+    alice_arn: &str,
+) -> Vec<(&'static str, String, Extra, BTreeMap<&'static str, &'static str>)> {
     let table = |rows: [&'static str; 8]| PRINCIPALS.iter().copied().zip(rows).collect::<BTreeMap<_, _>>();
-    vec![
+    let none = Extra::default();
+    let public_read_acl = Extra {
+        acl: Some("public-read"),
+        ..none
+    };
+    let public_policy = r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::BUCKET/*"},
+                {"Effect":"Allow","Principal":"*","Action":"s3:ListBucket","Resource":"arn:aws:s3:::BUCKET"}]}"#;
+    let rows = vec![
         ("no bucket policy", String::new(), table(["GHPDLU", "", "GHPDLU", "PDLU", "", "", "", ""])),
-        (
-            "public read",
-            r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::BUCKET/*"},
-                {"Effect":"Allow","Principal":"*","Action":"s3:ListBucket","Resource":"arn:aws:s3:::BUCKET"}]}"#
-                .to_owned(),
-            table(["GHPDLU", "GHL", "GHPDLU", "PDLU", "GHL", "GHL", "", "GHL"]),
-        ),
+        ("public read", public_policy.to_owned(), table(["GHPDLU", "GHL", "GHPDLU", "PDLU", "GHL", "GHL", "", "GHL"])),
         (
             "cross-account grant",
             format!(
@@ -73,7 +90,39 @@ fn setups(b_account: &str, alice_arn: &str) -> Vec<(&'static str, String, BTreeM
                 .to_owned(),
             table(["GHPDLU", "GH", "GHPDLU", "PDLU", "GH", "GH", "", "GH"]),
         ),
-    ]
+    ];
+    let mut out: Vec<_> = rows
+        .into_iter()
+        .map(|(name, policy, allowed)| (name, policy, none, allowed))
+        .collect();
+    out.extend([
+        // Bucket READ lists (and lists uploads); object READ reads; nobody gets WRITE.
+        (
+            "public-read ACLs",
+            String::new(),
+            public_read_acl,
+            table(["GHPDLU", "GHLU", "GHPDLU", "PDLU", "GHLU", "GHLU", "", "GHLU"]),
+        ),
+        (
+            "public-read ACLs ignored by the Public Access Block",
+            String::new(),
+            Extra {
+                ignore_public_acls: true,
+                ..public_read_acl
+            },
+            table(["GHPDLU", "", "GHPDLU", "PDLU", "", "", "", ""]),
+        ),
+        (
+            "public policy restricted to the account by the Public Access Block",
+            public_policy.to_owned(),
+            Extra {
+                restrict_public_buckets: true,
+                ..none
+            },
+            table(["GHPDLU", "GHL", "GHPDLU", "PDLU", "", "", "", ""]),
+        ),
+    ]);
+    out
 }
 
 enum Actor {
@@ -204,7 +253,7 @@ async fn authorization_matrix() {
 
     let mut cases = 0;
     let mut wrong = Vec::new();
-    for (n, (setup, policy, allowed)) in setups(&b.id, &alice_arn).into_iter().enumerate() {
+    for (n, (setup, policy, extra, allowed)) in setups(&b.id, &alice_arn).into_iter().enumerate() {
         let bucket = format!("authz-{n}");
         owner.create_bucket().bucket(&bucket).send().await.unwrap();
         if !policy.is_empty() {
@@ -216,17 +265,52 @@ async fn authorization_matrix() {
                 .await
                 .unwrap();
         }
+        if let Some(acl) = extra.acl {
+            let rule = OwnershipControlsRule::builder()
+                .object_ownership(ObjectOwnership::BucketOwnerPreferred)
+                .build()
+                .unwrap();
+            let controls = OwnershipControls::builder().rules(rule).build().unwrap();
+            owner
+                .put_bucket_ownership_controls()
+                .bucket(&bucket)
+                .ownership_controls(controls)
+                .send()
+                .await
+                .unwrap();
+            owner
+                .put_bucket_acl()
+                .bucket(&bucket)
+                .acl(BucketCannedAcl::from(acl))
+                .send()
+                .await
+                .unwrap();
+        }
+        if extra.ignore_public_acls || extra.restrict_public_buckets {
+            let pab = PublicAccessBlockConfiguration::builder()
+                .ignore_public_acls(extra.ignore_public_acls)
+                .restrict_public_buckets(extra.restrict_public_buckets)
+                .build();
+            owner
+                .put_public_access_block()
+                .bucket(&bucket)
+                .public_access_block_configuration(pab)
+                .send()
+                .await
+                .unwrap();
+        }
         for principal in PRINCIPALS {
             for op in OPS {
                 // Every case starts from the same object.
-                owner
+                let mut put = owner
                     .put_object()
                     .bucket(&bucket)
                     .key("k")
-                    .body(b"original".to_vec().into())
-                    .send()
-                    .await
-                    .unwrap();
+                    .body(b"original".to_vec().into());
+                if let Some(acl) = extra.acl {
+                    put = put.acl(ObjectCannedAcl::from(acl));
+                }
+                put.send().await.unwrap();
                 let got = actors[principal].attempt(op, &bucket).await;
                 let want = allowed[principal].contains(op);
                 cases += 1;
@@ -242,7 +326,7 @@ async fn authorization_matrix() {
         wrong.len(),
         wrong.join("\n")
     );
-    assert_eq!(cases, 288);
+    assert_eq!(cases, 432);
 }
 
 #[tokio::test]
@@ -287,4 +371,163 @@ async fn bucket_policy_api() {
     );
     c.delete_bucket_policy().bucket(&b).send().await.unwrap();
     c.list_objects_v2().bucket(&b).send().await.unwrap();
+}
+
+#[tokio::test]
+async fn acls_ownership_and_public_access_block() {
+    let c = client();
+    // New buckets enforce bucket ownership: ACLs are off and only owner-only ACLs are taken.
+    let b = new_bucket(&c, "authz-own").await;
+    let controls = c.get_bucket_ownership_controls().bucket(&b).send().await.unwrap();
+    let rule = &controls.ownership_controls().unwrap().rules()[0];
+    assert_eq!(rule.object_ownership(), &ObjectOwnership::BucketOwnerEnforced);
+    let r = c
+        .put_bucket_acl()
+        .bucket(&b)
+        .acl(BucketCannedAcl::PublicRead)
+        .send()
+        .await;
+    assert_eq!(error_of(r), ("AccessControlListNotSupported".into(), 400));
+    let r = c
+        .put_object()
+        .bucket(&b)
+        .key("k")
+        .acl(ObjectCannedAcl::PublicRead)
+        .body(b"x".to_vec().into())
+        .send()
+        .await;
+    assert_eq!(error_of(r), ("AccessControlListNotSupported".into(), 400));
+    c.put_object()
+        .bucket(&b)
+        .key("k")
+        .acl(ObjectCannedAcl::BucketOwnerFullControl)
+        .body(b"x".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let acl = c.get_bucket_acl().bucket(&b).send().await.unwrap();
+    assert_eq!(acl.grants().len(), 1);
+    assert_eq!(acl.grants()[0].permission().map(|p| p.as_str()), Some("FULL_CONTROL"));
+    assert_eq!(
+        acl.grants()[0].grantee().and_then(|g| g.id()),
+        acl.owner().and_then(|o| o.id())
+    );
+    let public_at_birth = c
+        .create_bucket()
+        .bucket(bucket_name("authz-pub"))
+        .acl(BucketCannedAcl::PublicRead)
+        .send()
+        .await;
+    assert_eq!(
+        error_of(public_at_birth),
+        ("InvalidBucketAclWithObjectOwnership".into(), 400)
+    );
+
+    // ObjectWriter turns ACLs on: a public-read bucket lists for anyone.
+    let open = bucket_name("authz-writer");
+    c.create_bucket()
+        .bucket(&open)
+        .object_ownership(ObjectOwnership::ObjectWriter)
+        .acl(BucketCannedAcl::PublicRead)
+        .send()
+        .await
+        .unwrap();
+    let anon = reqwest::get(format!("{}/{open}?list-type=2", server().endpoint))
+        .await
+        .unwrap();
+    assert_eq!(anon.status(), 200);
+    // Object ACLs by grant header; grants by e-mail cannot be resolved here.
+    c.put_object()
+        .bucket(&open)
+        .key("o")
+        .body(b"x".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let all_users = "uri=\"http://acs.amazonaws.com/groups/global/AllUsers\"";
+    c.put_object_acl()
+        .bucket(&open)
+        .key("o")
+        .grant_read(all_users)
+        .send()
+        .await
+        .unwrap();
+    let got = c.get_object_acl().bucket(&open).key("o").send().await.unwrap();
+    let uris: Vec<_> = got
+        .grants()
+        .iter()
+        .filter_map(|g| g.grantee().and_then(|g| g.uri()))
+        .collect();
+    assert_eq!(uris, ["http://acs.amazonaws.com/groups/global/AllUsers"]);
+    assert_eq!(
+        reqwest::get(format!("{}/{open}/o", server().endpoint))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let r = c
+        .put_object_acl()
+        .bucket(&open)
+        .key("o")
+        .grant_read("emailAddress=\"a@example.com\"")
+        .send()
+        .await;
+    assert_eq!(error_of(r), ("UnresolvableGrantByEmailAddress".into(), 400));
+
+    // Public Access Block: absent, then enforced, then gone.
+    assert_eq!(
+        error_of(c.get_public_access_block().bucket(&open).send().await),
+        ("NoSuchPublicAccessBlockConfiguration".into(), 404)
+    );
+    let block = PublicAccessBlockConfiguration::builder()
+        .block_public_acls(true)
+        .block_public_policy(true)
+        .build();
+    c.put_public_access_block()
+        .bucket(&open)
+        .public_access_block_configuration(block)
+        .send()
+        .await
+        .unwrap();
+    let got = c.get_public_access_block().bucket(&open).send().await.unwrap();
+    assert_eq!(
+        got.public_access_block_configuration()
+            .and_then(|p| p.block_public_policy()),
+        Some(true)
+    );
+    let r = c
+        .put_bucket_acl()
+        .bucket(&open)
+        .acl(BucketCannedAcl::PublicReadWrite)
+        .send()
+        .await;
+    assert_eq!(error_of(r), ("AccessDenied".into(), 403));
+    let public = format!(
+        r#"{{"Statement":{{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::{open}/*"}}}}"#
+    );
+    assert_eq!(
+        error_of(c.put_bucket_policy().bucket(&open).policy(&public).send().await),
+        ("AccessDenied".into(), 403)
+    );
+    c.delete_public_access_block().bucket(&open).send().await.unwrap();
+    c.put_bucket_policy()
+        .bucket(&open)
+        .policy(&public)
+        .send()
+        .await
+        .unwrap();
+    // Back to BucketOwnerEnforced is refused while the bucket ACL is public.
+    let rule = OwnershipControlsRule::builder()
+        .object_ownership(ObjectOwnership::BucketOwnerEnforced)
+        .build()
+        .unwrap();
+    let controls = OwnershipControls::builder().rules(rule).build().unwrap();
+    let r = c
+        .put_bucket_ownership_controls()
+        .bucket(&open)
+        .ownership_controls(controls)
+        .send()
+        .await;
+    assert_eq!(error_of(r), ("InvalidBucketAclWithObjectOwnership".into(), 400));
 }

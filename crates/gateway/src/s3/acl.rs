@@ -1,0 +1,461 @@
+//! ACLs, Object Ownership and Public Access Block: Get/PutBucketAcl, Get/PutObjectAcl,
+//! Put/Get/DeleteBucketOwnershipControls, Put/Get/DeletePublicAccessBlock, and the ACLs given
+//! with CreateBucket and PutObject.
+//!
+//! New buckets are `BucketOwnerEnforced`, as AWS creates them: ACLs are off, every object
+//! belongs to the bucket owner, and only owner-only ACLs are accepted. `BucketOwnerPreferred`
+//! and `ObjectWriter` turn ACLs on.
+
+use http::StatusCode;
+use osg_meta::{Account, Bucket, BucketAccess};
+use osg_policy::acl::{Acl, Grant, Grantee, Permission};
+use s3s::dto::{self, ObjectOwnership};
+use s3s::{S3Request, S3Response, s3_error};
+use serde::{Deserialize, Serialize};
+
+use super::access;
+use crate::Gateway;
+use crate::error::{Result, custom};
+
+/// The bucket-level Public Access Block settings, stored as JSON.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublicAccessBlock {
+    pub block_public_acls: bool,
+    pub ignore_public_acls: bool,
+    pub block_public_policy: bool,
+    pub restrict_public_buckets: bool,
+}
+
+impl PublicAccessBlock {
+    pub fn of(bucket: &Bucket) -> Self {
+        serde_json::from_str(&bucket.access.public_access_block).unwrap_or_default()
+    }
+}
+
+/// Whether the bucket's ACLs take part in access decisions.
+pub fn acls_enabled(bucket: &Bucket) -> bool {
+    bucket.access.ownership != ObjectOwnership::BUCKET_OWNER_ENFORCED
+}
+
+/// A stored ACL; an empty one (never set) grants nothing beyond the owner.
+pub fn parse_acl(json: &str) -> Acl {
+    serde_json::from_str(json).unwrap_or_default()
+}
+
+fn to_json(acl: &Acl) -> String {
+    serde_json::to_string(acl).unwrap_or_default()
+}
+
+/// The grant headers of a request: `x-amz-grant-read: id="...", uri="..."`, ...
+pub struct GrantHeaders<'a> {
+    pub read: Option<&'a str>,
+    pub write: Option<&'a str>,
+    pub read_acp: Option<&'a str>,
+    pub write_acp: Option<&'a str>,
+    pub full_control: Option<&'a str>,
+}
+
+/// Reads the five grant headers off any input that has them.
+macro_rules! grant_headers {
+    ($i:expr) => {
+        crate::s3::acl::GrantHeaders {
+            read: $i.grant_read.as_deref(),
+            write: None,
+            read_acp: $i.grant_read_acp.as_deref(),
+            write_acp: $i.grant_write_acp.as_deref(),
+            full_control: $i.grant_full_control.as_deref(),
+        }
+    };
+    ($i:expr, with_write) => {
+        crate::s3::acl::GrantHeaders {
+            write: $i.grant_write.as_deref(),
+            ..grant_headers!($i)
+        }
+    };
+}
+pub(crate) use grant_headers;
+
+impl GrantHeaders<'_> {
+    fn is_empty(&self) -> bool {
+        [self.read, self.write, self.read_acp, self.write_acp, self.full_control]
+            .iter()
+            .all(Option::is_none)
+    }
+
+    /// The grants the headers name, for a resource owned by `owner` (canonical id).
+    fn grants(&self, owner: &str) -> Result<Acl> {
+        let mut grants = vec![Grant {
+            grantee: Grantee::Account(owner.to_owned()),
+            permission: Permission::FullControl,
+        }];
+        for (header, permission) in [
+            (self.read, Permission::Read),
+            (self.write, Permission::Write),
+            (self.read_acp, Permission::ReadAcp),
+            (self.write_acp, Permission::WriteAcp),
+            (self.full_control, Permission::FullControl),
+        ] {
+            for item in header.into_iter().flat_map(|h| h.split(',')) {
+                let (kind, value) = item
+                    .trim()
+                    .split_once('=')
+                    .ok_or_else(|| s3_error!(InvalidArgument, "Invalid grant header."))?;
+                let value = value.trim().trim_matches('"').to_owned();
+                let grantee = match kind.trim() {
+                    "id" => Grantee::Account(value),
+                    "uri" => Grantee::Group(value),
+                    "emailAddress" => return Err(s3_error!(UnresolvableGrantByEmailAddress).into()),
+                    _ => return Err(s3_error!(InvalidArgument, "Invalid grant header.").into()),
+                };
+                grants.push(Grant { grantee, permission });
+            }
+        }
+        Ok(Acl { grants })
+    }
+}
+
+/// The ACL a request asks for: a canned ACL, grant headers, or (for Put*Acl) a body.
+fn requested_acl(
+    canned: Option<&str>,
+    headers: &GrantHeaders<'_>,
+    body: Option<&dto::AccessControlPolicy>,
+    owner: &str,
+    bucket_owner: &str,
+) -> Result<Option<Acl>> {
+    if let Some(name) = canned {
+        let acl = Acl::canned(name, owner, bucket_owner)
+            .ok_or_else(|| s3_error!(InvalidArgument, "Unknown canned ACL {name}."))?;
+        return Ok(Some(acl));
+    }
+    if !headers.is_empty() {
+        return headers.grants(owner).map(Some);
+    }
+    let Some(policy) = body else { return Ok(None) };
+    let mut grants = Vec::new();
+    for g in policy.grants.iter().flatten() {
+        let (Some(grantee), Some(permission)) = (&g.grantee, &g.permission) else {
+            return Err(s3_error!(MalformedACLError).into());
+        };
+        let permission = Permission::parse(permission.as_str()).ok_or_else(|| s3_error!(MalformedACLError))?;
+        let grantee = match (grantee.type_.as_str(), &grantee.id, &grantee.uri) {
+            (dto::Type::CANONICAL_USER, Some(id), _) => Grantee::Account(id.clone()),
+            (dto::Type::GROUP, _, Some(uri)) => Grantee::Group(uri.clone()),
+            (dto::Type::AMAZON_CUSTOMER_BY_EMAIL, _, _) => {
+                return Err(s3_error!(UnresolvableGrantByEmailAddress).into());
+            }
+            _ => return Err(s3_error!(MalformedACLError).into()),
+        };
+        grants.push(Grant { grantee, permission });
+    }
+    Ok(Some(Acl { grants }))
+}
+
+/// Whether an ACL gives nothing to anyone but `owners` (what ACL-less buckets accept).
+fn owner_only(acl: &Acl, owners: &[&str]) -> bool {
+    acl.grants
+        .iter()
+        .all(|g| matches!(&g.grantee, Grantee::Account(id) if owners.contains(&id.as_str())))
+}
+
+/// Checks a requested ACL against the bucket's settings; returns it as stored JSON.
+fn admit(bucket: &Bucket, acl: &Acl, owners: &[&str]) -> Result<String> {
+    if !acls_enabled(bucket) && !owner_only(acl, owners) {
+        return Err(s3_error!(AccessControlListNotSupported, "The bucket does not allow ACLs").into());
+    }
+    if PublicAccessBlock::of(bucket).block_public_acls && acl.is_public() {
+        return Err(s3_error!(
+            AccessDenied,
+            "Public ACLs are blocked by this bucket's Public Access Block."
+        )
+        .into());
+    }
+    Ok(to_json(acl))
+}
+
+/// For CreateBucket: the access settings from `x-amz-object-ownership`, `x-amz-acl` and the
+/// grant headers.
+pub fn new_bucket_access(i: &dto::CreateBucketInput, owner: &Account) -> Result<BucketAccess> {
+    let mut access = BucketAccess::default();
+    if let Some(ownership) = &i.object_ownership {
+        access.ownership = ownership.as_str().to_owned();
+    }
+    let canned = i.acl.as_ref().map(dto::BucketCannedACL::as_str);
+    let headers = grant_headers!(i, with_write);
+    if let Some(acl) = requested_acl(canned, &headers, None, &owner.canonical_id, &owner.canonical_id)? {
+        if access.ownership == ObjectOwnership::BUCKET_OWNER_ENFORCED && !owner_only(&acl, &[&owner.canonical_id]) {
+            return Err(s3_error!(
+                InvalidBucketAclWithObjectOwnership,
+                "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting"
+            )
+            .into());
+        }
+        access.acl = to_json(&acl);
+    }
+    Ok(access)
+}
+
+/// For object writes: who owns the new object (account id) and its ACL, from the request's
+/// canned ACL or grant headers and the bucket's Object Ownership.
+pub async fn new_object_acl(
+    gw: &Gateway,
+    bucket: &Bucket,
+    writer: Option<&Account>,
+    canned: Option<&str>,
+    headers: &GrantHeaders<'_>,
+) -> Result<(String, Option<String>)> {
+    let bucket_owner = gw.account(&bucket.owner).await?;
+    let writer = writer.unwrap_or(&bucket_owner);
+    let owner = match bucket.access.ownership.as_str() {
+        ObjectOwnership::OBJECT_WRITER => writer,
+        ObjectOwnership::BUCKET_OWNER_PREFERRED if canned != Some("bucket-owner-full-control") => writer,
+        _ => &bucket_owner,
+    };
+    let acl = requested_acl(canned, headers, None, &owner.canonical_id, &bucket_owner.canonical_id)?;
+    let stored = match acl {
+        Some(acl) => Some(admit(bucket, &acl, &[&owner.canonical_id, &bucket_owner.canonical_id])?),
+        None => None,
+    };
+    Ok((owner.id.clone(), stored))
+}
+
+impl Gateway {
+    async fn account(&self, id: &str) -> Result<Account> {
+        Ok(self
+            .meta
+            .account(id)
+            .await?
+            .ok_or_else(|| s3_error!(InternalError, "The owning account is missing."))?)
+    }
+}
+
+fn dto_grants(acl: &Acl, owner: &Account) -> Vec<dto::Grant> {
+    let grants = if acl.grants.is_empty() {
+        vec![Grant {
+            grantee: Grantee::Account(owner.canonical_id.clone()),
+            permission: Permission::FullControl,
+        }]
+    } else {
+        acl.grants.clone()
+    };
+    grants
+        .iter()
+        .map(|g| {
+            let grantee = match &g.grantee {
+                Grantee::Account(id) => dto::Grantee {
+                    type_: dto::Type::from_static(dto::Type::CANONICAL_USER),
+                    id: Some(id.clone()),
+                    display_name: (*id == owner.canonical_id).then(|| owner.name.clone()),
+                    email_address: None,
+                    uri: None,
+                },
+                Grantee::Group(uri) => dto::Grantee {
+                    type_: dto::Type::from_static(dto::Type::GROUP),
+                    uri: Some(uri.clone()),
+                    id: None,
+                    display_name: None,
+                    email_address: None,
+                },
+            };
+            dto::Grant {
+                grantee: Some(grantee),
+                permission: Some(dto::Permission::from(g.permission.as_str().to_owned())),
+            }
+        })
+        .collect()
+}
+
+pub async fn get_bucket_acl(
+    gw: &Gateway,
+    req: S3Request<dto::GetBucketAclInput>,
+) -> Result<S3Response<dto::GetBucketAclOutput>> {
+    let bucket = access::bucket(&req)?;
+    let owner = gw.account(&bucket.owner).await?;
+    let grants = dto_grants(&parse_acl(&bucket.access.acl), &owner);
+    Ok(S3Response::new(dto::GetBucketAclOutput {
+        grants: Some(grants),
+        owner: Some(super::owner_of(&owner)),
+    }))
+}
+
+pub async fn put_bucket_acl(
+    gw: &Gateway,
+    req: S3Request<dto::PutBucketAclInput>,
+) -> Result<S3Response<dto::PutBucketAclOutput>> {
+    let bucket = access::bucket(&req)?;
+    let owner = gw.account(&bucket.owner).await?;
+    let i = &req.input;
+    let canned = i.acl.as_ref().map(dto::BucketCannedACL::as_str);
+    let headers = grant_headers!(i, with_write);
+    let acl = requested_acl(
+        canned,
+        &headers,
+        i.access_control_policy.as_ref(),
+        &owner.canonical_id,
+        &owner.canonical_id,
+    )?
+    .ok_or_else(|| s3_error!(MissingSecurityHeader, "An ACL is required."))?;
+    let mut access = bucket.access.clone();
+    access.acl = admit(&bucket, &acl, &[&owner.canonical_id])?;
+    gw.meta.set_bucket_access(&bucket.name, &access).await?;
+    Ok(S3Response::new(dto::PutBucketAclOutput {}))
+}
+
+pub async fn get_object_acl(
+    gw: &Gateway,
+    req: S3Request<dto::GetObjectAclInput>,
+) -> Result<S3Response<dto::GetObjectAclOutput>> {
+    let bucket = access::bucket(&req)?;
+    let version = gw.meta.object(&bucket.name, &req.input.key).await?;
+    let owner = gw.account(&version.owner).await?;
+    let acl = version.attrs.acl.as_deref().map(parse_acl).unwrap_or_default();
+    Ok(S3Response::new(dto::GetObjectAclOutput {
+        grants: Some(dto_grants(&acl, &owner)),
+        owner: Some(super::owner_of(&owner)),
+        ..Default::default()
+    }))
+}
+
+pub async fn put_object_acl(
+    gw: &Gateway,
+    req: S3Request<dto::PutObjectAclInput>,
+) -> Result<S3Response<dto::PutObjectAclOutput>> {
+    let bucket = access::bucket(&req)?;
+    let i = &req.input;
+    let version = gw.meta.object(&bucket.name, &i.key).await?;
+    let owner = gw.account(&version.owner).await?;
+    let bucket_owner = gw.account(&bucket.owner).await?;
+    let canned = i.acl.as_ref().map(dto::ObjectCannedACL::as_str);
+    let headers = grant_headers!(i, with_write);
+    let acl = requested_acl(
+        canned,
+        &headers,
+        i.access_control_policy.as_ref(),
+        &owner.canonical_id,
+        &bucket_owner.canonical_id,
+    )?
+    .ok_or_else(|| s3_error!(MissingSecurityHeader, "An ACL is required."))?;
+    let stored = admit(&bucket, &acl, &[&owner.canonical_id, &bucket_owner.canonical_id])?;
+    gw.meta.set_object_acl(&bucket.name, &i.key, &stored).await?;
+    Ok(S3Response::new(dto::PutObjectAclOutput::default()))
+}
+
+pub async fn put_bucket_ownership_controls(
+    gw: &Gateway,
+    req: S3Request<dto::PutBucketOwnershipControlsInput>,
+) -> Result<S3Response<dto::PutBucketOwnershipControlsOutput>> {
+    let bucket = access::bucket(&req)?;
+    let [rule] = req.input.ownership_controls.rules.as_slice() else {
+        return Err(s3_error!(MalformedXML, "Ownership controls take exactly one rule.").into());
+    };
+    let ownership = rule.object_ownership.as_str();
+    if ![
+        ObjectOwnership::BUCKET_OWNER_ENFORCED,
+        ObjectOwnership::BUCKET_OWNER_PREFERRED,
+        ObjectOwnership::OBJECT_WRITER,
+    ]
+    .contains(&ownership)
+    {
+        return Err(s3_error!(MalformedXML, "Unknown ObjectOwnership {ownership}.").into());
+    }
+    set_ownership(gw, &bucket, ownership).await?;
+    Ok(S3Response::new(dto::PutBucketOwnershipControlsOutput {}))
+}
+
+async fn set_ownership(gw: &Gateway, bucket: &Bucket, ownership: &str) -> Result<()> {
+    let owner = gw.account(&bucket.owner).await?;
+    if ownership == ObjectOwnership::BUCKET_OWNER_ENFORCED
+        && !owner_only(&parse_acl(&bucket.access.acl), &[&owner.canonical_id])
+    {
+        return Err(s3_error!(
+            InvalidBucketAclWithObjectOwnership,
+            "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting"
+        )
+        .into());
+    }
+    let mut access = bucket.access.clone();
+    ownership.clone_into(&mut access.ownership);
+    gw.meta.set_bucket_access(&bucket.name, &access).await?;
+    Ok(())
+}
+
+pub async fn get_bucket_ownership_controls(
+    _gw: &Gateway,
+    req: S3Request<dto::GetBucketOwnershipControlsInput>,
+) -> Result<S3Response<dto::GetBucketOwnershipControlsOutput>> {
+    let bucket = access::bucket(&req)?;
+    let rule = dto::OwnershipControlsRule {
+        object_ownership: ObjectOwnership::from(bucket.access.ownership.clone()),
+    };
+    Ok(S3Response::new(dto::GetBucketOwnershipControlsOutput {
+        ownership_controls: Some(dto::OwnershipControls { rules: vec![rule] }),
+    }))
+}
+
+/// Deleting the controls returns the bucket to the default, BucketOwnerEnforced.
+pub async fn delete_bucket_ownership_controls(
+    gw: &Gateway,
+    req: S3Request<dto::DeleteBucketOwnershipControlsInput>,
+) -> Result<S3Response<dto::DeleteBucketOwnershipControlsOutput>> {
+    let bucket = access::bucket(&req)?;
+    set_ownership(gw, &bucket, ObjectOwnership::BUCKET_OWNER_ENFORCED).await?;
+    Ok(S3Response::with_status(
+        dto::DeleteBucketOwnershipControlsOutput {},
+        StatusCode::NO_CONTENT,
+    ))
+}
+
+pub async fn put_public_access_block(
+    gw: &Gateway,
+    req: S3Request<dto::PutPublicAccessBlockInput>,
+) -> Result<S3Response<dto::PutPublicAccessBlockOutput>> {
+    let bucket = access::bucket(&req)?;
+    let c = &req.input.public_access_block_configuration;
+    let pab = PublicAccessBlock {
+        block_public_acls: c.block_public_acls.unwrap_or(false),
+        ignore_public_acls: c.ignore_public_acls.unwrap_or(false),
+        block_public_policy: c.block_public_policy.unwrap_or(false),
+        restrict_public_buckets: c.restrict_public_buckets.unwrap_or(false),
+    };
+    let mut access = bucket.access.clone();
+    access.public_access_block = serde_json::to_string(&pab).unwrap_or_default();
+    gw.meta.set_bucket_access(&bucket.name, &access).await?;
+    Ok(S3Response::new(dto::PutPublicAccessBlockOutput {}))
+}
+
+pub async fn get_public_access_block(
+    _gw: &Gateway,
+    req: S3Request<dto::GetPublicAccessBlockInput>,
+) -> Result<S3Response<dto::GetPublicAccessBlockOutput>> {
+    let bucket = access::bucket(&req)?;
+    if bucket.access.public_access_block.is_empty() {
+        return Err(custom(
+            "NoSuchPublicAccessBlockConfiguration",
+            StatusCode::NOT_FOUND,
+            "The public access block configuration was not found",
+        )
+        .into());
+    }
+    let pab = PublicAccessBlock::of(&bucket);
+    Ok(S3Response::new(dto::GetPublicAccessBlockOutput {
+        public_access_block_configuration: Some(dto::PublicAccessBlockConfiguration {
+            block_public_acls: Some(pab.block_public_acls),
+            ignore_public_acls: Some(pab.ignore_public_acls),
+            block_public_policy: Some(pab.block_public_policy),
+            restrict_public_buckets: Some(pab.restrict_public_buckets),
+        }),
+    }))
+}
+
+pub async fn delete_public_access_block(
+    gw: &Gateway,
+    req: S3Request<dto::DeletePublicAccessBlockInput>,
+) -> Result<S3Response<dto::DeletePublicAccessBlockOutput>> {
+    let bucket = access::bucket(&req)?;
+    let mut access = bucket.access.clone();
+    access.public_access_block.clear();
+    gw.meta.set_bucket_access(&bucket.name, &access).await?;
+    Ok(S3Response::with_status(
+        dto::DeletePublicAccessBlockOutput {},
+        StatusCode::NO_CONTENT,
+    ))
+}
