@@ -31,6 +31,10 @@ impl From<Error> for S3Error {
                 M::BucketExists { owned_by_caller: true } => s3_error!(BucketAlreadyOwnedByYou),
                 M::BucketExists { owned_by_caller: false } => s3_error!(BucketAlreadyExists),
                 M::NoSuchBucket => s3_error!(NoSuchBucket),
+                M::TooManyBuckets(n) => s3_error!(
+                    TooManyBuckets,
+                    "You have attempted to create more buckets than allowed ({n})."
+                ),
                 M::BucketNotEmpty => s3_error!(BucketNotEmpty),
                 M::NoSuchKey => s3_error!(NoSuchKey),
                 M::NoSuchUpload => s3_error!(NoSuchUpload),

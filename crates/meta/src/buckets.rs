@@ -55,7 +55,15 @@ fn bucket_from(row: &AnyRow) -> Result<Bucket> {
 }
 
 impl Meta {
-    pub async fn create_bucket(&self, name: &str, owner: &str, region: &str, access: BucketAccess) -> Result<Bucket> {
+    /// Creates a bucket unless the name is taken or `owner` already has `max_buckets`.
+    pub async fn create_bucket(
+        &self,
+        name: &str,
+        owner: &str,
+        region: &str,
+        access: BucketAccess,
+        max_buckets: i64,
+    ) -> Result<Bucket> {
         let (_guard, mut tx) = self.begin_write().await?;
         let existing: Option<String> = sqlx::query_scalar("SELECT account_id FROM buckets WHERE name = $1")
             .bind(name)
@@ -65,6 +73,13 @@ impl Meta {
             return Err(Error::BucketExists {
                 owned_by_caller: existing == owner,
             });
+        }
+        let owned: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM buckets WHERE account_id = $1")
+            .bind(owner)
+            .fetch_one(&mut *tx)
+            .await?;
+        if owned >= max_buckets {
+            return Err(Error::TooManyBuckets(max_buckets));
         }
         let bucket = Bucket {
             name: name.to_owned(),
@@ -204,22 +219,27 @@ mod tests {
         let (_dir, meta) = test_store().await;
         let a = meta.create_account("a").await.unwrap();
         let b = meta.create_account("b").await.unwrap();
-        meta.create_bucket("one", &a.id, "us-east-1", BucketAccess::default())
+        meta.create_bucket("one", &a.id, "us-east-1", BucketAccess::default(), 100)
             .await
             .unwrap();
         assert!(matches!(
-            meta.create_bucket("one", &a.id, "us-east-1", BucketAccess::default())
+            meta.create_bucket("one", &a.id, "us-east-1", BucketAccess::default(), 100)
                 .await,
             Err(Error::BucketExists { owned_by_caller: true })
         ));
         assert!(matches!(
-            meta.create_bucket("one", &b.id, "us-east-1", BucketAccess::default())
+            meta.create_bucket("one", &b.id, "us-east-1", BucketAccess::default(), 100)
                 .await,
             Err(Error::BucketExists { owned_by_caller: false })
         ));
         assert_eq!(meta.bucket("one").await.unwrap().owner, a.id);
         assert_eq!(meta.buckets_of(&a.id).await.unwrap().len(), 1);
         assert!(meta.buckets_of(&b.id).await.unwrap().is_empty());
+        assert!(matches!(
+            meta.create_bucket("two", &a.id, "us-east-1", BucketAccess::default(), 1)
+                .await,
+            Err(Error::TooManyBuckets(1))
+        ));
         meta.put_bucket_policy("one", "{}").await.unwrap();
         assert_eq!(meta.bucket_policy("one").await.unwrap().as_deref(), Some("{}"));
         assert!(meta.delete_bucket_policy("one").await.unwrap());

@@ -5,6 +5,9 @@ pub enum Error {
     /// The bucket name is taken; `owned_by_caller` tells whose it is.
     #[error("bucket already exists")]
     BucketExists { owned_by_caller: bool },
+    /// The account owns as many buckets as it may.
+    #[error("the account owns its maximum of {0} buckets")]
+    TooManyBuckets(i64),
     #[error("no such bucket")]
     NoSuchBucket,
     #[error("bucket is not empty")]

@@ -15,6 +15,7 @@ mod list;
 mod multipart;
 mod objects;
 mod policies;
+mod properties;
 mod schema;
 mod seal;
 mod users;

@@ -302,7 +302,7 @@ mod tests {
     async fn complete_checks_parts_and_reuses_blobs() {
         let (_dir, meta) = test_store().await;
         let a = meta.create_account("a").await.unwrap();
-        meta.create_bucket("b", &a.id, "us-east-1", crate::BucketAccess::default())
+        meta.create_bucket("b", &a.id, "us-east-1", crate::BucketAccess::default(), 100)
             .await
             .unwrap();
         let up = meta

@@ -285,7 +285,7 @@ pub(crate) mod tests {
     async fn replace_marks_old_blob_dead_and_conditions_hold() {
         let (_dir, meta) = test_store().await;
         let a = meta.create_account("a").await.unwrap();
-        meta.create_bucket("b", &a.id, "us-east-1", crate::BucketAccess::default())
+        meta.create_bucket("b", &a.id, "us-east-1", crate::BucketAccess::default(), 100)
             .await
             .unwrap();
         for blob in ["blob1", "blob2"] {

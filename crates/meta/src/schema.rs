@@ -9,6 +9,10 @@ const SCHEMA_VERSION: i64 = 1;
 
 const TABLES: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)",
+    // Cluster-wide settings every gateway reads (`name = value`).
+    "CREATE TABLE IF NOT EXISTS properties (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS accounts (
         id TEXT PRIMARY KEY,
         name TEXT NOT NULL UNIQUE,

@@ -32,9 +32,19 @@ pub enum AdminCommand {
     /// Access keys of an account's root or of a user.
     #[command(subcommand)]
     Key(KeyCommand),
-    /// Inline policies of a user.
+    /// Policies: inline ones on users, managed ones attached to users.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Cluster properties, seen by every gateway.
+    #[command(subcommand)]
+    Property(PropertyCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PropertyCommand {
+    Set { name: String, value: String },
+    Get { name: String },
+    List,
 }
 
 #[derive(Subcommand, Debug)]
@@ -90,6 +100,30 @@ pub enum PolicyCommand {
         #[arg(long)]
         file: PathBuf,
     },
+    /// Creates a managed policy from a JSON file ("-" for standard input).
+    Create {
+        account: String,
+        name: String,
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// Attaches a managed policy of the account to one of its users.
+    Attach {
+        account: String,
+        user: String,
+        name: String,
+    },
+}
+
+/// A policy document from a file or standard input, validated.
+fn read_policy(file: &PathBuf) -> anyhow::Result<String> {
+    let document = if file.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin())?
+    } else {
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?
+    };
+    Policy::parse(&document, Kind::Identity).context("the policy is not valid")?;
+    Ok(document)
 }
 
 async fn account(meta: &Meta, name: &str) -> anyhow::Result<Account> {
@@ -186,23 +220,53 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                 println!("deleted key {access_key}");
             }
         },
-        AdminCommand::Policy(PolicyCommand::Put {
-            account: a,
-            user,
-            name,
-            file,
-        }) => {
-            let document = if file.as_os_str() == "-" {
-                std::io::read_to_string(std::io::stdin())?
-            } else {
-                std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?
-            };
-            Policy::parse(&document, Kind::Identity).context("the policy is not valid")?;
-            let user = meta.user(&account(&meta, &a).await?.id, &user).await?;
-            meta.put_inline_policy(&osg_meta::Owner::User(&user), &name, &document)
-                .await?;
-            println!("put policy {name} on {}", user.arn());
-        }
+        AdminCommand::Policy(cmd) => match cmd {
+            PolicyCommand::Put {
+                account: a,
+                user,
+                name,
+                file,
+            } => {
+                let document = read_policy(&file)?;
+                let user = meta.user(&account(&meta, &a).await?.id, &user).await?;
+                meta.put_inline_policy(&osg_meta::Owner::User(&user), &name, &document)
+                    .await?;
+                println!("put policy {name} on {}", user.arn());
+            }
+            PolicyCommand::Create { account: a, name, file } => {
+                let document = read_policy(&file)?;
+                let p = meta
+                    .create_policy(&account(&meta, &a).await?.id, &name, "/", &document)
+                    .await?;
+                println!("created policy {}", p.arn());
+            }
+            PolicyCommand::Attach { account: a, user, name } => {
+                let a = account(&meta, &a).await?;
+                let policy = meta.managed_policy(&a.id, &name).await?;
+                let user = meta.user(&a.id, &user).await?;
+                meta.attach_policy(&policy, &osg_meta::Owner::User(&user)).await?;
+                println!("attached {} to {}", policy.arn(), user.arn());
+            }
+        },
+        AdminCommand::Property(cmd) => match cmd {
+            PropertyCommand::Set { name, value } => {
+                meta.set_property(&name, &value).await?;
+                println!("{name} = {value}");
+            }
+            PropertyCommand::Get { name } => match meta.property(&name).await? {
+                Some(value) => println!("{value}"),
+                None => anyhow::bail!("property {name} is not set"),
+            },
+            PropertyCommand::List => {
+                let rows: Vec<_> = meta
+                    .properties()
+                    .await?
+                    .iter()
+                    .map(|(n, v)| json!({"name": n, "value": v}))
+                    .collect();
+                print_rows(args.json, &rows, &["name", "value"]);
+            }
+        },
     }
     Ok(())
 }

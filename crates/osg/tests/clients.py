@@ -560,6 +560,20 @@ def run_checks(osg, work, endpoint, port):
         aws(root_keys, "iam", "remove-user-from-group", "--group-name", "readers", "--user-name", "yan")
         aws(root_keys, "iam", "delete-group", "--group-name", "readers")
 
+        # The operator's side: managed policies by file, keys for users, and a bucket quota.
+        policy_file = os.path.join(work, "list.json")
+        with open(policy_file, "w") as f:
+            f.write('{"Statement":{"Effect":"Allow","Action":"s3:ListBucket","Resource":"arn:aws:s3:::iam-bucket"}}')
+        admin("policy", "create", "iam-tenant", "lister", "--file", policy_file)
+        admin("policy", "attach", "iam-tenant", "zed", "lister")
+        zed = _json.loads(admin("key", "create", "iam-tenant", "--user", "zed", "--json"))
+        aws((zed["access_key"], zed["secret_key"]), "s3", "ls", "s3://iam-bucket")
+        admin("property", "set", "s3.max-buckets-per-account", "2")
+        assert admin("property", "get", "s3.max-buckets-per-account").strip() == "2"
+        aws(root_keys, "s3", "mb", "s3://iam-bucket-2")
+        assert "TooManyBuckets" in aws(root_keys, "s3", "mb", "s3://iam-bucket-3", ok=False)
+        admin("property", "set", "s3.max-buckets-per-account", "100")
+
         # Accounts are the system account's to manage.
         assert "AccessDenied" in signed_iam(endpoint, root_keys, {"Action": "ListAccounts"}).text
         listed = signed_iam(endpoint, (ACCESS_KEY, SECRET_KEY), {"Action": "ListAccounts"})

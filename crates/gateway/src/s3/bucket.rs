@@ -43,12 +43,24 @@ pub async fn create_bucket(gw: &Gateway, req: S3Request<CreateBucketInput>) -> R
         .into());
     }
     let access = acl::new_bucket_access(input, &caller.account)?;
+    let max_buckets = gw.max_buckets_per_account().await?;
     gw.meta
-        .create_bucket(&input.bucket, &caller.account.id, &gw.region, access)
+        .create_bucket(&input.bucket, &caller.account.id, &gw.region, access, max_buckets)
         .await?;
     Ok(S3Response::new(CreateBucketOutput {
         location: Some(format!("/{}", input.bucket)),
     }))
+}
+
+/// The cluster property that caps buckets per account, and its default (as in S3).
+const MAX_BUCKETS_PROPERTY: &str = "s3.max-buckets-per-account";
+const DEFAULT_MAX_BUCKETS: i64 = 100;
+
+impl Gateway {
+    async fn max_buckets_per_account(&self) -> Result<i64> {
+        let value = self.meta.property(MAX_BUCKETS_PROPERTY).await?;
+        Ok(value.and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_MAX_BUCKETS))
+    }
 }
 
 pub async fn head_bucket(_gw: &Gateway, req: S3Request<HeadBucketInput>) -> Result<S3Response<HeadBucketOutput>> {
