@@ -71,6 +71,9 @@ fn need(op: &str) -> Need {
         "PutBucketOwnershipControls" | "DeleteBucketOwnershipControls" => "s3:PutBucketOwnershipControls",
         "GetPublicAccessBlock" => "s3:GetBucketPublicAccessBlock",
         "PutPublicAccessBlock" | "DeletePublicAccessBlock" => "s3:PutBucketPublicAccessBlock",
+        "GetObjectTagging" => "s3:GetObjectTagging",
+        "PutObjectTagging" => "s3:PutObjectTagging",
+        "DeleteObjectTagging" => "s3:DeleteObjectTagging",
         "ListMultipartUploads" => "s3:ListBucketMultipartUploads",
         "GetObject" | "HeadObject" => "s3:GetObject",
         "PutObject" | "PostObject" | "CreateMultipartUpload" | "UploadPart" | "CompleteMultipartUpload" => {
@@ -206,12 +209,33 @@ pub async fn authorize(
     context: &Context,
 ) -> Result<(), S3Error> {
     let (bucket, resource) = (target.bucket, target.resource);
+    let identity_docs = match caller.and_then(|c| c.user.as_ref()) {
+        Some(user) => meta.identity_policies(user).await.map_err(Error::from)?,
+        None => Vec::new(),
+    };
+    let bucket_doc = match bucket {
+        Some(b) => meta.bucket_policy(&b.name).await.map_err(Error::from)?,
+        None => None,
+    };
+    // s3:ExistingObjectTag/KEY costs a lookup of the object, so only when a policy asks.
+    let mut context = std::borrow::Cow::Borrowed(context);
+    let wants_tags = identity_docs
+        .iter()
+        .chain(&bucket_doc)
+        .any(|d| d.contains("s3:ExistingObjectTag/"));
+    if let (true, Some(b), Some(key)) = (wants_tags, bucket, target.key)
+        && let Ok(version) = meta.object(&b.name, key).await
+    {
+        for (k, v) in &version.attrs.tags {
+            context.to_mut().set(&format!("s3:ExistingObjectTag/{k}"), v.clone());
+        }
+    }
     let who = principal(caller);
     let request = Request {
         caller: &who,
         action,
         resource,
-        context,
+        context: &context,
     };
     let evaluate = |doc: &str, kind: Kind| match Policy::parse(doc, kind) {
         Ok(p) => p.evaluate(&request),
@@ -225,11 +249,9 @@ pub async fn authorize(
         None => Decision::NotApplicable,
         // The root identity holds every permission of its account.
         Some(None) => Decision::Allow,
-        Some(Some(user)) => {
-            let docs = meta.identity_policies(user).await.map_err(Error::from)?;
-            docs.iter()
-                .fold(Decision::NotApplicable, |d, doc| d.and(evaluate(doc, Kind::Identity)))
-        }
+        Some(Some(_)) => identity_docs
+            .iter()
+            .fold(Decision::NotApplicable, |d, doc| d.and(evaluate(doc, Kind::Identity))),
     };
     let same_account = match (caller, bucket) {
         (Some(c), Some(b)) => c.account.id == b.owner,
@@ -237,20 +259,17 @@ pub async fn authorize(
         (None, _) => false,
     };
     let pab = bucket.map(PublicAccessBlock::of).unwrap_or_default();
-    let mut resource_side = match bucket {
-        Some(b) => match meta.bucket_policy(&b.name).await.map_err(Error::from)? {
-            Some(doc) => {
-                let decision = evaluate(&doc, Kind::Resource);
-                // RestrictPublicBuckets: a public policy grants nothing outside the account.
-                let public = Policy::parse(&doc, Kind::Resource).is_ok_and(|p| p.is_public());
-                if decision == Decision::Allow && public && pab.restrict_public_buckets && !same_account {
-                    Decision::NotApplicable
-                } else {
-                    decision
-                }
+    let mut resource_side = match &bucket_doc {
+        Some(doc) => {
+            let decision = evaluate(doc, Kind::Resource);
+            // RestrictPublicBuckets: a public policy grants nothing outside the account.
+            let public = Policy::parse(doc, Kind::Resource).is_ok_and(|p| p.is_public());
+            if decision == Decision::Allow && public && pab.restrict_public_buckets && !same_account {
+                Decision::NotApplicable
+            } else {
+                decision
             }
-            None => Decision::NotApplicable,
-        },
+        }
         None => Decision::NotApplicable,
     };
     // A grant to the bucket owner's own account reaches its users only through their policies.
@@ -338,6 +357,13 @@ pub fn request_context(headers: &HeaderMap, uri: &Uri, conn: Option<Connection>,
         if let Some(v) = header(name) {
             context.set(key, v);
         }
+    }
+    if let Some(tagging) = header("x-amz-tagging") {
+        let tags: Vec<(String, String)> = form_pairs(tagging).collect();
+        for (k, v) in &tags {
+            context.set(&format!("s3:RequestObjectTag/{k}"), v.clone());
+        }
+        context.set_all("s3:RequestObjectTagKeys", tags.into_iter().map(|(k, _)| k).collect());
     }
     let query: HashMap<String, String> = uri.query().map(|q| form_pairs(q).collect()).unwrap_or_default();
     for (key, name) in [

@@ -38,6 +38,9 @@ pub struct ObjectAttrs {
     /// `x-amz-meta-*` headers, names without the prefix.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub user: BTreeMap<String, String>,
+    /// Object tags.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
     /// The object ACL as JSON (the gateway's format), when the bucket's ACLs are enabled.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub acl: Option<String>,
@@ -161,8 +164,13 @@ impl Meta {
         Ok(version)
     }
 
-    /// Replaces the ACL of the current version of `key`.
-    pub async fn set_object_acl(&self, bucket: &str, key: &str, acl: &str) -> Result<()> {
+    /// Changes the attributes (ACL, tags) of the current version of `key` in place.
+    pub async fn update_object_attrs(
+        &self,
+        bucket: &str,
+        key: &str,
+        update: impl FnOnce(&mut ObjectAttrs) + Send,
+    ) -> Result<()> {
         let (_guard, mut tx) = self.begin_write().await?;
         let attrs: Option<String> = sqlx::query_scalar(
             "SELECT attrs FROM versions WHERE bucket = $1 AND key = $2 AND is_latest = 1 AND delete_marker = 0",
@@ -172,7 +180,7 @@ impl Meta {
         .fetch_optional(&mut *tx)
         .await?;
         let mut attrs: ObjectAttrs = serde_json::from_str(&attrs.ok_or(Error::NoSuchKey)?)?;
-        attrs.acl = Some(acl.to_owned());
+        update(&mut attrs);
         sqlx::query("UPDATE versions SET attrs = $1 WHERE bucket = $2 AND key = $3 AND is_latest = 1")
             .bind(serde_json::to_string(&attrs)?)
             .bind(bucket)

@@ -335,7 +335,9 @@ pub async fn put_object_acl(
     )?
     .ok_or_else(|| s3_error!(MissingSecurityHeader, "An ACL is required."))?;
     let stored = admit(&bucket, &acl, &[&owner.canonical_id, &bucket_owner.canonical_id])?;
-    gw.meta.set_object_acl(&bucket.name, &i.key, &stored).await?;
+    gw.meta
+        .update_object_attrs(&bucket.name, &i.key, |attrs| attrs.acl = Some(stored))
+        .await?;
     Ok(S3Response::new(dto::PutObjectAclOutput::default()))
 }
 

@@ -11,7 +11,7 @@ use super::access;
 use super::acl::{self, grant_headers};
 use super::checksum::{self, Wanted, with_checksums};
 use super::stream::{Expected, MAX_PUT_SIZE};
-use super::{attrs_from, etag, timestamp};
+use super::{attrs_from, etag, tagging, timestamp};
 use crate::error::{Result, custom};
 use crate::{Gateway, authz};
 
@@ -90,6 +90,15 @@ pub async fn copy_object(gw: &Gateway, req: S3Request<CopyObjectInput>) -> Resul
     let src = source(gw, &req, &req.input.copy_source).await?;
     let input = req.input;
     let canned = input.acl.as_ref().map(ObjectCannedACL::as_str);
+    let replace_tags = input
+        .tagging_directive
+        .as_ref()
+        .is_some_and(|d| d.as_str() == TaggingDirective::REPLACE);
+    let tags = if replace_tags {
+        tagging::from_header(input.tagging.as_deref())?
+    } else {
+        src.attrs.tags.clone()
+    };
     let (owner, acl) = acl::new_object_acl(gw, &bucket, writer.as_ref(), canned, &grant_headers!(input)).await?;
     source_conditions!(input).check(&src)?;
     let replace = input
@@ -129,6 +138,7 @@ pub async fn copy_object(gw: &Gateway, req: S3Request<CopyObjectInput>) -> Resul
     let expected = Expected::new(i64::try_from(src.size).ok(), None, wanted)?;
     let stored = gw.store(body, expected, None).await?;
     attrs.acl = acl;
+    attrs.tags = tags;
     let condition = osg_meta::Condition::None;
     let version = gw
         .commit_stored(input.bucket, input.key, &stored, attrs, owner, &condition)

@@ -212,6 +212,8 @@ pub async fn get_object(gw: &Gateway, req: S3Request<GetObjectInput>) -> Result<
     let body = futures::TryStreamExt::map_err(body, std::io::Error::other);
     let mut out = object_output!(GetObjectOutput, plan, i.part_number);
     out.body = Some(StreamingBlob::wrap(body));
+    let tags = plan.version.attrs.tags.len();
+    out.tag_count = (tags > 0).then(|| i32::try_from(tags).unwrap_or(i32::MAX));
     // response-* query parameters override what was stored.
     let overrides = [
         (&mut out.content_type, &i.response_content_type),

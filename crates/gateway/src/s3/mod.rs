@@ -13,6 +13,7 @@ mod multipart;
 mod policy;
 mod put;
 mod stream;
+mod tagging;
 
 use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response, S3Result};
@@ -68,6 +69,9 @@ ops! {
     put_public_access_block: acl, PutPublicAccessBlockInput => PutPublicAccessBlockOutput;
     get_public_access_block: acl, GetPublicAccessBlockInput => GetPublicAccessBlockOutput;
     delete_public_access_block: acl, DeletePublicAccessBlockInput => DeletePublicAccessBlockOutput;
+    put_object_tagging: tagging, PutObjectTaggingInput => PutObjectTaggingOutput;
+    get_object_tagging: tagging, GetObjectTaggingInput => GetObjectTaggingOutput;
+    delete_object_tagging: tagging, DeleteObjectTaggingInput => DeleteObjectTaggingOutput;
 }
 
 /// A store time (milliseconds) as an S3 timestamp, to the second as HTTP dates carry it.
@@ -119,6 +123,7 @@ fn attrs_from(
         expires,
         user: metadata.unwrap_or_default().into_iter().collect(),
         acl: None,
+        tags: std::collections::BTreeMap::new(),
         checksums: std::collections::BTreeMap::new(),
     }
 }

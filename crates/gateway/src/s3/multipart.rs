@@ -8,7 +8,7 @@ use s3s::{S3Request, S3Response, s3_error};
 use super::acl::{self, grant_headers};
 use super::checksum::{self, Wanted, stated, with_checksums};
 use super::stream::Expected;
-use super::{access, attrs_from, etag, timestamp};
+use super::{access, attrs_from, etag, tagging, timestamp};
 use crate::Gateway;
 use crate::error::Result;
 
@@ -63,6 +63,7 @@ pub async fn create_multipart_upload(
         i.metadata,
     );
     attrs.acl = acl;
+    attrs.tags = tagging::from_header(i.tagging.as_deref())?;
     let upload = gw.meta.create_upload(&i.bucket, &i.key, &attrs, &owner).await?;
     Ok(S3Response::new(CreateMultipartUploadOutput {
         bucket: Some(i.bucket),

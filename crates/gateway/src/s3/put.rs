@@ -6,7 +6,7 @@ use s3s::{S3Request, S3Response};
 use super::acl::{self, grant_headers};
 use super::checksum::{self, Wanted, stated, with_checksums};
 use super::stream::Expected;
-use super::{access, attrs_from, etag, write_condition};
+use super::{access, attrs_from, etag, tagging, write_condition};
 use crate::Gateway;
 use crate::error::Result;
 
@@ -15,6 +15,7 @@ pub async fn put_object(gw: &Gateway, req: S3Request<PutObjectInput>) -> Result<
     let writer = access::authorized(&req)?.caller.as_ref().map(|c| c.account.clone());
     let input = req.input;
     let canned = input.acl.as_ref().map(ObjectCannedACL::as_str);
+    let tags = tagging::from_header(input.tagging.as_deref())?;
     let (owner, acl) = acl::new_object_acl(gw, &bucket, writer.as_ref(), canned, &grant_headers!(input)).await?;
     let condition = write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
     if matches!(condition, osg_meta::Condition::Absent) && gw.meta.object(&input.bucket, &input.key).await.is_ok() {
@@ -47,6 +48,7 @@ pub async fn put_object(gw: &Gateway, req: S3Request<PutObjectInput>) -> Result<
         input.metadata,
     );
     attrs.acl = acl;
+    attrs.tags = tags;
     gw.commit_stored(input.bucket, input.key, &stored, attrs, owner, &condition)
         .await?;
     Ok(S3Response::new(with_checksums!(

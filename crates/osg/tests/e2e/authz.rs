@@ -531,3 +531,90 @@ async fn acls_ownership_and_public_access_block() {
         .await;
     assert_eq!(error_of(r), ("InvalidBucketAclWithObjectOwnership".into(), 400));
 }
+
+#[tokio::test]
+async fn object_tags_and_tag_conditions() {
+    use aws_sdk_s3::types::{Tag, Tagging};
+    let c = client();
+    let b = new_bucket(&c, "authz-tags").await;
+    c.put_object()
+        .bucket(&b)
+        .key("t")
+        .tagging("team=blue&level=2")
+        .body(b"x".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let got = c.get_object_tagging().bucket(&b).key("t").send().await.unwrap();
+    let mut tags: Vec<_> = got.tag_set().iter().map(|t| (t.key(), t.value())).collect();
+    tags.sort_unstable();
+    assert_eq!(tags, [("level", "2"), ("team", "blue")]);
+    assert_eq!(
+        c.get_object().bucket(&b).key("t").send().await.unwrap().tag_count(),
+        Some(2)
+    );
+    let secret = Tagging::builder()
+        .tag_set(Tag::builder().key("class").value("secret").build().unwrap())
+        .build()
+        .unwrap();
+    c.put_object_tagging()
+        .bucket(&b)
+        .key("t")
+        .tagging(secret)
+        .send()
+        .await
+        .unwrap();
+    let too_many: String = (0..11).map(|i| format!("k{i}=v&")).collect();
+    let r = c
+        .put_object()
+        .bucket(&b)
+        .key("u")
+        .tagging(too_many.trim_end_matches('&'))
+        .body(b"x".to_vec().into())
+        .send()
+        .await;
+    assert_eq!(error_of(r), ("InvalidTag".into(), 400));
+
+    // Deny reading objects tagged secret; deny writes that do not carry project=x.
+    let policy = format!(
+        r#"{{"Statement":[
+            {{"Effect":"Deny","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::{b}/*",
+              "Condition":{{"StringEquals":{{"s3:ExistingObjectTag/class":"secret"}}}}}},
+            {{"Effect":"Deny","Principal":"*","Action":"s3:PutObject","Resource":"arn:aws:s3:::{b}/*",
+              "Condition":{{"StringNotEquals":{{"s3:RequestObjectTag/project":"x"}}}}}}]}}"#
+    );
+    c.put_bucket_policy().bucket(&b).policy(policy).send().await.unwrap();
+    assert_eq!(
+        error_of(c.get_object().bucket(&b).key("t").send().await),
+        ("AccessDenied".into(), 403)
+    );
+    let r = c
+        .put_object()
+        .bucket(&b)
+        .key("plain")
+        .body(b"x".to_vec().into())
+        .send()
+        .await;
+    assert_eq!(error_of(r), ("AccessDenied".into(), 403));
+    c.put_object()
+        .bucket(&b)
+        .key("plain")
+        .tagging("project=x")
+        .body(b"x".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    c.get_object().bucket(&b).key("plain").send().await.unwrap();
+    c.delete_bucket_policy().bucket(&b).send().await.unwrap();
+    c.delete_object_tagging().bucket(&b).key("t").send().await.unwrap();
+    assert!(
+        c.get_object_tagging()
+            .bucket(&b)
+            .key("t")
+            .send()
+            .await
+            .unwrap()
+            .tag_set()
+            .is_empty()
+    );
+}
