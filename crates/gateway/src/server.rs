@@ -182,7 +182,7 @@ fn finish(mut resp: Response<Body>, request_id: &str, resource: &str) -> Respons
         }
         extra += &format!(
             "<Resource>{}</Resource><RequestId>{request_id}</RequestId>",
-            escape_xml(resource)
+            crate::iam::escape_xml(resource)
         );
         let body = format!("{}{extra}{}", &xml[..at], &xml[at..]);
         resp.headers_mut()
@@ -196,21 +196,6 @@ fn error_code(xml: &str) -> Option<&str> {
     let start = xml.find("<Code>")? + "<Code>".len();
     let len = xml[start..].find("</Code>")?;
     Some(&xml[start..start + len])
-}
-
-fn escape_xml(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

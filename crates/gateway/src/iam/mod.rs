@@ -27,6 +27,7 @@ use secrecy::ExposeSecret;
 pub use self::error::IamError;
 use self::policies::On;
 use self::xml::Xml;
+pub use self::xml::escape as escape_xml;
 use crate::authz::{self, Connection};
 
 /// Largest form body accepted (policy documents included).
