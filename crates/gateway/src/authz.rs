@@ -20,6 +20,7 @@ use s3s::access::{S3Access, S3AccessContext};
 use s3s::path::S3Path;
 use s3s::{S3Error, S3Result, s3_error};
 
+use crate::directory::Directory;
 use crate::error::Error;
 use crate::s3::acl::{self, PublicAccessBlock};
 use osg_policy::acl::{AclNeed, permission_for};
@@ -95,12 +96,12 @@ fn need(op: &str) -> Need {
 const OWNER_ALWAYS: &[&str] = &["s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy"];
 
 pub struct Access {
-    meta: Arc<Meta>,
+    dir: Arc<Directory>,
 }
 
 impl Access {
-    pub fn new(meta: Arc<Meta>) -> Self {
-        Self { meta }
+    pub fn new(dir: Arc<Directory>) -> Self {
+        Self { dir }
     }
 }
 
@@ -109,10 +110,9 @@ impl S3Access for Access {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
         let caller = match cx.credentials() {
             Some(creds) => Some(
-                self.meta
+                self.dir
                     .caller(&creds.access_key)
-                    .await
-                    .map_err(Error::from)?
+                    .await?
                     .ok_or_else(|| s3_error!(InvalidAccessKeyId))?,
             ),
             None => None,
@@ -124,10 +124,10 @@ impl S3Access for Access {
         };
         let op = cx.s3_op().name().to_owned();
         let bucket = match (&bucket_name, op.as_str()) {
-            (Some(name), op) if op != "CreateBucket" => match self.meta.bucket(name).await {
+            (Some(name), op) if op != "CreateBucket" => match self.dir.bucket(name).await {
                 Ok(b) => Some(b),
-                Err(osg_meta::Error::NoSuchBucket) => None,
-                Err(e) => return Err(Error::from(e).into()),
+                Err(Error::Meta(osg_meta::Error::NoSuchBucket)) => None,
+                Err(e) => return Err(e.into()),
             },
             _ => None,
         };
@@ -146,7 +146,7 @@ impl S3Access for Access {
             Need::Action(action) => {
                 let resource = resource_arn(bucket_name.as_deref(), key.as_deref());
                 authorize(
-                    &self.meta,
+                    &self.dir,
                     caller.as_ref(),
                     action,
                     &Target::new(bucket.as_ref(), key.as_deref(), &resource),
@@ -202,7 +202,7 @@ impl<'a> Target<'a> {
 
 /// Decides one action on one resource; `Err(AccessDenied)` unless allowed.
 pub async fn authorize(
-    meta: &Meta,
+    dir: &Directory,
     caller: Option<&Caller>,
     action: &str,
     target: &Target<'_>,
@@ -210,11 +210,11 @@ pub async fn authorize(
 ) -> Result<(), S3Error> {
     let (bucket, resource) = (target.bucket, target.resource);
     let identity_docs = match caller.and_then(|c| c.user.as_ref()) {
-        Some(user) => meta.identity_policies(user).await.map_err(Error::from)?,
+        Some(user) => dir.identity_policies(user).await?,
         None => Vec::new(),
     };
     let bucket_doc = match bucket {
-        Some(b) => meta.bucket_policy(&b.name).await.map_err(Error::from)?,
+        Some(b) => dir.bucket_policy(&b.name).await?,
         None => None,
     };
     // s3:ExistingObjectTag/KEY costs a lookup of the object, so only when a policy asks.
@@ -224,7 +224,7 @@ pub async fn authorize(
         .chain(&bucket_doc)
         .any(|d| d.contains("s3:ExistingObjectTag/"));
     if let (true, Some(b), Some(key)) = (wants_tags, bucket, target.key)
-        && let Ok(version) = meta.object(&b.name, key).await
+        && let Ok(version) = dir.meta().object(&b.name, key).await
     {
         for (k, v) in &version.attrs.tags {
             context.to_mut().set(&format!("s3:ExistingObjectTag/{k}"), v.clone());
@@ -275,7 +275,7 @@ pub async fn authorize(
     // A grant to the bucket owner's own account reaches its users only through their policies.
     let account_grants = !(same_account && caller.is_some_and(|c| c.user.is_some()));
     if resource_side == Decision::NotApplicable
-        && acl_allows(meta, &who, action, target, pab.ignore_public_acls, account_grants).await
+        && acl_allows(dir.meta(), &who, action, target, pab.ignore_public_acls, account_grants).await
     {
         resource_side = Decision::Allow;
     }

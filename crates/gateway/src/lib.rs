@@ -8,6 +8,7 @@
 mod auth;
 mod authz;
 mod chunk_limit;
+mod directory;
 mod error;
 mod host;
 mod iam;
@@ -29,6 +30,7 @@ use s3s::service::S3Service;
 /// What every request handler shares: the metadata store and the provider.
 pub struct Gateway {
     meta: Arc<Meta>,
+    dir: Arc<directory::Directory>,
     provider: Arc<dyn Provider>,
     region: String,
 }
@@ -45,7 +47,13 @@ pub struct Config {
 impl Gateway {
     #[must_use]
     pub fn new(meta: Arc<Meta>, provider: Arc<dyn Provider>, region: String) -> Self {
-        Self { meta, provider, region }
+        let dir = Arc::new(directory::Directory::new(Arc::clone(&meta)));
+        Self {
+            meta,
+            dir,
+            provider,
+            region,
+        }
     }
 }
 
@@ -60,9 +68,10 @@ pub struct Frontend {
 /// hosts under the configured domain, request limits, and the IAM endpoint.
 pub fn frontend(gateway: Gateway, config: &Config) -> Frontend {
     let meta = Arc::clone(&gateway.meta);
+    let dir = Arc::clone(&gateway.dir);
     let mut builder = s3s::service::S3ServiceBuilder::new(gateway);
     builder.set_auth(auth::Auth::new(Arc::clone(&meta)));
-    builder.set_access(authz::Access::new(Arc::clone(&meta)));
+    builder.set_access(authz::Access::new(Arc::clone(&dir)));
     if let Some(domain) = &config.domain {
         builder.set_host(host::Domain::new(domain));
     }
@@ -74,6 +83,6 @@ pub fn frontend(gateway: Gateway, config: &Config) -> Frontend {
     builder.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(limits))));
     Frontend {
         s3: builder.build(),
-        iam: Arc::new(iam::Iam::new(meta)),
+        iam: Arc::new(iam::Iam::new(meta, dir)),
     }
 }

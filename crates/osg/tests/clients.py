@@ -568,6 +568,29 @@ def run_checks(osg, work, endpoint, port):
         admin("policy", "attach", "iam-tenant", "zed", "lister")
         zed = _json.loads(admin("key", "create", "iam-tenant", "--user", "zed", "--json"))
         aws((zed["access_key"], zed["secret_key"]), "s3", "ls", "s3://iam-bucket")
+        # A change made elsewhere (here: osg admin, another process) reaches this gateway's
+        # cached view within 2 seconds.
+        zed_s3 = boto3.client(
+            "s3", endpoint_url=endpoint, aws_access_key_id=zed["access_key"], aws_secret_access_key=zed["secret_key"],
+            region_name="us-east-1", config=Config(s3={"addressing_style": "path"}),
+        )
+        zed_s3.list_objects_v2(Bucket="iam-bucket")  # now cached: allowed
+        deny_file = os.path.join(work, "deny.json")
+        with open(deny_file, "w") as f:
+            f.write('{"Statement":{"Effect":"Deny","Action":"s3:*","Resource":"*"}}')
+        admin("policy", "put", "iam-tenant", "zed", "deny-all", "--file", deny_file)
+        changed = time.monotonic()
+        while True:
+            try:
+                zed_s3.list_objects_v2(Bucket="iam-bucket")
+            except ClientError as e:
+                assert e.response["Error"]["Code"] == "AccessDenied", e.response
+                break
+            assert time.monotonic() - changed < 2.0, "the Deny took more than 2 s to apply"
+            time.sleep(0.05)
+        took = time.monotonic() - changed
+        print(f"     (a Deny made by another process applied after {took:.2f} s)")
+
         admin("property", "set", "s3.max-buckets-per-account", "2")
         assert admin("property", "get", "s3.max-buckets-per-account").strip() == "2"
         aws(root_keys, "s3", "mb", "s3://iam-bucket-2")

@@ -51,6 +51,22 @@ impl IamError {
     }
 }
 
+impl From<crate::error::Error> for IamError {
+    fn from(e: crate::error::Error) -> Self {
+        match e {
+            crate::error::Error::Meta(e) => e.into(),
+            other => {
+                tracing::error!(error = %other, "IAM request failed");
+                Self::new(
+                    "ServiceFailure",
+                    500,
+                    "The request processing has failed because of an unknown error.",
+                )
+            }
+        }
+    }
+}
+
 impl From<osg_meta::Error> for IamError {
     fn from(e: osg_meta::Error) -> Self {
         use osg_meta::Error as M;

@@ -29,23 +29,26 @@ use self::policies::On;
 use self::xml::Xml;
 pub use self::xml::escape as escape_xml;
 use crate::authz::{self, Connection};
+use crate::directory::Directory;
 
 /// Largest form body accepted (policy documents included).
 const MAX_BODY: usize = 64 << 10;
 
 pub struct Iam {
     meta: Arc<Meta>,
+    dir: Arc<Directory>,
 }
 
 impl Iam {
-    pub fn new(meta: Arc<Meta>) -> Self {
-        Self { meta }
+    pub fn new(meta: Arc<Meta>, dir: Arc<Directory>) -> Self {
+        Self { meta, dir }
     }
 }
 
 /// One IAM call, decoded: the caller, the form parameters and the request's condition keys.
 pub struct Call<'a> {
     meta: &'a Meta,
+    dir: &'a Directory,
     caller: Caller,
     params: HashMap<String, String>,
     context: Context,
@@ -78,7 +81,7 @@ impl Call<'_> {
     async fn authorize(&self, action: &str, resource: &str) -> Result<(), IamError> {
         let iam_action = format!("iam:{action}");
         authz::authorize(
-            self.meta,
+            self.dir,
             Some(&self.caller),
             &iam_action,
             &authz::Target::new(None, None, resource),
@@ -168,63 +171,75 @@ impl Iam {
                 "The request signature we calculated does not match the signature you provided.",
             ));
         }
-        let caller = self.meta.caller(&auth.access_key).await?.ok_or_else(invalid_key)?;
+        let caller = self.dir.caller(&auth.access_key).await?.ok_or_else(invalid_key)?;
         let body = std::str::from_utf8(&body).map_err(|_| IamError::validation("The request body is not UTF-8."))?;
         let params: HashMap<String, String> = authz::form_pairs(body).collect();
         let conn = parts.extensions.get::<Connection>().copied();
         let context = authz::request_context(&parts.headers, &parts.uri, conn, Some(&caller));
         let call = Call {
             meta: &self.meta,
+            dir: &self.dir,
             caller,
             params,
             context,
         };
         let action = call.required("Action")?.to_owned();
-        match action.as_str() {
-            "GetCallerIdentity" => accounts::get_caller_identity(&call),
-            "CreateAccount" => accounts::create_account(&call).await,
-            "ListAccounts" => accounts::list_accounts(&call).await,
-            "DeleteAccount" => accounts::delete_account(&call).await,
-            "CreateUser" => users::create_user(&call).await,
-            "GetUser" => users::get_user(&call).await,
-            "ListUsers" => users::list_users(&call).await,
-            "UpdateUser" => users::update_user(&call).await,
-            "DeleteUser" => users::delete_user(&call).await,
-            "CreateGroup" => groups::create_group(&call).await,
-            "GetGroup" => groups::get_group(&call).await,
-            "ListGroups" => groups::list_groups(&call).await,
-            "ListGroupsForUser" => groups::list_groups_for_user(&call).await,
-            "AddUserToGroup" => groups::add_user_to_group(&call).await,
-            "RemoveUserFromGroup" => groups::remove_user_from_group(&call).await,
-            "DeleteGroup" => groups::delete_group(&call).await,
-            "PutUserPolicy" => policies::put_inline(&call, On::User, "PutUserPolicy").await,
-            "GetUserPolicy" => policies::get_inline(&call, On::User, "GetUserPolicy").await,
-            "ListUserPolicies" => policies::list_inline(&call, On::User, "ListUserPolicies").await,
-            "DeleteUserPolicy" => policies::delete_inline(&call, On::User, "DeleteUserPolicy").await,
-            "PutGroupPolicy" => policies::put_inline(&call, On::Group, "PutGroupPolicy").await,
-            "GetGroupPolicy" => policies::get_inline(&call, On::Group, "GetGroupPolicy").await,
-            "ListGroupPolicies" => policies::list_inline(&call, On::Group, "ListGroupPolicies").await,
-            "DeleteGroupPolicy" => policies::delete_inline(&call, On::Group, "DeleteGroupPolicy").await,
-            "CreatePolicy" => policies::create_policy(&call).await,
-            "GetPolicy" => policies::get_policy(&call).await,
-            "ListPolicies" => policies::list_policies(&call).await,
-            "DeletePolicy" => policies::delete_policy(&call).await,
-            "CreatePolicyVersion" => policies::create_policy_version(&call).await,
-            "GetPolicyVersion" => policies::get_policy_version(&call).await,
-            "ListPolicyVersions" => policies::list_policy_versions(&call).await,
-            "SetDefaultPolicyVersion" => policies::set_default_policy_version(&call).await,
-            "DeletePolicyVersion" => policies::delete_policy_version(&call).await,
-            "AttachUserPolicy" => policies::attach(&call, On::User, "AttachUserPolicy").await,
-            "DetachUserPolicy" => policies::detach(&call, On::User, "DetachUserPolicy").await,
-            "ListAttachedUserPolicies" => policies::list_attached(&call, On::User, "ListAttachedUserPolicies").await,
-            "AttachGroupPolicy" => policies::attach(&call, On::Group, "AttachGroupPolicy").await,
-            "DetachGroupPolicy" => policies::detach(&call, On::Group, "DetachGroupPolicy").await,
-            "ListAttachedGroupPolicies" => policies::list_attached(&call, On::Group, "ListAttachedGroupPolicies").await,
-            "CreateAccessKey" => keys::create_access_key(&call).await,
-            "ListAccessKeys" => keys::list_access_keys(&call).await,
-            "UpdateAccessKey" => keys::update_access_key(&call).await,
-            "DeleteAccessKey" => keys::delete_access_key(&call).await,
-            "GetAccessKeyLastUsed" => keys::get_access_key_last_used(&call).await,
+        let result = self.run(&call, &action).await;
+        // Identity changes made here apply to this gateway's next request; others see them
+        // when their cache entries expire.
+        let reads_only = ["Get", "List"].iter().any(|p| action.starts_with(p));
+        if result.is_ok() && !reads_only {
+            self.dir.forget_identities();
+        }
+        result
+    }
+
+    async fn run(&self, call: &Call<'_>, action: &str) -> Result<Xml, IamError> {
+        match action {
+            "GetCallerIdentity" => accounts::get_caller_identity(call),
+            "CreateAccount" => accounts::create_account(call).await,
+            "ListAccounts" => accounts::list_accounts(call).await,
+            "DeleteAccount" => accounts::delete_account(call).await,
+            "CreateUser" => users::create_user(call).await,
+            "GetUser" => users::get_user(call).await,
+            "ListUsers" => users::list_users(call).await,
+            "UpdateUser" => users::update_user(call).await,
+            "DeleteUser" => users::delete_user(call).await,
+            "CreateGroup" => groups::create_group(call).await,
+            "GetGroup" => groups::get_group(call).await,
+            "ListGroups" => groups::list_groups(call).await,
+            "ListGroupsForUser" => groups::list_groups_for_user(call).await,
+            "AddUserToGroup" => groups::add_user_to_group(call).await,
+            "RemoveUserFromGroup" => groups::remove_user_from_group(call).await,
+            "DeleteGroup" => groups::delete_group(call).await,
+            "PutUserPolicy" => policies::put_inline(call, On::User, "PutUserPolicy").await,
+            "GetUserPolicy" => policies::get_inline(call, On::User, "GetUserPolicy").await,
+            "ListUserPolicies" => policies::list_inline(call, On::User, "ListUserPolicies").await,
+            "DeleteUserPolicy" => policies::delete_inline(call, On::User, "DeleteUserPolicy").await,
+            "PutGroupPolicy" => policies::put_inline(call, On::Group, "PutGroupPolicy").await,
+            "GetGroupPolicy" => policies::get_inline(call, On::Group, "GetGroupPolicy").await,
+            "ListGroupPolicies" => policies::list_inline(call, On::Group, "ListGroupPolicies").await,
+            "DeleteGroupPolicy" => policies::delete_inline(call, On::Group, "DeleteGroupPolicy").await,
+            "CreatePolicy" => policies::create_policy(call).await,
+            "GetPolicy" => policies::get_policy(call).await,
+            "ListPolicies" => policies::list_policies(call).await,
+            "DeletePolicy" => policies::delete_policy(call).await,
+            "CreatePolicyVersion" => policies::create_policy_version(call).await,
+            "GetPolicyVersion" => policies::get_policy_version(call).await,
+            "ListPolicyVersions" => policies::list_policy_versions(call).await,
+            "SetDefaultPolicyVersion" => policies::set_default_policy_version(call).await,
+            "DeletePolicyVersion" => policies::delete_policy_version(call).await,
+            "AttachUserPolicy" => policies::attach(call, On::User, "AttachUserPolicy").await,
+            "DetachUserPolicy" => policies::detach(call, On::User, "DetachUserPolicy").await,
+            "ListAttachedUserPolicies" => policies::list_attached(call, On::User, "ListAttachedUserPolicies").await,
+            "AttachGroupPolicy" => policies::attach(call, On::Group, "AttachGroupPolicy").await,
+            "DetachGroupPolicy" => policies::detach(call, On::Group, "DetachGroupPolicy").await,
+            "ListAttachedGroupPolicies" => policies::list_attached(call, On::Group, "ListAttachedGroupPolicies").await,
+            "CreateAccessKey" => keys::create_access_key(call).await,
+            "ListAccessKeys" => keys::list_access_keys(call).await,
+            "UpdateAccessKey" => keys::update_access_key(call).await,
+            "DeleteAccessKey" => keys::delete_access_key(call).await,
+            "GetAccessKeyLastUsed" => keys::get_access_key_last_used(call).await,
             other => Err(IamError::new(
                 "InvalidAction",
                 400,

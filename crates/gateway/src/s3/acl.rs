@@ -297,6 +297,7 @@ pub async fn put_bucket_acl(
     let mut access = bucket.access.clone();
     access.acl = admit(&bucket, &acl, &[&owner.canonical_id])?;
     gw.meta.set_bucket_access(&bucket.name, &access).await?;
+    gw.dir.forget_bucket(&bucket.name);
     Ok(S3Response::new(dto::PutBucketAclOutput {}))
 }
 
@@ -377,6 +378,7 @@ async fn set_ownership(gw: &Gateway, bucket: &Bucket, ownership: &str) -> Result
     let mut access = bucket.access.clone();
     ownership.clone_into(&mut access.ownership);
     gw.meta.set_bucket_access(&bucket.name, &access).await?;
+    gw.dir.forget_bucket(&bucket.name);
     Ok(())
 }
 
@@ -421,6 +423,7 @@ pub async fn put_public_access_block(
     let mut access = bucket.access.clone();
     access.public_access_block = serde_json::to_string(&pab).unwrap_or_default();
     gw.meta.set_bucket_access(&bucket.name, &access).await?;
+    gw.dir.forget_bucket(&bucket.name);
     Ok(S3Response::new(dto::PutPublicAccessBlockOutput {}))
 }
 
@@ -456,6 +459,7 @@ pub async fn delete_public_access_block(
     let mut access = bucket.access.clone();
     access.public_access_block.clear();
     gw.meta.set_bucket_access(&bucket.name, &access).await?;
+    gw.dir.forget_bucket(&bucket.name);
     Ok(S3Response::with_status(
         dto::DeletePublicAccessBlockOutput {},
         StatusCode::NO_CONTENT,

@@ -74,6 +74,7 @@ pub async fn head_bucket(_gw: &Gateway, req: S3Request<HeadBucketInput>) -> Resu
 pub async fn delete_bucket(gw: &Gateway, req: S3Request<DeleteBucketInput>) -> Result<S3Response<DeleteBucketOutput>> {
     access::bucket(&req)?;
     gw.meta.delete_bucket(&req.input.bucket).await?;
+    gw.dir.forget_bucket(&req.input.bucket);
     Ok(S3Response::new(DeleteBucketOutput {}))
 }
 

@@ -67,10 +67,10 @@ async fn source<T>(gw: &Gateway, req: &S3Request<T>, source: &CopySource) -> Res
         return Err(s3_error!(NotImplemented, "Copying from an access point is not supported.").into());
     };
     let auth = access::authorized(req)?;
-    let source_bucket = gw.meta.bucket(bucket).await?;
+    let source_bucket = gw.dir.bucket(bucket).await?;
     let resource = authz::resource_arn(Some(bucket), Some(key));
     authz::authorize(
-        &gw.meta,
+        &gw.dir,
         auth.caller.as_ref(),
         "s3:GetObject",
         &authz::Target::new(Some(&source_bucket), Some(key), &resource),

@@ -37,7 +37,7 @@ pub async fn delete_objects(
         // DeleteObjects needs s3:DeleteObject on each key it names.
         let resource = authz::resource_arn(Some(&bucket.name), Some(&object.key));
         let allowed = authz::authorize(
-            &gw.meta,
+            &gw.dir,
             auth.caller.as_ref(),
             "s3:DeleteObject",
             &authz::Target::new(Some(&bucket), Some(&object.key), &resource),

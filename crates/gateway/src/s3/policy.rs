@@ -33,6 +33,7 @@ pub async fn put_bucket_policy(
         return Err(s3_error!(MalformedPolicy, "Policy has invalid resource {outside}").into());
     }
     gw.meta.put_bucket_policy(&bucket.name, doc).await?;
+    gw.dir.forget_bucket(&bucket.name);
     Ok(S3Response::with_status(
         PutBucketPolicyOutput {},
         http::StatusCode::NO_CONTENT,
@@ -67,6 +68,7 @@ pub async fn delete_bucket_policy(
 ) -> Result<S3Response<DeleteBucketPolicyOutput>> {
     let bucket = access::bucket(&req)?;
     gw.meta.delete_bucket_policy(&bucket.name).await?;
+    gw.dir.forget_bucket(&bucket.name);
     Ok(S3Response::with_status(
         DeleteBucketPolicyOutput {},
         http::StatusCode::NO_CONTENT,

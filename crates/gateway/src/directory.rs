@@ -1,0 +1,151 @@
+//! What every request's authorization reads, cached: who is behind an access key, a user's
+//! policies, a bucket and its policy. Entries live for [`TTL`], so a change made elsewhere (on
+//! another gateway, or with `osg admin`) takes effect within that time; a change made through
+//! this gateway drops the entries it affects at once. Secrets are not cached.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use osg_meta::{Bucket, Caller, Meta, User};
+
+use crate::error::Result;
+
+/// How long an entry is trusted.
+pub const TTL: Duration = Duration::from_secs(1);
+/// Entries kept per cache before expired ones are swept.
+const SWEEP_AT: usize = 10_000;
+
+struct Ttl<K, V> {
+    entries: Mutex<HashMap<K, (Instant, V)>>,
+}
+
+impl<K: Eq + Hash, V: Clone> Ttl<K, V> {
+    fn new() -> Self {
+        Self {
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn get(&self, key: &K) -> Option<V> {
+        let entries = self.entries.lock().expect("cache lock");
+        entries
+            .get(key)
+            .filter(|(at, _)| at.elapsed() < TTL)
+            .map(|(_, v)| v.clone())
+    }
+
+    fn put(&self, key: K, value: V) {
+        let mut entries = self.entries.lock().expect("cache lock");
+        if entries.len() >= SWEEP_AT {
+            entries.retain(|_, (at, _)| at.elapsed() < TTL);
+        }
+        entries.insert(key, (Instant::now(), value));
+    }
+
+    fn forget(&self, key: &K) {
+        self.entries.lock().expect("cache lock").remove(key);
+    }
+
+    fn clear(&self) {
+        self.entries.lock().expect("cache lock").clear();
+    }
+}
+
+pub struct Directory {
+    meta: Arc<Meta>,
+    callers: Ttl<String, Caller>,
+    user_policies: Ttl<(String, String), Vec<String>>,
+    buckets: Ttl<String, Bucket>,
+    bucket_policies: Ttl<String, Option<String>>,
+}
+
+impl Directory {
+    pub fn new(meta: Arc<Meta>) -> Self {
+        Self {
+            meta,
+            callers: Ttl::new(),
+            user_policies: Ttl::new(),
+            buckets: Ttl::new(),
+            bucket_policies: Ttl::new(),
+        }
+    }
+
+    pub fn meta(&self) -> &Meta {
+        &self.meta
+    }
+
+    /// Who signs with `access_key`; `None` for an unknown or inactive key (never cached).
+    pub async fn caller(&self, access_key: &str) -> Result<Option<Caller>> {
+        if let Some(c) = self.callers.get(&access_key.to_owned()) {
+            return Ok(Some(c));
+        }
+        let caller = self.meta.caller(access_key).await?;
+        if let Some(c) = &caller {
+            self.callers.put(access_key.to_owned(), c.clone());
+        }
+        Ok(caller)
+    }
+
+    pub async fn identity_policies(&self, user: &User) -> Result<Vec<String>> {
+        let key = (user.account_id.clone(), user.name.clone());
+        if let Some(docs) = self.user_policies.get(&key) {
+            return Ok(docs);
+        }
+        let docs = self.meta.identity_policies(user).await?;
+        self.user_policies.put(key, docs.clone());
+        Ok(docs)
+    }
+
+    /// A bucket (`NoSuchBucket` is not cached, so a new bucket is seen at once).
+    pub async fn bucket(&self, name: &str) -> Result<Bucket> {
+        if let Some(b) = self.buckets.get(&name.to_owned()) {
+            return Ok(b);
+        }
+        let bucket = self.meta.bucket(name).await?;
+        self.buckets.put(name.to_owned(), bucket.clone());
+        Ok(bucket)
+    }
+
+    pub async fn bucket_policy(&self, name: &str) -> Result<Option<String>> {
+        if let Some(p) = self.bucket_policies.get(&name.to_owned()) {
+            return Ok(p);
+        }
+        let policy = self.meta.bucket_policy(name).await?;
+        self.bucket_policies.put(name.to_owned(), policy.clone());
+        Ok(policy)
+    }
+
+    /// Drops what is cached about a bucket this gateway just changed.
+    pub fn forget_bucket(&self, name: &str) {
+        self.buckets.forget(&name.to_owned());
+        self.bucket_policies.forget(&name.to_owned());
+    }
+
+    /// Drops every cached identity after this gateway changed users, keys or policies.
+    pub fn forget_identities(&self) {
+        self.callers.clear();
+        self.user_policies.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_expire_and_can_be_dropped() {
+        let cache: Ttl<String, u32> = Ttl::new();
+        cache.put("a".into(), 1);
+        assert_eq!(cache.get(&"a".into()), Some(1));
+        cache.forget(&"a".into());
+        assert_eq!(cache.get(&"a".into()), None);
+        cache.put("b".into(), 2);
+        cache.entries.lock().unwrap().get_mut("b").unwrap().0 -= TTL;
+        assert_eq!(cache.get(&"b".into()), None, "expired");
+        cache.put("c".into(), 3);
+        cache.clear();
+        assert_eq!(cache.get(&"c".into()), None);
+    }
+}
