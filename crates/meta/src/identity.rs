@@ -67,7 +67,7 @@ impl Meta {
         if Self::exists(&mut tx, "SELECT 1 FROM accounts WHERE name = $1", &[name]).await? {
             return Err(Error::EntityExists(format!("account {name}")));
         }
-        sqlx::query("INSERT INTO accounts (id, name, canonical_id, created_ms) VALUES ($1, $2, $3, $4)")
+        sqlx::query("INSERT INTO accounts (id, name, canonical_id, email, created_ms) VALUES ($1, $2, $3, '', $4)")
             .bind(&account.id)
             .bind(&account.name)
             .bind(&account.canonical_id)
@@ -118,6 +118,33 @@ impl Meta {
             .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Sets the e-mail address S3 ACL grants may name the account by.
+    pub async fn set_account_email(&self, account: &Account, email: &str) -> Result<()> {
+        let (_guard, mut tx) = self.begin_write().await?;
+        let taken = "SELECT 1 FROM accounts WHERE email = $1 AND id <> $2";
+        if Self::exists(&mut tx, taken, &[email, &account.id]).await? {
+            return Err(Error::EntityExists(format!("an account with e-mail {email}")));
+        }
+        sqlx::query("UPDATE accounts SET email = $1 WHERE id = $2")
+            .bind(email)
+            .bind(&account.id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn account_by_email(&self, email: &str) -> Result<Option<Account>> {
+        if email.is_empty() {
+            return Ok(None);
+        }
+        let row = sqlx::query("SELECT id, name, canonical_id FROM accounts WHERE email = $1")
+            .bind(email)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(account_from).transpose()
     }
 
     pub async fn account_by_name(&self, name: &str) -> Result<Option<Account>> {

@@ -17,6 +17,7 @@ const TABLES: &[&str] = &[
         id TEXT PRIMARY KEY,
         name TEXT NOT NULL UNIQUE,
         canonical_id TEXT NOT NULL UNIQUE,
+        email TEXT NOT NULL,
         created_ms BIGINT NOT NULL)",
     // IAM users of an account; the account's root identity is not a row here.
     "CREATE TABLE IF NOT EXISTS users (

@@ -49,9 +49,16 @@ pub enum PropertyCommand {
 
 #[derive(Subcommand, Debug)]
 pub enum AccountCommand {
-    Create { name: String },
+    Create {
+        name: String,
+        /// An e-mail address S3 ACL grants may name the account by.
+        #[arg(long)]
+        email: Option<String>,
+    },
     List,
-    Delete { name: String },
+    Delete {
+        name: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -152,8 +159,11 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
     let meta = crate::bootstrap::open_meta(&args.data_dir).await?;
     match args.command {
         AdminCommand::Account(cmd) => match cmd {
-            AccountCommand::Create { name } => {
+            AccountCommand::Create { name, email } => {
                 let a = meta.create_account(&name).await?;
+                if let Some(email) = email {
+                    meta.set_account_email(&a, &email).await?;
+                }
                 println!("created account {} ({})", a.name, a.id);
             }
             AccountCommand::List => {

@@ -51,6 +51,9 @@ pub async fn create_account(call: &Call<'_>) -> Result<Xml, IamError> {
     check_account_name(name)?;
     authorize_system(call, "CreateAccount", name).await?;
     let account = call.meta.create_account(name).await?;
+    if let Some(email) = call.param("Email") {
+        call.meta.set_account_email(&account, email).await?;
+    }
     Ok(Xml::result("CreateAccount").raw(&account_xml("Account", &account)))
 }
 

@@ -7,7 +7,7 @@
 //! and `ObjectWriter` turn ACLs on.
 
 use http::StatusCode;
-use osg_meta::{Account, Bucket, BucketAccess};
+use osg_meta::{Account, Bucket, BucketAccess, Meta};
 use osg_policy::acl::{Acl, Grant, Grantee, Permission};
 use s3s::dto::{self, ObjectOwnership};
 use s3s::{S3Request, S3Response, s3_error};
@@ -83,7 +83,7 @@ impl GrantHeaders<'_> {
     }
 
     /// The grants the headers name, for a resource owned by `owner` (canonical id).
-    fn grants(&self, owner: &str) -> Result<Acl> {
+    async fn grants(&self, meta: &Meta, owner: &str) -> Result<Acl> {
         let mut grants = vec![Grant {
             grantee: Grantee::Account(owner.to_owned()),
             permission: Permission::FullControl,
@@ -104,7 +104,7 @@ impl GrantHeaders<'_> {
                 let grantee = match kind.trim() {
                     "id" => Grantee::Account(value),
                     "uri" => Grantee::Group(value),
-                    "emailAddress" => return Err(s3_error!(UnresolvableGrantByEmailAddress).into()),
+                    "emailAddress" => Grantee::Account(by_email(meta, &value).await?),
                     _ => return Err(s3_error!(InvalidArgument, "Invalid grant header.").into()),
                 };
                 grants.push(Grant { grantee, permission });
@@ -115,7 +115,16 @@ impl GrantHeaders<'_> {
 }
 
 /// The ACL a request asks for: a canned ACL, grant headers, or (for Put*Acl) a body.
-fn requested_acl(
+/// The canonical id of the account with this e-mail address.
+async fn by_email(meta: &Meta, email: &str) -> Result<String> {
+    let account = meta.account_by_email(email).await?;
+    Ok(account
+        .ok_or_else(|| s3_error!(UnresolvableGrantByEmailAddress))?
+        .canonical_id)
+}
+
+async fn requested_acl(
+    meta: &Meta,
     canned: Option<&str>,
     headers: &GrantHeaders<'_>,
     body: Option<&dto::AccessControlPolicy>,
@@ -128,7 +137,7 @@ fn requested_acl(
         return Ok(Some(acl));
     }
     if !headers.is_empty() {
-        return headers.grants(owner).map(Some);
+        return headers.grants(meta, owner).await.map(Some);
     }
     let Some(policy) = body else { return Ok(None) };
     let mut grants = Vec::new();
@@ -141,7 +150,11 @@ fn requested_acl(
             (dto::Type::CANONICAL_USER, Some(id), _) => Grantee::Account(id.clone()),
             (dto::Type::GROUP, _, Some(uri)) => Grantee::Group(uri.clone()),
             (dto::Type::AMAZON_CUSTOMER_BY_EMAIL, _, _) => {
-                return Err(s3_error!(UnresolvableGrantByEmailAddress).into());
+                let email = grantee
+                    .email_address
+                    .as_deref()
+                    .ok_or_else(|| s3_error!(MalformedACLError))?;
+                Grantee::Account(by_email(meta, email).await?)
             }
             _ => return Err(s3_error!(MalformedACLError).into()),
         };
@@ -174,14 +187,14 @@ fn admit(bucket: &Bucket, acl: &Acl, owners: &[&str]) -> Result<String> {
 
 /// For CreateBucket: the access settings from `x-amz-object-ownership`, `x-amz-acl` and the
 /// grant headers.
-pub fn new_bucket_access(i: &dto::CreateBucketInput, owner: &Account) -> Result<BucketAccess> {
+pub async fn new_bucket_access(meta: &Meta, i: &dto::CreateBucketInput, owner: &Account) -> Result<BucketAccess> {
     let mut access = BucketAccess::default();
     if let Some(ownership) = &i.object_ownership {
         access.ownership = ownership.as_str().to_owned();
     }
     let canned = i.acl.as_ref().map(dto::BucketCannedACL::as_str);
     let headers = grant_headers!(i, with_write);
-    if let Some(acl) = requested_acl(canned, &headers, None, &owner.canonical_id, &owner.canonical_id)? {
+    if let Some(acl) = requested_acl(meta, canned, &headers, None, &owner.canonical_id, &owner.canonical_id).await? {
         if access.ownership == ObjectOwnership::BUCKET_OWNER_ENFORCED && !owner_only(&acl, &[&owner.canonical_id]) {
             return Err(s3_error!(
                 InvalidBucketAclWithObjectOwnership,
@@ -210,7 +223,15 @@ pub async fn new_object_acl(
         ObjectOwnership::BUCKET_OWNER_PREFERRED if canned != Some("bucket-owner-full-control") => writer,
         _ => &bucket_owner,
     };
-    let acl = requested_acl(canned, headers, None, &owner.canonical_id, &bucket_owner.canonical_id)?;
+    let acl = requested_acl(
+        &gw.meta,
+        canned,
+        headers,
+        None,
+        &owner.canonical_id,
+        &bucket_owner.canonical_id,
+    )
+    .await?;
     let stored = match acl {
         Some(acl) => Some(admit(bucket, &acl, &[&owner.canonical_id, &bucket_owner.canonical_id])?),
         None => None,
@@ -287,12 +308,14 @@ pub async fn put_bucket_acl(
     let canned = i.acl.as_ref().map(dto::BucketCannedACL::as_str);
     let headers = grant_headers!(i, with_write);
     let acl = requested_acl(
+        &gw.meta,
         canned,
         &headers,
         i.access_control_policy.as_ref(),
         &owner.canonical_id,
         &owner.canonical_id,
-    )?
+    )
+    .await?
     .ok_or_else(|| s3_error!(MissingSecurityHeader, "An ACL is required."))?;
     let mut access = bucket.access.clone();
     access.acl = admit(&bucket, &acl, &[&owner.canonical_id])?;
@@ -328,12 +351,14 @@ pub async fn put_object_acl(
     let canned = i.acl.as_ref().map(dto::ObjectCannedACL::as_str);
     let headers = grant_headers!(i, with_write);
     let acl = requested_acl(
+        &gw.meta,
         canned,
         &headers,
         i.access_control_policy.as_ref(),
         &owner.canonical_id,
         &bucket_owner.canonical_id,
-    )?
+    )
+    .await?
     .ok_or_else(|| s3_error!(MissingSecurityHeader, "An ACL is required."))?;
     let stored = admit(&bucket, &acl, &[&owner.canonical_id, &bucket_owner.canonical_id])?;
     gw.meta

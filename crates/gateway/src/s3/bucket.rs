@@ -42,7 +42,7 @@ pub async fn create_bucket(gw: &Gateway, req: S3Request<CreateBucketInput>) -> R
         )
         .into());
     }
-    let access = acl::new_bucket_access(input, &caller.account)?;
+    let access = acl::new_bucket_access(&gw.meta, input, &caller.account).await?;
     let max_buckets = gw.max_buckets_per_account().await?;
     gw.meta
         .create_bucket(&input.bucket, &caller.account.id, &gw.region, access, max_buckets)
