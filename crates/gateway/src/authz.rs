@@ -162,6 +162,37 @@ impl S3Access for Access {
         });
         Ok(())
     }
+
+    /// A POST (browser form) upload names its key in the form, which the check above could
+    /// not see: authorize the object now, with the form's ACL and tags as condition keys.
+    async fn put_object(&self, req: &mut s3s::S3Request<s3s::dto::PutObjectInput>) -> S3Result<()> {
+        if req.method != http::Method::POST {
+            return Ok(());
+        }
+        let Some(auth) = req.extensions.get::<Authorized>() else {
+            return Err(s3_error!(AccessDenied));
+        };
+        let Some(bucket) = &auth.bucket else { return Ok(()) };
+        let mut context = auth.context.clone();
+        if let Some(acl) = &req.input.acl {
+            context.set("s3:x-amz-acl", acl.as_str());
+        }
+        if let Some(tagging) = &req.input.tagging {
+            set_request_tags(&mut context, tagging);
+        }
+        let resource = resource_arn(Some(&bucket.name), Some(&req.input.key));
+        let target = Target::new(Some(bucket), Some(&req.input.key), &resource);
+        authorize(&self.dir, auth.caller.as_ref(), "s3:PutObject", &target, &context).await
+    }
+}
+
+/// `s3:RequestObjectTag/KEY` and `s3:RequestObjectTagKeys` from an `x-amz-tagging` value.
+fn set_request_tags(context: &mut Context, tagging: &str) {
+    let tags: Vec<(String, String)> = form_pairs(tagging).collect();
+    for (k, v) in &tags {
+        context.set(&format!("s3:RequestObjectTag/{k}"), v.clone());
+    }
+    context.set_all("s3:RequestObjectTagKeys", tags.into_iter().map(|(k, _)| k).collect());
 }
 
 /// `arn:aws:s3:::bucket`, `arn:aws:s3:::bucket/key`, or `*` for requests on no bucket.
@@ -261,7 +292,29 @@ pub async fn authorize(
     let pab = bucket.map(PublicAccessBlock::of).unwrap_or_default();
     let mut resource_side = match &bucket_doc {
         Some(doc) => {
-            let decision = evaluate(doc, Kind::Resource);
+            let mut decision = evaluate(doc, Kind::Resource);
+            // A statement naming the account delegates to the account: its users need their
+            // own policies for it. So for them only statements naming them (or everyone) allow.
+            if decision == Decision::Allow
+                && same_account
+                && let Some(user) = caller.and_then(|c| c.user.as_ref())
+            {
+                let only_user = osg_policy::Caller::Principal(Principal {
+                    account: String::new(),
+                    arn: user.arn(),
+                    canonical_id: String::new(),
+                });
+                let request = Request {
+                    caller: &only_user,
+                    action,
+                    resource,
+                    context: &context,
+                };
+                let named = Policy::parse(doc, Kind::Resource).map(|p| p.evaluate(&request));
+                if named != Ok(Decision::Allow) {
+                    decision = Decision::NotApplicable;
+                }
+            }
             // RestrictPublicBuckets: a public policy grants nothing outside the account.
             let public = Policy::parse(doc, Kind::Resource).is_ok_and(|p| p.is_public());
             if decision == Decision::Allow && public && pab.restrict_public_buckets && !same_account {
@@ -359,11 +412,7 @@ pub fn request_context(headers: &HeaderMap, uri: &Uri, conn: Option<Connection>,
         }
     }
     if let Some(tagging) = header("x-amz-tagging") {
-        let tags: Vec<(String, String)> = form_pairs(tagging).collect();
-        for (k, v) in &tags {
-            context.set(&format!("s3:RequestObjectTag/{k}"), v.clone());
-        }
-        context.set_all("s3:RequestObjectTagKeys", tags.into_iter().map(|(k, _)| k).collect());
+        set_request_tags(&mut context, tagging);
     }
     let query: HashMap<String, String> = uri.query().map(|q| form_pairs(q).collect()).unwrap_or_default();
     for (key, name) in [

@@ -62,6 +62,8 @@ impl Gateway {
 pub struct Frontend {
     s3: S3Service,
     iam: Arc<iam::Iam>,
+    /// The virtual-hosting domain, if any.
+    domain: Option<String>,
 }
 
 /// Builds the front end for `gateway`: authentication against the metadata store, virtual
@@ -84,5 +86,6 @@ pub fn frontend(gateway: Gateway, config: &Config) -> Frontend {
     Frontend {
         s3: builder.build(),
         iam: Arc::new(iam::Iam::new(meta, dir)),
+        domain: config.domain.clone(),
     }
 }

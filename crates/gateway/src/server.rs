@@ -105,7 +105,7 @@ fn load_tls(files: &TlsFiles) -> io::Result<TlsAcceptor> {
 async fn handle(frontend: Frontend, mut req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
     let request_id = new_request_id();
     let resource = req.uri().path().to_owned();
-    if let Some(uri) = crate::sigv2::canonical_uri(req.uri(), req.headers()) {
+    if let Some(uri) = crate::sigv2::canonical_uri(req.uri(), req.headers(), frontend.domain.as_deref()) {
         *req.uri_mut() = uri;
     }
     if crate::skew::too_skewed(req.headers(), time::OffsetDateTime::now_utc()) {

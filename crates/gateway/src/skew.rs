@@ -33,13 +33,14 @@ fn parse_http_date(v: &str) -> Option<OffsetDateTime> {
     OffsetDateTime::parse(&v.replace("GMT", "+0000"), &Rfc2822).ok()
 }
 
-/// Whether a header-signed request is too far from `now`. Requests without an Authorization
-/// header (anonymous, presigned, POST forms) are not judged here.
+/// Whether a header-signed request is too far from `now`, or carries no date we can read
+/// (which would let it be replayed forever). Requests without an Authorization header
+/// (anonymous, presigned, POST forms) are not judged here.
 pub fn too_skewed(headers: &HeaderMap, now: OffsetDateTime) -> bool {
     if !headers.contains_key(http::header::AUTHORIZATION) {
         return false;
     }
-    signed_at(headers).is_some_and(|t| (now - t).whole_seconds().abs() > MAX_SKEW_SECS)
+    signed_at(headers).is_none_or(|t| (now - t).whole_seconds().abs() > MAX_SKEW_SECS)
 }
 
 #[cfg(test)]
@@ -71,6 +72,11 @@ mod tests {
         assert!(
             !too_skewed(&headers(&[("x-amz-date", "20261125T101600Z")]), now),
             "unsigned"
+        );
+        assert!(too_skewed(&headers(&[auth]), now), "no date");
+        assert!(
+            too_skewed(&headers(&[auth, ("date", "Wednesday, 25-Nov-26 12:00:00 GMT")]), now),
+            "unreadable date"
         );
     }
 }

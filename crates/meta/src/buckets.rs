@@ -38,6 +38,14 @@ impl Default for BucketAccess {
     }
 }
 
+/// One field of [`BucketAccess`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BucketSetting {
+    Ownership,
+    Acl,
+    PublicAccessBlock,
+}
+
 const BUCKET_COLUMNS: &str = "name, account_id, region, created_ms, ownership, acl, public_access_block";
 
 fn bucket_from(row: &AnyRow) -> Result<Bucket> {
@@ -156,17 +164,20 @@ impl Meta {
 }
 
 impl Meta {
-    /// Replaces a bucket's access settings.
-    pub async fn set_bucket_access(&self, bucket: &str, access: &BucketAccess) -> Result<()> {
+    /// Sets one of a bucket's access settings; the others are left as they are, so changes
+    /// to different settings made at the same time do not undo each other.
+    pub async fn set_bucket_setting(&self, bucket: &str, setting: BucketSetting, value: &str) -> Result<()> {
+        let column = match setting {
+            BucketSetting::Ownership => "ownership",
+            BucketSetting::Acl => "acl",
+            BucketSetting::PublicAccessBlock => "public_access_block",
+        };
         let (_guard, mut tx) = self.begin_write().await?;
-        let updated =
-            sqlx::query("UPDATE buckets SET ownership = $1, acl = $2, public_access_block = $3 WHERE name = $4")
-                .bind(&access.ownership)
-                .bind(&access.acl)
-                .bind(&access.public_access_block)
-                .bind(bucket)
-                .execute(&mut *tx)
-                .await?;
+        let updated = sqlx::query(&format!("UPDATE buckets SET {column} = $1 WHERE name = $2"))
+            .bind(value)
+            .bind(bucket)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         if updated.rows_affected() == 0 {
             return Err(Error::NoSuchBucket);

@@ -105,6 +105,13 @@ impl Meta {
                 "Cannot delete an account that owns buckets.".into(),
             ));
         }
+        let owned =
+            "SELECT 1 FROM groups WHERE account_id = $1 UNION ALL SELECT 1 FROM managed_policies WHERE account_id = $1";
+        if Self::exists(&mut tx, owned, &id).await? {
+            return Err(Error::DeleteConflict(
+                "Cannot delete an account that has groups or policies.".into(),
+            ));
+        }
         if Self::exists(&mut tx, "SELECT 1 FROM users WHERE account_id = $1", &id).await? {
             return Err(Error::DeleteConflict("Cannot delete an account that has users.".into()));
         }

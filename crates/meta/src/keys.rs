@@ -41,7 +41,8 @@ fn key_row(access_key: &str) -> String {
 }
 
 impl Meta {
-    /// Adds a key pair for the account's root (`user` None) or one of its users.
+    /// Adds a key pair for the account's root (`user` None) or one of its users; at most two
+    /// per owner.
     pub async fn add_access_key(
         &self,
         account_id: &str,
@@ -50,6 +51,17 @@ impl Meta {
         secret: &str,
     ) -> Result<()> {
         let (_guard, mut tx) = self.begin_write().await?;
+        // Counted inside the transaction, so concurrent creations cannot pass the limit.
+        let held: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM access_keys WHERE account_id = $1 AND user_name = $2")
+            .bind(account_id)
+            .bind(user.unwrap_or(""))
+            .fetch_one(&mut *tx)
+            .await?;
+        if usize::try_from(held).unwrap_or(usize::MAX) >= MAX_KEYS {
+            return Err(Error::LimitExceeded(format!(
+                "Cannot exceed quota for AccessKeysPerUser: {MAX_KEYS}"
+            )));
+        }
         sqlx::query(
             "INSERT INTO access_keys (access_key, account_id, user_name, secret, active, created_ms)
              VALUES ($1, $2, $3, $4, 1, $5)",
@@ -65,13 +77,8 @@ impl Meta {
         Ok(())
     }
 
-    /// Generates and stores a key pair; returns `(access key, secret)`. At most two per owner.
+    /// Generates and stores a key pair; returns `(access key, secret)`.
     pub async fn create_access_key(&self, account_id: &str, user: Option<&str>) -> Result<(String, String)> {
-        if self.access_keys_of(account_id, user).await?.len() >= MAX_KEYS {
-            return Err(Error::LimitExceeded(format!(
-                "Cannot exceed quota for AccessKeysPerUser: {MAX_KEYS}"
-            )));
-        }
         let access_key = format!("AKOS{}", random_hex(16));
         let secret = random_hex(40);
         self.add_access_key(account_id, user, &access_key, &secret).await?;

@@ -27,7 +27,7 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Executor};
 use tokio::sync::Mutex;
 
-pub use self::buckets::{Bucket, BucketAccess};
+pub use self::buckets::{Bucket, BucketAccess, BucketSetting};
 pub use self::error::{Error, Result};
 pub use self::groups::Group;
 pub use self::identity::{Account, Caller, SYSTEM_ACCOUNT};

@@ -316,20 +316,20 @@ impl Meta {
                 .await?;
         let version = format!("v{next}");
         insert_version(&mut tx, &policy.account_id, &policy.name, &version, document, now_ms()).await?;
-        let default = if set_default {
-            version.clone()
-        } else {
-            policy.default_version.clone()
-        };
-        sqlx::query(
-            "UPDATE managed_policies SET next_version = $1, default_version = $2 WHERE account_id = $3 AND name = $4",
-        )
-        .bind(next + 1)
-        .bind(&default)
-        .bind(&policy.account_id)
-        .bind(&policy.name)
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query("UPDATE managed_policies SET next_version = $1 WHERE account_id = $2 AND name = $3")
+            .bind(next + 1)
+            .bind(&policy.account_id)
+            .bind(&policy.name)
+            .execute(&mut *tx)
+            .await?;
+        if set_default {
+            sqlx::query("UPDATE managed_policies SET default_version = $1 WHERE account_id = $2 AND name = $3")
+                .bind(&version)
+                .bind(&policy.account_id)
+                .bind(&policy.name)
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok(version)
     }
@@ -377,12 +377,20 @@ impl Meta {
 
     /// Deletes a version other than the default.
     pub async fn delete_policy_version(&self, policy: &ManagedPolicy, version: &str) -> Result<()> {
-        if version == policy.default_version {
+        let (_guard, mut tx) = self.begin_write().await?;
+        // Read the default inside the transaction: a concurrent SetDefault must not leave the
+        // policy pointing at a deleted version.
+        let default: Option<String> =
+            sqlx::query_scalar("SELECT default_version FROM managed_policies WHERE account_id = $1 AND name = $2")
+                .bind(&policy.account_id)
+                .bind(&policy.name)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if default.as_deref() == Some(version) {
             return Err(Error::DeleteConflict(
                 "Cannot delete the default version of a policy.".into(),
             ));
         }
-        let (_guard, mut tx) = self.begin_write().await?;
         let deleted =
             sqlx::query("DELETE FROM policy_versions WHERE account_id = $1 AND policy_name = $2 AND version_id = $3")
                 .bind(&policy.account_id)

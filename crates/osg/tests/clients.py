@@ -345,6 +345,17 @@ def run_checks(osg, work, endpoint, port):
         )
         r = requests.post(post["url"], data=post["fields"], files={"file": ("f", b"more than four bytes")})
         assert r.status_code == 400, (r.status_code, r.content)
+        # The form's key is authorized like a PUT's: a Deny on it holds.
+        deny = ('{"Statement":{"Effect":"Deny","Principal":"*","Action":"s3:PutObject",'
+                '"Resource":"arn:aws:s3:::boto-bucket/protected/*"}}')
+        s3.put_bucket_policy(Bucket="boto-bucket", Policy=deny)
+        try:
+            post = s3.generate_presigned_post("boto-bucket", "protected/x", ExpiresIn=300)
+            r = requests.post(post["url"], data=post["fields"], files={"file": ("f", b"nope")})
+            assert r.status_code == 403 and b"AccessDenied" in r.content, (r.status_code, r.content)
+        finally:
+            s3.delete_bucket_policy(Bucket="boto-bucket")
+        assert error_code(lambda: s3.head_object(Bucket="boto-bucket", Key="protected/x"))[1] == 404
 
     @check("s3cmd: mb, put, ls, get, del, rb")
     def _():

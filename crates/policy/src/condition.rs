@@ -136,6 +136,34 @@ impl Condition {
         })
     }
 
+    /// Whether the condition pins the caller down to known parties, which keeps an Allow for
+    /// everyone from being public (S3's rule): a non-negated test of fixed values (no
+    /// wildcards) on a key that names the caller's network, account or identity.
+    pub fn narrows(&self) -> bool {
+        const NARROWING: &[&str] = &[
+            "aws:sourceip",
+            "aws:sourcearn",
+            "aws:sourcevpc",
+            "aws:sourcevpce",
+            "aws:sourceaccount",
+            "aws:sourceowner",
+            "aws:principalaccount",
+            "aws:principalarn",
+            "aws:principalorgid",
+            "aws:userid",
+            "aws:username",
+        ];
+        let fixed = self
+            .values
+            .iter()
+            .all(|v| !v.contains(['*', '?']) && v != "0.0.0.0/0" && v != "::/0");
+        !self.negated
+            && self.qualifier != Some(Qualifier::ForAllValues)
+            && !matches!(self.test, Test::Null | Test::Bool)
+            && fixed
+            && NARROWING.contains(&self.key.to_ascii_lowercase().as_str())
+    }
+
     /// Whether the condition holds for the request described by `cx`.
     pub fn holds(&self, cx: &Context) -> bool {
         let present = cx.get(&self.key).filter(|v| !v.is_empty());

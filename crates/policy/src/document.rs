@@ -109,12 +109,14 @@ impl Policy {
             .flat_map(|s| s.resource.iter().flat_map(|r| r.items.iter().map(String::as_str)))
     }
 
-    /// Whether the policy grants anything to everyone: an Allow for any principal with no
-    /// condition to narrow it (S3's notion of a public bucket policy).
+    /// Whether the policy grants anything to everyone (S3's notion of a public bucket policy):
+    /// an Allow for any principal, or for all but some (`NotPrincipal`), that no condition on
+    /// the caller's network, account or identity narrows.
     #[must_use]
     pub fn is_public(&self) -> bool {
         self.statements.iter().any(|s| {
-            s.allow && s.conditions.is_empty() && s.principal.as_ref().is_some_and(|p| !p.negated && p.items.any)
+            let everyone = s.principal.as_ref().is_some_and(|p| p.negated || p.items.any);
+            s.allow && everyone && !s.conditions.iter().any(Condition::narrows)
         })
     }
 
@@ -472,6 +474,16 @@ mod tests {
         let narrowed = r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"*",
             "Condition":{"IpAddress":{"aws:SourceIp":"10.0.0.0/8"}}}}"#;
         assert!(!Policy::parse(narrowed, Kind::Resource).unwrap().is_public());
+        // Conditions that do not name who is asking leave a policy public.
+        let tls_only = r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"*",
+            "Condition":{"Bool":{"aws:SecureTransport":"true"}}}}"#;
+        assert!(Policy::parse(tls_only, Kind::Resource).unwrap().is_public());
+        let wildcard = r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"*",
+            "Condition":{"StringLike":{"aws:PrincipalAccount":"*"}}}}"#;
+        assert!(Policy::parse(wildcard, Kind::Resource).unwrap().is_public());
+        let all_but =
+            r#"{"Statement":{"Effect":"Allow","NotPrincipal":{"AWS":"111122223333"},"Action":"s3:*","Resource":"*"}}"#;
+        assert!(Policy::parse(all_but, Kind::Resource).unwrap().is_public());
         let account =
             r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":"111122223333"},"Action":"s3:*","Resource":"*"}}"#;
         assert!(!Policy::parse(account, Kind::Resource).unwrap().is_public());

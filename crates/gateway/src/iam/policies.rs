@@ -133,10 +133,17 @@ async fn managed(call: &Call<'_>, action: &str) -> Result<ManagedPolicy, IamErro
         .and_then(|rest| rest.rsplit('/').next())
         .ok_or_else(not_found)?;
     call.authorize(action, arn).await?;
-    call.meta
+    let policy = call
+        .meta
         .managed_policy(&call.caller.account.id, name)
         .await
-        .map_err(|_| not_found())
+        .map_err(|_| not_found())?;
+    // The ARN must name this very policy, path included: authorized on one path, acting on
+    // another policy of the same name would be an escalation.
+    if policy.arn() != arn {
+        return Err(not_found());
+    }
+    Ok(policy)
 }
 
 pub async fn create_policy(call: &Call<'_>) -> Result<Xml, IamError> {

@@ -109,6 +109,13 @@ pub async fn update_user(call: &Call<'_>) -> Result<Xml, IamError> {
     if let Some(path) = new_path {
         check_path(path)?;
     }
+    // Renaming or moving needs permission on the new ARN as well as the old.
+    let new_arn = call.account_arn(&format!(
+        "user{}{}",
+        new_path.unwrap_or(&user.path),
+        new_name.unwrap_or(&user.name)
+    ));
+    call.authorize("UpdateUser", &new_arn).await?;
     call.meta.update_user(&user, new_name, new_path).await?;
     Ok(Xml::empty("UpdateUser"))
 }

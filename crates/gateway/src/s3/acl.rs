@@ -7,7 +7,7 @@
 //! and `ObjectWriter` turn ACLs on.
 
 use http::StatusCode;
-use osg_meta::{Account, Bucket, BucketAccess, Meta};
+use osg_meta::{Account, Bucket, BucketAccess, BucketSetting, Meta};
 use osg_policy::acl::{Acl, Grant, Grantee, Permission};
 use s3s::dto::{self, ObjectOwnership};
 use s3s::{S3Request, S3Response, s3_error};
@@ -317,9 +317,10 @@ pub async fn put_bucket_acl(
     )
     .await?
     .ok_or_else(|| s3_error!(MissingSecurityHeader, "An ACL is required."))?;
-    let mut access = bucket.access.clone();
-    access.acl = admit(&bucket, &acl, &[&owner.canonical_id])?;
-    gw.meta.set_bucket_access(&bucket.name, &access).await?;
+    let acl = admit(&bucket, &acl, &[&owner.canonical_id])?;
+    gw.meta
+        .set_bucket_setting(&bucket.name, BucketSetting::Acl, &acl)
+        .await?;
     gw.dir.forget_bucket(&bucket.name);
     Ok(S3Response::new(dto::PutBucketAclOutput {}))
 }
@@ -400,9 +401,9 @@ async fn set_ownership(gw: &Gateway, bucket: &Bucket, ownership: &str) -> Result
         )
         .into());
     }
-    let mut access = bucket.access.clone();
-    ownership.clone_into(&mut access.ownership);
-    gw.meta.set_bucket_access(&bucket.name, &access).await?;
+    gw.meta
+        .set_bucket_setting(&bucket.name, BucketSetting::Ownership, ownership)
+        .await?;
     gw.dir.forget_bucket(&bucket.name);
     Ok(())
 }
@@ -445,9 +446,10 @@ pub async fn put_public_access_block(
         block_public_policy: c.block_public_policy.unwrap_or(false),
         restrict_public_buckets: c.restrict_public_buckets.unwrap_or(false),
     };
-    let mut access = bucket.access.clone();
-    access.public_access_block = serde_json::to_string(&pab).unwrap_or_default();
-    gw.meta.set_bucket_access(&bucket.name, &access).await?;
+    let pab = serde_json::to_string(&pab).unwrap_or_default();
+    gw.meta
+        .set_bucket_setting(&bucket.name, BucketSetting::PublicAccessBlock, &pab)
+        .await?;
     gw.dir.forget_bucket(&bucket.name);
     Ok(S3Response::new(dto::PutPublicAccessBlockOutput {}))
 }
@@ -481,9 +483,9 @@ pub async fn delete_public_access_block(
     req: S3Request<dto::DeletePublicAccessBlockInput>,
 ) -> Result<S3Response<dto::DeletePublicAccessBlockOutput>> {
     let bucket = access::bucket(&req)?;
-    let mut access = bucket.access.clone();
-    access.public_access_block.clear();
-    gw.meta.set_bucket_access(&bucket.name, &access).await?;
+    gw.meta
+        .set_bucket_setting(&bucket.name, BucketSetting::PublicAccessBlock, "")
+        .await?;
     gw.dir.forget_bucket(&bucket.name);
     Ok(S3Response::with_status(
         dto::DeletePublicAccessBlockOutput {},

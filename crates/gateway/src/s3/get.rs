@@ -207,6 +207,25 @@ fn status(plan: &Plan) -> StatusCode {
 pub async fn get_object(gw: &Gateway, req: S3Request<GetObjectInput>) -> Result<S3Response<GetObjectOutput>> {
     access::bucket(&req)?;
     let i = &req.input;
+    let overriding = [
+        &i.response_content_type,
+        &i.response_content_encoding,
+        &i.response_content_disposition,
+        &i.response_content_language,
+        &i.response_cache_control,
+    ]
+    .iter()
+    .any(|v| v.is_some())
+        || i.response_expires.is_some();
+    // As S3: anonymous requests may not rewrite response headers (a public object must not
+    // become, say, text/html at a requester's wish).
+    if overriding && access::authorized(&req)?.caller.is_none() {
+        return Err(s3_error!(
+            InvalidRequest,
+            "Request specific response headers cannot be used for anonymous GET requests."
+        )
+        .into());
+    }
     let plan = plan(gw, &read_of!(i)).await?;
     let body = gw.read(&plan.version.pieces, plan.span.clone()).await?;
     let body = futures::TryStreamExt::map_err(body, std::io::Error::other);

@@ -45,6 +45,7 @@ struct Extra {
 /// Bucket-policy setups (`BUCKET` stands for the bucket name) and, for each principal, the
 /// operations AWS's rules allow.
 fn setups(
+    a_account: &str,
     b_account: &str,
     alice_arn: &str,
 ) -> Vec<(&'static str, String, Extra, BTreeMap<&'static str, &'static str>)> {
@@ -72,6 +73,15 @@ fn setups(
             r#"{"Statement":{"Effect":"Deny","Principal":"*","Action":"s3:DeleteObject","Resource":"arn:aws:s3:::BUCKET/*"}}"#
                 .to_owned(),
             table(["GHPLU", "", "GHPLU", "PLU", "", "", "", ""]),
+        ),
+        (
+            // Naming the account delegates to it: its users still need their own policies.
+            "grant to the owner's own account",
+            format!(
+                r#"{{"Statement":{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{a_account}:root"}},"Action":"s3:*",
+                    "Resource":["arn:aws:s3:::BUCKET","arn:aws:s3:::BUCKET/*"]}}}}"#
+            ),
+            table(["GHPDLU", "", "GHPDLU", "PDLU", "", "", "", ""]),
         ),
         (
             "grant to one user of the account",
@@ -253,7 +263,7 @@ async fn authorization_matrix() {
 
     let mut cases = 0;
     let mut wrong = Vec::new();
-    for (n, (setup, policy, extra, allowed)) in setups(&b.id, &alice_arn).into_iter().enumerate() {
+    for (n, (setup, policy, extra, allowed)) in setups(&a.id, &b.id, &alice_arn).into_iter().enumerate() {
         let bucket = format!("authz-{n}");
         owner.create_bucket().bucket(&bucket).send().await.unwrap();
         if !policy.is_empty() {
@@ -326,7 +336,7 @@ async fn authorization_matrix() {
         wrong.len(),
         wrong.join("\n")
     );
-    assert_eq!(cases, 432);
+    assert_eq!(cases, 480);
 }
 
 #[tokio::test]
