@@ -25,7 +25,7 @@ use osg_provider::Provider;
 
 pub use self::reaper::run_reaper;
 pub use self::server::{TlsFiles, serve};
-use s3s::service::S3Service;
+pub use s3s::service::S3Service;
 
 /// What every request handler shares: the metadata store and the provider.
 pub struct Gateway {
@@ -61,9 +61,23 @@ impl Gateway {
 #[derive(Clone)]
 pub struct Frontend {
     s3: S3Service,
-    iam: Arc<iam::Iam>,
+    /// The IAM endpoint beside S3; a standalone Walrus has none.
+    iam: Option<Arc<iam::Iam>>,
     /// The virtual-hosting domain, if any.
     domain: Option<String>,
+}
+
+impl Frontend {
+    /// Serves another S3 service (a standalone Walrus) with this listener's request ids,
+    /// limits and error details.
+    #[must_use]
+    pub fn s3_only(s3: S3Service) -> Self {
+        Self {
+            s3,
+            iam: None,
+            domain: None,
+        }
+    }
 }
 
 /// Builds the front end for `gateway`: authentication against the metadata store, virtual
@@ -85,7 +99,7 @@ pub fn frontend(gateway: Gateway, config: &Config) -> Frontend {
     builder.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(limits))));
     Frontend {
         s3: builder.build(),
-        iam: Arc::new(iam::Iam::new(meta, dir)),
+        iam: Some(Arc::new(iam::Iam::new(meta, dir))),
         domain: config.domain.clone(),
     }
 }

@@ -52,7 +52,7 @@ mod tests {
         let walrus = Walrus::open(&dir.path().join("walrus")).await.unwrap();
         for blob in ["aa11", "bb22"] {
             meta.begin_blob(blob).await.unwrap();
-            walrus.put_blob(blob, body(b"bytes")).await.unwrap();
+            walrus.put_blob(blob, body(b"bytes"), 5).await.unwrap();
         }
         meta.abandon_blob("aa11").await.unwrap();
         assert_eq!(reap_once(&meta, &walrus).await.unwrap(), 1);

@@ -117,8 +117,10 @@ async fn handle(frontend: Frontend, mut req: Request<Incoming>) -> Result<Respon
             return Ok(finish(resp, &request_id, &resource));
         }
     }
-    if crate::iam::is_iam_request(req.method(), req.uri(), req.headers()) {
-        let resp = frontend.iam.handle(req.map(Body::from), &request_id).await;
+    if let Some(iam) = &frontend.iam
+        && crate::iam::is_iam_request(req.method(), req.uri(), req.headers())
+    {
+        let resp = iam.handle(req.map(Body::from), &request_id).await;
         return Ok(finish(resp, &request_id, &resource));
     }
     let resp = match frontend.s3.call(limit_chunks(req)).await {

@@ -28,6 +28,35 @@ fn random_string(len: usize, upper: bool) -> String {
     if upper { s.to_ascii_uppercase() } else { s }
 }
 
+/// A fresh access key id and secret.
+#[must_use]
+pub fn new_key_pair() -> (String, String) {
+    (format!("AKOSG{}", random_string(15, true)), random_string(40, false))
+}
+
+/// Writes a key pair as an AWS shared-credentials file (profile `default`), mode 0600.
+pub fn write_credentials(path: &Path, access_key: &str, secret: &str) -> anyhow::Result<()> {
+    let _ = std::fs::remove_file(path);
+    write_private(
+        path,
+        &format!("[default]\naws_access_key_id = {access_key}\naws_secret_access_key = {secret}\n"),
+    )
+}
+
+/// Reads the key pair of a shared-credentials file written by [`write_credentials`].
+pub fn read_credentials(path: &Path) -> anyhow::Result<(String, String)> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix(name)
+                    .map(|v| v.trim_start_matches([' ', '=']).trim().to_owned())
+            })
+            .with_context(|| format!("{} has no {name}", path.display()))
+    };
+    Ok((field("aws_access_key_id")?, field("aws_secret_access_key")?))
+}
+
 /// Writes `contents` to a new file only its owner can read.
 fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
     let mut file = std::fs::OpenOptions::new()
@@ -73,21 +102,10 @@ pub async fn ensure_admin(meta: &Meta, data_dir: &Path) -> anyhow::Result<PathBu
     let path = data_dir.join(CREDENTIALS_FILE);
     let (access_key, secret) = match (std::env::var(ACCESS_KEY_VAR), std::env::var(SECRET_KEY_VAR)) {
         (Ok(a), Ok(s)) if !a.is_empty() && !s.is_empty() => (a, s),
-        _ => (format!("AKOSG{}", random_string(15, true)), random_string(40, false)),
+        _ => new_key_pair(),
     };
     if meta.ensure_system_account(&access_key, &secret).await? {
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&path)
-            .with_context(|| format!("writing {}", path.display()))?;
-        writeln!(
-            file,
-            "[default]\naws_access_key_id = {access_key}\naws_secret_access_key = {secret}"
-        )?;
-        file.sync_all()?;
+        write_credentials(&path, &access_key, &secret)?;
         tracing::info!(access_key, "created the system account");
     }
     Ok(path)

@@ -21,6 +21,8 @@ enum Command {
     Serve(ServeArgs),
     /// Manage accounts, users, keys and policies in the metadata store.
     Admin(osg::admin::AdminArgs),
+    /// Run a standalone Walrus store, for gateways on other hosts.
+    Walrus(osg::walrus::WalrusArgs),
 }
 
 #[tokio::main]
@@ -44,5 +46,11 @@ async fn main() -> anyhow::Result<()> {
             server.run().await
         }
         Command::Admin(args) => osg::admin::run(args).await,
+        Command::Walrus(args) => {
+            let server = osg::walrus::WalrusServer::start(&args).await?;
+            println!("osg walrus: serving on http://{}", server.addr);
+            println!("osg walrus: service credential in {}", server.credentials.display());
+            server.run().await
+        }
     }
 }

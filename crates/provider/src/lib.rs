@@ -5,6 +5,8 @@
 //! metadata, versions, listings) lives in the metadata store, so a provider only needs these
 //! few calls.
 
+pub mod s3;
+
 use std::ops::Range;
 use std::pin::Pin;
 
@@ -37,9 +39,10 @@ pub enum Error {
 /// Where object bytes live.
 #[async_trait]
 pub trait Provider: Send + Sync + 'static {
-    /// Stores the whole stream under `key` and returns its length. When this returns `Ok` the
+    /// Stores the whole stream, `length` bytes, under `key` and returns the length stored.
+    /// (Remote providers need the length before the first byte.) When this returns `Ok` the
     /// bytes are durable; on `Err` nothing readable is left under `key`.
-    async fn put_blob(&self, key: &str, body: ByteStream) -> Result<u64>;
+    async fn put_blob(&self, key: &str, body: ByteStream, length: u64) -> Result<u64>;
 
     /// Streams the bytes of `key` within `range` (which the caller has checked against the
     /// blob's size).

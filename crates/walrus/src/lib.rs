@@ -5,6 +5,10 @@
 //! under its final name, then the file and its directory are fsync'd before `put_blob`
 //! returns. Nothing reads a blob until the metadata store references it, so a crash mid-write
 //! leaves only an orphan that the reaper removes.
+//!
+//! [`standalone`] serves the same store to gateways on other hosts through a small S3 subset.
+
+pub mod standalone;
 
 use std::io;
 use std::ops::Range;
@@ -35,6 +39,15 @@ impl Walrus {
         Ok(Self { blobs })
     }
 
+    /// The size of a stored blob.
+    pub async fn size(&self, key: &str) -> Result<u64> {
+        match fs::metadata(self.path(key)?).await {
+            Ok(m) => Ok(m.len()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Error::NotFound(key.to_owned())),
+            Err(e) => Err(unavailable(&e)),
+        }
+    }
+
     fn path(&self, key: &str) -> Result<PathBuf> {
         // Keys come from the gateway; refuse anything that could escape the store.
         if key.len() < 3 || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
@@ -50,7 +63,7 @@ fn unavailable(e: &io::Error) -> Error {
 
 #[async_trait]
 impl Provider for Walrus {
-    async fn put_blob(&self, key: &str, mut body: ByteStream) -> Result<u64> {
+    async fn put_blob(&self, key: &str, mut body: ByteStream, _length: u64) -> Result<u64> {
         let path = self.path(key)?;
         let file = fs::File::create_new(&path).await.map_err(|e| unavailable(&e))?;
         let mut out = tokio::io::BufWriter::with_capacity(WRITE_BUFFER, file);
@@ -134,7 +147,7 @@ mod tests {
     async fn put_get_range_delete() {
         let dir = tempfile::tempdir().unwrap();
         let w = Walrus::open(dir.path()).await.unwrap();
-        let n = w.put_blob("ab12cd", body(&[b"hello ", b"world"])).await.unwrap();
+        let n = w.put_blob("ab12cd", body(&[b"hello ", b"world"]), 11).await.unwrap();
         assert_eq!(n, 11);
         assert!(dir.path().join("blobs/ab/ab12cd").is_file());
         assert_eq!(
@@ -155,7 +168,7 @@ mod tests {
             Ok(Bytes::from_static(b"partial")),
             Err::<Bytes, osg_provider::BoxError>("client went away".into()),
         ]));
-        assert!(matches!(w.put_blob("ef01", failing).await, Err(Error::Body(_))));
+        assert!(matches!(w.put_blob("ef01", failing, 100).await, Err(Error::Body(_))));
         assert!(!dir.path().join("blobs/ef/ef01").exists());
     }
 
@@ -164,7 +177,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let w = Walrus::open(dir.path()).await.unwrap();
         for key in ["../../etc/passwd", "a/b", "x", "ab cd"] {
-            assert!(w.put_blob(key, body(&[b"x"])).await.is_err(), "{key}");
+            assert!(w.put_blob(key, body(&[b"x"]), 1).await.is_err(), "{key}");
         }
     }
 }

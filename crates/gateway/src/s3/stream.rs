@@ -86,7 +86,7 @@ impl Gateway {
             d.md5.update(chunk);
             d.checksums.update(chunk);
         }));
-        let result = match self.provider.put_blob(&blob, body).await {
+        let result = match self.provider.put_blob(&blob, body, expected.length).await {
             Ok(size) => {
                 let digests = digests
                     .lock()

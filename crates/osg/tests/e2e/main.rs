@@ -9,3 +9,4 @@ mod crash;
 mod list;
 mod multipart;
 mod objects;
+mod providers;

@@ -1,0 +1,63 @@
+//! `osg walrus`: a Walrus store on its own host, which gateways reach with the `s3` provider.
+//! Its service credential comes from `OSG_WALRUS_ACCESS_KEY`/`OSG_WALRUS_SECRET_KEY` when
+//! set, otherwise it is generated on first start into `DIR/walrus.credentials` (mode 0600).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+
+pub const CREDENTIALS_FILE: &str = "walrus.credentials";
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct WalrusArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8774")]
+    pub listen: SocketAddr,
+    /// Directory holding the blobs and the service credential.
+    #[arg(long, default_value = "./walrus-data")]
+    pub data_dir: PathBuf,
+}
+
+/// A standalone Walrus bound to its port.
+pub struct WalrusServer {
+    pub addr: SocketAddr,
+    pub credentials: PathBuf,
+    listener: TcpListener,
+    frontend: osg_gateway::Frontend,
+}
+
+impl WalrusServer {
+    pub async fn start(args: &WalrusArgs) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&args.data_dir).with_context(|| format!("creating {}", args.data_dir.display()))?;
+        let credentials = args.data_dir.join(CREDENTIALS_FILE);
+        let (access_key, secret) = match (
+            std::env::var("OSG_WALRUS_ACCESS_KEY"),
+            std::env::var("OSG_WALRUS_SECRET_KEY"),
+        ) {
+            (Ok(a), Ok(s)) if !a.is_empty() && !s.is_empty() => (a, s),
+            _ if credentials.exists() => crate::bootstrap::read_credentials(&credentials)?,
+            _ => {
+                let pair = crate::bootstrap::new_key_pair();
+                crate::bootstrap::write_credentials(&credentials, &pair.0, &pair.1)?;
+                pair
+            }
+        };
+        let service = osg_walrus::standalone::service(args.data_dir.clone(), &access_key, &secret);
+        let listener = TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("binding {}", args.listen))?;
+        Ok(Self {
+            addr: listener.local_addr()?,
+            credentials,
+            listener,
+            frontend: osg_gateway::Frontend::s3_only(service),
+        })
+    }
+
+    pub async fn run(self) -> anyhow::Result<()> {
+        osg_gateway::serve(self.listener, self.frontend, None).await?;
+        Ok(())
+    }
+}
