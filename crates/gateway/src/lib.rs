@@ -12,6 +12,7 @@ mod directory;
 mod error;
 mod host;
 mod iam;
+pub mod providers;
 mod reaper;
 mod s3;
 mod server;
@@ -21,7 +22,6 @@ mod skew;
 use std::sync::Arc;
 
 use osg_meta::Meta;
-use osg_provider::Provider;
 
 pub use self::reaper::run_reaper;
 pub use self::server::{TlsFiles, serve};
@@ -31,7 +31,7 @@ pub use s3s::service::S3Service;
 pub struct Gateway {
     meta: Arc<Meta>,
     dir: Arc<directory::Directory>,
-    provider: Arc<dyn Provider>,
+    providers: Arc<providers::Providers>,
     region: String,
 }
 
@@ -46,12 +46,12 @@ pub struct Config {
 
 impl Gateway {
     #[must_use]
-    pub fn new(meta: Arc<Meta>, provider: Arc<dyn Provider>, region: String) -> Self {
+    pub fn new(meta: Arc<Meta>, providers: Arc<providers::Providers>, region: String) -> Self {
         let dir = Arc::new(directory::Directory::new(Arc::clone(&meta)));
         Self {
             meta,
             dir,
-            provider,
+            providers,
             region,
         }
     }

@@ -12,6 +12,8 @@ pub struct Bucket {
     pub owner: String,
     pub region: String,
     pub created_ms: i64,
+    /// The provider holding the bucket's bytes, chosen at creation.
+    pub provider: String,
     pub access: BucketAccess,
 }
 
@@ -38,6 +40,15 @@ impl Default for BucketAccess {
     }
 }
 
+/// What a new bucket is: its name, owning account id, region and provider.
+#[derive(Debug, Clone, Copy)]
+pub struct NewBucket<'a> {
+    pub name: &'a str,
+    pub owner: &'a str,
+    pub region: &'a str,
+    pub provider: &'a str,
+}
+
 /// One field of [`BucketAccess`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BucketSetting {
@@ -46,7 +57,7 @@ pub enum BucketSetting {
     PublicAccessBlock,
 }
 
-const BUCKET_COLUMNS: &str = "name, account_id, region, created_ms, ownership, acl, public_access_block";
+const BUCKET_COLUMNS: &str = "name, account_id, region, created_ms, provider, ownership, acl, public_access_block";
 
 fn bucket_from(row: &AnyRow) -> Result<Bucket> {
     Ok(Bucket {
@@ -54,6 +65,7 @@ fn bucket_from(row: &AnyRow) -> Result<Bucket> {
         owner: row.try_get("account_id")?,
         region: row.try_get("region")?,
         created_ms: row.try_get("created_ms")?,
+        provider: row.try_get("provider")?,
         access: BucketAccess {
             ownership: row.try_get("ownership")?,
             acl: row.try_get("acl")?,
@@ -64,14 +76,13 @@ fn bucket_from(row: &AnyRow) -> Result<Bucket> {
 
 impl Meta {
     /// Creates a bucket unless the name is taken or `owner` already has `max_buckets`.
-    pub async fn create_bucket(
-        &self,
-        name: &str,
-        owner: &str,
-        region: &str,
-        access: BucketAccess,
-        max_buckets: i64,
-    ) -> Result<Bucket> {
+    pub async fn create_bucket(&self, new: NewBucket<'_>, access: BucketAccess, max_buckets: i64) -> Result<Bucket> {
+        let NewBucket {
+            name,
+            owner,
+            region,
+            provider,
+        } = new;
         let (_guard, mut tx) = self.begin_write().await?;
         let existing: Option<String> = sqlx::query_scalar("SELECT account_id FROM buckets WHERE name = $1")
             .bind(name)
@@ -94,15 +105,17 @@ impl Meta {
             owner: owner.to_owned(),
             region: region.to_owned(),
             created_ms: now_ms(),
+            provider: provider.to_owned(),
             access,
         };
         sqlx::query(&format!(
-            "INSERT INTO buckets ({BUCKET_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            "INSERT INTO buckets ({BUCKET_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
         ))
         .bind(&bucket.name)
         .bind(&bucket.owner)
         .bind(&bucket.region)
         .bind(bucket.created_ms)
+        .bind(&bucket.provider)
         .bind(&bucket.access.ownership)
         .bind(&bucket.access.acl)
         .bind(&bucket.access.public_access_block)
@@ -223,32 +236,68 @@ impl Meta {
 
 #[cfg(test)]
 mod tests {
-    use crate::{BucketAccess, Error, test_store};
+    use crate::{Error, test_store};
 
     #[tokio::test]
     async fn create_get_list_delete() {
         let (_dir, meta) = test_store().await;
         let a = meta.create_account("a").await.unwrap();
         let b = meta.create_account("b").await.unwrap();
-        meta.create_bucket("one", &a.id, "us-east-1", BucketAccess::default(), 100)
-            .await
-            .unwrap();
+        meta.create_bucket(
+            crate::NewBucket {
+                name: "one",
+                owner: &a.id,
+                region: "us-east-1",
+                provider: "walrus",
+            },
+            crate::BucketAccess::default(),
+            100,
+        )
+        .await
+        .unwrap();
         assert!(matches!(
-            meta.create_bucket("one", &a.id, "us-east-1", BucketAccess::default(), 100)
-                .await,
+            meta.create_bucket(
+                crate::NewBucket {
+                    name: "one",
+                    owner: &a.id,
+                    region: "us-east-1",
+                    provider: "walrus"
+                },
+                crate::BucketAccess::default(),
+                100
+            )
+            .await,
             Err(Error::BucketExists { owned_by_caller: true })
         ));
         assert!(matches!(
-            meta.create_bucket("one", &b.id, "us-east-1", BucketAccess::default(), 100)
-                .await,
+            meta.create_bucket(
+                crate::NewBucket {
+                    name: "one",
+                    owner: &b.id,
+                    region: "us-east-1",
+                    provider: "walrus"
+                },
+                crate::BucketAccess::default(),
+                100
+            )
+            .await,
             Err(Error::BucketExists { owned_by_caller: false })
         ));
         assert_eq!(meta.bucket("one").await.unwrap().owner, a.id);
         assert_eq!(meta.buckets_of(&a.id).await.unwrap().len(), 1);
         assert!(meta.buckets_of(&b.id).await.unwrap().is_empty());
         assert!(matches!(
-            meta.create_bucket("two", &a.id, "us-east-1", BucketAccess::default(), 1)
-                .await,
+            meta.create_bucket(
+                crate::NewBucket {
+                    name: "two",
+                    owner: &a.id,
+                    region: "us-east-1",
+                    provider: "walrus"
+                },
+                crate::BucketAccess::default(),
+                1
+            )
+            .await,
             Err(Error::TooManyBuckets(1))
         ));
         meta.put_bucket_policy("one", "{}").await.unwrap();

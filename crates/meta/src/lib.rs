@@ -16,6 +16,7 @@ mod multipart;
 mod objects;
 mod policies;
 mod properties;
+mod providers;
 mod schema;
 mod seal;
 mod users;
@@ -27,7 +28,7 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Executor};
 use tokio::sync::Mutex;
 
-pub use self::buckets::{Bucket, BucketAccess, BucketSetting};
+pub use self::buckets::{Bucket, BucketAccess, BucketSetting, NewBucket};
 pub use self::error::{Error, Result};
 pub use self::groups::Group;
 pub use self::identity::{Account, Caller, SYSTEM_ACCOUNT};
@@ -36,6 +37,7 @@ pub use self::list::{ListEntry, ListPage};
 pub use self::multipart::{Part, PartChoice, Upload, UploadPage};
 pub use self::objects::{Condition, NewVersion, ObjectAttrs, Piece, Version};
 pub use self::policies::{ManagedPolicy, Owner, PolicyVersion};
+pub use self::providers::ProviderRecord;
 pub use self::seal::{KEY_LEN, Sealer};
 pub use self::users::User;
 

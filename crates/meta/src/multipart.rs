@@ -302,9 +302,18 @@ mod tests {
     async fn complete_checks_parts_and_reuses_blobs() {
         let (_dir, meta) = test_store().await;
         let a = meta.create_account("a").await.unwrap();
-        meta.create_bucket("b", &a.id, "us-east-1", crate::BucketAccess::default(), 100)
-            .await
-            .unwrap();
+        meta.create_bucket(
+            crate::NewBucket {
+                name: "b",
+                owner: &a.id,
+                region: "us-east-1",
+                provider: "walrus",
+            },
+            crate::BucketAccess::default(),
+            100,
+        )
+        .await
+        .unwrap();
         let up = meta
             .create_upload("b", "k", &ObjectAttrs::default(), &a.id)
             .await

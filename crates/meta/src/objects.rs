@@ -293,9 +293,18 @@ pub(crate) mod tests {
     async fn replace_marks_old_blob_dead_and_conditions_hold() {
         let (_dir, meta) = test_store().await;
         let a = meta.create_account("a").await.unwrap();
-        meta.create_bucket("b", &a.id, "us-east-1", crate::BucketAccess::default(), 100)
-            .await
-            .unwrap();
+        meta.create_bucket(
+            crate::NewBucket {
+                name: "b",
+                owner: &a.id,
+                region: "us-east-1",
+                provider: "walrus",
+            },
+            crate::BucketAccess::default(),
+            100,
+        )
+        .await
+        .unwrap();
         for blob in ["blob1", "blob2"] {
             meta.begin_blob(blob).await.unwrap();
         }

@@ -13,6 +13,13 @@ const TABLES: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS properties (
         name TEXT PRIMARY KEY,
         value TEXT NOT NULL)",
+    // Provider instances: non-secret settings as JSON, the secret sealed.
+    "CREATE TABLE IF NOT EXISTS providers (
+        name TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        config TEXT NOT NULL,
+        secret TEXT NOT NULL,
+        created_ms BIGINT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS accounts (
         id TEXT PRIMARY KEY,
         name TEXT NOT NULL UNIQUE,
@@ -49,6 +56,7 @@ const TABLES: &[&str] = &[
         account_id TEXT NOT NULL REFERENCES accounts(id),
         region TEXT NOT NULL,
         created_ms BIGINT NOT NULL,
+        provider TEXT NOT NULL,
         ownership TEXT NOT NULL,
         acl TEXT NOT NULL,
         public_access_block TEXT NOT NULL)",

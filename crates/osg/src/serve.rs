@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use osg_gateway::providers::Providers;
 use osg_gateway::{Config, Gateway, TlsFiles};
 use osg_meta::Meta;
 use osg_provider::Provider;
@@ -42,7 +43,7 @@ pub struct Server {
     frontend: osg_gateway::Frontend,
     tls: Option<TlsFiles>,
     meta: Arc<Meta>,
-    provider: Arc<dyn Provider>,
+    providers: Arc<Providers>,
 }
 
 impl Server {
@@ -55,7 +56,12 @@ impl Server {
                 .context("opening the Walrus store")?,
         );
         let credentials = crate::bootstrap::ensure_admin(&meta, &args.data_dir).await?;
-        let gateway = Gateway::new(Arc::clone(&meta), Arc::clone(&provider), args.region.clone());
+        let providers = Arc::new(Providers::new(Arc::clone(&meta), provider));
+        providers
+            .refresh()
+            .await
+            .map_err(|e| anyhow::anyhow!("loading providers: {e}"))?;
+        let gateway = Gateway::new(Arc::clone(&meta), Arc::clone(&providers), args.region.clone());
         let config = Config {
             region: args.region.clone(),
             domain: args.domain.clone(),
@@ -78,13 +84,14 @@ impl Server {
             frontend,
             tls,
             meta,
-            provider,
+            providers,
         })
     }
 
     /// Serves until the process ends; the reaper runs beside it.
     pub async fn run(self) -> anyhow::Result<()> {
-        tokio::spawn(osg_gateway::run_reaper(self.meta, self.provider));
+        tokio::spawn(Arc::clone(&self.providers).run_refresh());
+        tokio::spawn(osg_gateway::run_reaper(self.meta, self.providers));
         osg_gateway::serve(self.listener, self.frontend, self.tls.as_ref()).await?;
         Ok(())
     }

@@ -4,8 +4,9 @@ use s3s::dto::*;
 use s3s::{S3Request, S3Response, s3_error};
 
 use super::{access, acl, owner_of, timestamp};
-use crate::Gateway;
 use crate::error::Result;
+use crate::{Gateway, providers};
+use osg_meta::NewBucket;
 
 pub async fn list_buckets(gw: &Gateway, req: S3Request<ListBucketsInput>) -> Result<S3Response<ListBucketsOutput>> {
     let caller = access::caller(&req)?;
@@ -44,9 +45,17 @@ pub async fn create_bucket(gw: &Gateway, req: S3Request<CreateBucketInput>) -> R
     }
     let access = acl::new_bucket_access(&gw.meta, input, &caller.account).await?;
     let max_buckets = gw.max_buckets_per_account().await?;
-    gw.meta
-        .create_bucket(&input.bucket, &caller.account.id, &gw.region, access, max_buckets)
-        .await?;
+    // New buckets live on the cluster's current backend, and stay there.
+    let provider = gw.meta.property(providers::BACKEND_PROPERTY).await?;
+    let provider = provider.as_deref().unwrap_or(providers::EMBEDDED);
+    gw.providers.get(provider)?;
+    let new = NewBucket {
+        name: &input.bucket,
+        owner: &caller.account.id,
+        region: &gw.region,
+        provider,
+    };
+    gw.meta.create_bucket(new, access, max_buckets).await?;
     Ok(S3Response::new(CreateBucketOutput {
         location: Some(format!("/{}", input.bucket)),
     }))

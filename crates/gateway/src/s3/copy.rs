@@ -136,7 +136,7 @@ pub async fn copy_object(gw: &Gateway, req: S3Request<CopyObjectInput>) -> Resul
     let body = gw.read(&src.pieces, 0..src.size).await?;
     let wanted = Wanted::same_as(&src.attrs.checksums);
     let expected = Expected::new(i64::try_from(src.size).ok(), None, wanted)?;
-    let stored = gw.store(body, expected, None).await?;
+    let stored = gw.store(&bucket.provider, body, expected, None).await?;
     attrs.acl = acl;
     attrs.tags = tags;
     let condition = osg_meta::Condition::None;
@@ -186,7 +186,7 @@ pub async fn upload_part_copy(
     gw: &Gateway,
     req: S3Request<UploadPartCopyInput>,
 ) -> Result<S3Response<UploadPartCopyOutput>> {
-    access::bucket(&req)?;
+    let bucket = access::bucket(&req)?;
     let number = super::multipart::part_number(req.input.part_number)?;
     let upload = gw.meta.upload(&req.input.upload_id).await?;
     if upload.bucket != req.input.bucket || upload.key != req.input.key {
@@ -202,7 +202,7 @@ pub async fn upload_part_copy(
     let body = gw.read(&src.pieces, span.clone()).await?;
     let length = i64::try_from(span.end - span.start).ok();
     let expected = Expected::new(length, None, Wanted::default())?;
-    let stored = gw.store(body, expected, None).await?;
+    let stored = gw.store(&bucket.provider, body, expected, None).await?;
     let part = match gw
         .meta
         .commit_part(&upload.upload_id, number, &stored.blob, stored.size, &stored.md5)

@@ -74,7 +74,7 @@ pub async fn create_multipart_upload(
 }
 
 pub async fn upload_part(gw: &Gateway, req: S3Request<UploadPartInput>) -> Result<S3Response<UploadPartOutput>> {
-    access::bucket(&req)?;
+    let bucket = access::bucket(&req)?;
     let i = req.input;
     let number = part_number(i.part_number)?;
     let upload = upload_of(gw, &i.bucket, &i.key, &i.upload_id).await?;
@@ -85,7 +85,7 @@ pub async fn upload_part(gw: &Gateway, req: S3Request<UploadPartInput>) -> Resul
         Some(body) => Box::pin(body),
         None => Box::pin(futures::stream::empty()) as osg_provider::ByteStream,
     };
-    let stored = gw.store(body, expected, req.trailing_headers).await?;
+    let stored = gw.store(&bucket.provider, body, expected, req.trailing_headers).await?;
     if let Err(e) = gw
         .meta
         .commit_part(&upload.upload_id, number, &stored.blob, stored.size, &stored.md5)

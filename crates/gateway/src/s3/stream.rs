@@ -69,11 +69,14 @@ impl Gateway {
     /// streams). On any failure the blob is given up.
     pub(crate) async fn store(
         &self,
+        provider_name: &str,
         body: ByteStream,
         expected: Expected,
         trailers: Option<TrailingHeaders>,
     ) -> Result<Stored> {
-        let blob = uuid::Uuid::new_v4().simple().to_string();
+        let provider = self.providers.get(provider_name)?;
+        let key = uuid::Uuid::new_v4().simple().to_string();
+        let blob = crate::providers::blob_id(&key, provider_name);
         self.meta.begin_blob(&blob).await?;
         let digests = Arc::new(Mutex::new(Some(Digests {
             md5: Md5::new(),
@@ -86,7 +89,7 @@ impl Gateway {
             d.md5.update(chunk);
             d.checksums.update(chunk);
         }));
-        let result = match self.provider.put_blob(&blob, body, expected.length).await {
+        let result = match provider.put_blob(&key, body, expected.length).await {
             Ok(size) => {
                 let digests = digests
                     .lock()
@@ -171,12 +174,16 @@ impl Gateway {
         let Some((blob, r)) = spans.next() else {
             return Ok(Box::pin(futures::stream::empty()));
         };
-        let first = self.provider.get_blob(&blob, r).await?;
-        let provider = Arc::clone(&self.provider);
+        let (name, key) = crate::providers::split(&blob);
+        let first = self.providers.get(name)?.get_blob(key, r).await?;
+        let providers = Arc::clone(&self.providers);
         let rest = futures::stream::iter(spans)
             .then(move |(blob, r)| {
-                let provider = Arc::clone(&provider);
-                async move { provider.get_blob(&blob, r).await.map_err(BoxError::from) }
+                let providers = Arc::clone(&providers);
+                async move {
+                    let (name, key) = crate::providers::split(&blob);
+                    providers.get(name)?.get_blob(key, r).await.map_err(BoxError::from)
+                }
             })
             .try_flatten();
         Ok(Box::pin(sync_wrapper::SyncStream::new(first.chain(rest))))

@@ -1,0 +1,166 @@
+//! The providers a gateway can reach, by name: the embedded Walrus, and the instances
+//! registered in the metadata store (`osg admin provider add`), reloaded every second so a
+//! new or changed provider reaches every gateway without a restart.
+//!
+//! Blob ids carry their provider (`KEY@PROVIDER`), so a blob is always deleted or read where
+//! it was written, whatever the cluster's default provider is now.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use osg_meta::{Meta, ProviderRecord};
+use osg_provider::s3::{S3Config, S3Provider};
+use osg_provider::{Error, Provider};
+use serde::Deserialize;
+
+/// The name of the embedded Walrus.
+pub const EMBEDDED: &str = "walrus";
+/// The property naming the provider new buckets are placed on.
+pub const BACKEND_PROPERTY: &str = "osg.backend";
+/// How often the registry is reloaded.
+const REFRESH: Duration = Duration::from_secs(1);
+/// How long a remote provider may take to accept a connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// A blob id naming its provider.
+pub fn blob_id(key: &str, provider: &str) -> String {
+    format!("{key}@{provider}")
+}
+
+/// `(provider, key)` of a blob id.
+pub fn split(blob: &str) -> (&str, &str) {
+    match blob.rsplit_once('@') {
+        Some((key, provider)) => (provider, key),
+        None => (EMBEDDED, blob),
+    }
+}
+
+/// The settings of an `s3` provider, as `osg admin provider add` stores them.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct S3Settings {
+    pub endpoint: String,
+    #[serde(default = "default_region")]
+    pub region: String,
+    pub bucket: String,
+    pub access_key: String,
+    #[serde(default = "yes")]
+    pub path_style: bool,
+}
+
+fn default_region() -> String {
+    "us-east-1".into()
+}
+
+fn yes() -> bool {
+    true
+}
+
+struct Remote {
+    record: ProviderRecord,
+    provider: Arc<S3Provider>,
+}
+
+pub struct Providers {
+    meta: Arc<Meta>,
+    embedded: Arc<dyn Provider>,
+    remote: RwLock<HashMap<String, Remote>>,
+}
+
+impl Providers {
+    pub fn new(meta: Arc<Meta>, embedded: Arc<dyn Provider>) -> Self {
+        Self {
+            meta,
+            embedded,
+            remote: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// The provider named `name`; unknown names are unavailable (503), not errors of the
+    /// client's making.
+    pub fn get(&self, name: &str) -> Result<Arc<dyn Provider>, Error> {
+        if name == EMBEDDED {
+            return Ok(Arc::clone(&self.embedded));
+        }
+        let remote = self.remote.read().expect("provider map lock");
+        let found = remote.get(name).map(|r| Arc::clone(&r.provider) as Arc<dyn Provider>);
+        found.ok_or_else(|| Error::Unavailable(format!("provider {name} is not known to this gateway")))
+    }
+
+    /// Every provider by name, the embedded one first.
+    pub fn all(&self) -> Vec<(String, Arc<dyn Provider>)> {
+        let mut out = vec![(EMBEDDED.to_owned(), Arc::clone(&self.embedded))];
+        let remote = self.remote.read().expect("provider map lock");
+        out.extend(
+            remote
+                .iter()
+                .map(|(n, r)| (n.clone(), Arc::clone(&r.provider) as Arc<dyn Provider>)),
+        );
+        out
+    }
+
+    /// Brings the registry in line with the metadata store.
+    pub async fn refresh(&self) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let records = self.meta.providers().await?;
+        let mut built = Vec::new();
+        for record in &records {
+            let unchanged = self
+                .remote
+                .read()
+                .expect("provider map lock")
+                .get(&record.name)
+                .is_some_and(|r| r.record == *record);
+            if unchanged || record.kind != "s3" {
+                continue;
+            }
+            let settings: S3Settings = serde_json::from_str(&record.config)?;
+            let secret = self.meta.provider_secret(&record.name).await?;
+            let provider = Arc::new(S3Provider::new(&S3Config {
+                endpoint: settings.endpoint,
+                region: settings.region,
+                bucket: settings.bucket,
+                access_key: settings.access_key,
+                secret_key: secret,
+                path_style: settings.path_style,
+                connect_timeout: CONNECT_TIMEOUT,
+            }));
+            if let Err(e) = provider.ensure_bucket().await {
+                tracing::warn!(provider = record.name, error = %e, "provider not ready");
+            }
+            built.push(Remote {
+                record: record.clone(),
+                provider,
+            });
+        }
+        let mut remote = self.remote.write().expect("provider map lock");
+        remote.retain(|name, _| records.iter().any(|r| r.name == *name));
+        for r in built {
+            remote.insert(r.record.name.clone(), r);
+        }
+        Ok(())
+    }
+
+    /// Reloads the registry every second, for ever.
+    pub async fn run_refresh(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(REFRESH);
+        loop {
+            tick.tick().await;
+            if let Err(e) = self.refresh().await {
+                tracing::warn!(error = %e, "could not reload providers");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blob_ids_name_their_provider() {
+        let id = blob_id("0a1b2c", "rgw");
+        assert_eq!(id, "0a1b2c@rgw");
+        assert_eq!(split(&id), ("rgw", "0a1b2c"));
+        assert_eq!(split("0a1b2c"), (EMBEDDED, "0a1b2c"));
+    }
+}
