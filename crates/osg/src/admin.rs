@@ -38,6 +38,39 @@ pub enum AdminCommand {
     /// Cluster properties, seen by every gateway.
     #[command(subcommand)]
     Property(PropertyCommand),
+    /// Provider instances buckets can be placed on (`osg.backend` names the default).
+    #[command(subcommand)]
+    Provider(ProviderCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ProviderCommand {
+    /// Registers an S3-compatible service; its secret key is read from a file or standard
+    /// input, never from the command line.
+    Add {
+        name: String,
+        #[arg(long, value_parser = ["s3"])]
+        kind: String,
+        #[arg(long)]
+        endpoint: String,
+        #[arg(long)]
+        access_key: String,
+        /// File holding the secret key ("-" for standard input).
+        #[arg(long)]
+        secret_file: PathBuf,
+        /// The bucket on the service that holds this provider's blobs.
+        #[arg(long, default_value = "osg-blobs")]
+        bucket: String,
+        #[arg(long, default_value = "us-east-1")]
+        region: String,
+        /// Address buckets as BUCKET.ENDPOINT instead of ENDPOINT/BUCKET.
+        #[arg(long)]
+        virtual_host: bool,
+    },
+    /// Lists providers; secrets show as ********.
+    List,
+    /// Removes a provider no bucket lives on.
+    Remove { name: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -256,6 +289,60 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                 let user = meta.user(&a.id, &user).await?;
                 meta.attach_policy(&policy, &osg_meta::Owner::User(&user)).await?;
                 println!("attached {} to {}", policy.arn(), user.arn());
+            }
+        },
+        AdminCommand::Provider(cmd) => match cmd {
+            ProviderCommand::Add {
+                name,
+                kind,
+                endpoint,
+                access_key,
+                secret_file,
+                bucket,
+                region,
+                virtual_host,
+            } => {
+                let ok = (1..=63).contains(&name.len())
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+                anyhow::ensure!(ok, "provider names are 1 to 63 lowercase letters, digits and dashes");
+                anyhow::ensure!(
+                    name != osg_gateway::providers::EMBEDDED,
+                    "{name} is the embedded Walrus"
+                );
+                let secret = if secret_file.as_os_str() == "-" {
+                    std::io::read_to_string(std::io::stdin())?
+                } else {
+                    std::fs::read_to_string(&secret_file)
+                        .with_context(|| format!("reading {}", secret_file.display()))?
+                };
+                let config = json!({"endpoint": endpoint, "region": region, "bucket": bucket,
+                                    "access_key": access_key, "path_style": !virtual_host});
+                let record = osg_meta::ProviderRecord {
+                    name: name.clone(),
+                    kind,
+                    config: config.to_string(),
+                };
+                meta.add_provider(&record, secret.trim()).await?;
+                println!("added provider {name}");
+            }
+            ProviderCommand::List => {
+                let rows: Vec<_> = meta
+                    .providers()
+                    .await?
+                    .iter()
+                    .map(|p| {
+                        let config: serde_json::Value = serde_json::from_str(&p.config).unwrap_or_default();
+                        json!({"name": p.name, "kind": p.kind, "endpoint": config["endpoint"],
+                               "access_key": config["access_key"], "secret": "********"})
+                    })
+                    .collect();
+                print_rows(args.json, &rows, &["name", "kind", "endpoint", "access_key", "secret"]);
+            }
+            ProviderCommand::Remove { name } => {
+                meta.remove_provider(&name).await?;
+                println!("removed provider {name}");
             }
         },
         AdminCommand::Property(cmd) => match cmd {

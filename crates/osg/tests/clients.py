@@ -613,6 +613,71 @@ def run_checks(osg, work, endpoint, port):
         listed = signed_iam(endpoint, (ACCESS_KEY, SECRET_KEY), {"Action": "ListAccounts"})
         assert listed.status_code == 200 and "<AccountName>iam-tenant</AccountName>" in listed.text, listed.text
 
+    @check("osg.backend switched live to a standalone Walrus; provider loss is a fast 503")
+    def _():
+        wport = free_port()
+        wdir = os.path.join(work, "walrus")
+        wenv = dict(os.environ, OSG_WALRUS_ACCESS_KEY="AKWALRUS", OSG_WALRUS_SECRET_KEY="walrus-secret-123")
+
+        def start_walrus():
+            proc = subprocess.Popen([osg, "walrus", "--listen", f"127.0.0.1:{wport}", "--data-dir", wdir],
+                                    env=wenv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            deadline = time.time() + 20
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", wport), timeout=1).close()
+                    return proc
+                except OSError:
+                    assert time.time() < deadline, "osg walrus did not start"
+                    time.sleep(0.05)
+
+        walrus = start_walrus()
+        try:
+            add = [osg, "admin", "--data-dir", data_dir, "provider", "add", "standalone", "--kind", "s3",
+                   "--endpoint", f"http://127.0.0.1:{wport}", "--access-key", "AKWALRUS", "--secret-file", "-"]
+            subprocess.run(add, input="walrus-secret-123\n", check=True, capture_output=True, text=True)
+            listing = subprocess.run([osg, "admin", "--data-dir", data_dir, "provider", "list"],
+                                     check=True, capture_output=True, text=True).stdout
+            assert "standalone" in listing and "********" in listing and "walrus-secret-123" not in listing, listing
+            subprocess.run([osg, "admin", "--data-dir", data_dir, "property", "set", "osg.backend", "standalone"],
+                           check=True, capture_output=True)
+            deadline = time.time() + 3
+            while True:  # every gateway picks the provider up within a couple of seconds
+                try:
+                    s3.create_bucket(Bucket="on-standalone")
+                    break
+                except ClientError as e:
+                    assert e.response["Error"]["Code"] == "ServiceUnavailable" and time.time() < deadline, e.response
+                    time.sleep(0.1)
+            body = os.urandom(300_000)
+            s3.put_object(Bucket="on-standalone", Key="obj", Body=body)
+            assert s3.get_object(Bucket="on-standalone", Key="obj")["Body"].read() == body
+            stored = [f for _, _, fs in os.walk(os.path.join(wdir, "buckets")) for f in fs]
+            assert len(stored) == 1, stored
+            # Buckets made before the switch stay where they are.
+            assert s3.get_object(Bucket="boto-bucket", Key="a/b c")["Body"].read() == b"hello"
+
+            walrus.kill()
+            walrus.wait()
+            started = time.monotonic()
+            code = error_code(lambda: s3.get_object(Bucket="on-standalone", Key="obj"))
+            took = time.monotonic() - started
+            assert code == ("ServiceUnavailable", 503) and took < 1.0, (code, took)
+            print(f"     (503 with the provider down after {took:.3f} s)")
+            listed = s3.list_objects_v2(Bucket="on-standalone")["Contents"]
+            assert [o["Key"] for o in listed] == ["obj"], "metadata keeps working"
+            assert s3.head_object(Bucket="on-standalone", Key="obj")["ContentLength"] == len(body)
+            walrus = start_walrus()
+            assert s3.get_object(Bucket="on-standalone", Key="obj")["Body"].read() == body, "back after recovery"
+            remove = [osg, "admin", "--data-dir", data_dir, "provider", "remove", "standalone"]
+            r = subprocess.run(remove, capture_output=True, text=True)
+            assert r.returncode != 0 and "Buckets live on provider" in r.stderr, (r.returncode, r.stderr)
+        finally:
+            subprocess.run([osg, "admin", "--data-dir", data_dir, "property", "set", "osg.backend", "walrus"],
+                           capture_output=True)
+            walrus.kill()
+            walrus.wait()
+
     @check("a second gateway on the same data dir serves the same objects")
     def _():
         # The data dir is reopened by a second process on another port.
