@@ -15,6 +15,38 @@ pub struct TestServer {
     pub access_key: String,
     pub secret_key: String,
     pub data_dir: PathBuf,
+    /// Where object bytes land on disk: the embedded Walrus, or the standalone one of the
+    /// `standalone-walrus` lane.
+    pub blob_root: PathBuf,
+}
+
+/// The provider lane this run tests: `OSG_TEST_PROVIDER=standalone-walrus` puts every bucket
+/// on a standalone Walrus reached through the `s3` provider; unset, the embedded Walrus.
+fn lane() -> Option<String> {
+    std::env::var("OSG_TEST_PROVIDER").ok().filter(|v| !v.is_empty())
+}
+
+/// Starts a standalone Walrus, registers it and makes it the backend; returns its blob root.
+async fn standalone_walrus(data_dir: &std::path::Path) -> PathBuf {
+    let walrus_dir = data_dir.join("standalone");
+    let args = osg::walrus::WalrusArgs {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: walrus_dir.clone(),
+    };
+    let walrus = osg::walrus::WalrusServer::start(&args).await.unwrap();
+    let (access_key, secret) = osg::bootstrap::read_credentials(&walrus.credentials).unwrap();
+    let endpoint = format!("http://{}", walrus.addr);
+    tokio::spawn(walrus.run());
+    let meta = osg::bootstrap::open_meta(data_dir).await.unwrap();
+    let config = format!(r#"{{"endpoint":"{endpoint}","bucket":"osg-blobs","access_key":"{access_key}"}}"#);
+    let record = osg_meta::ProviderRecord {
+        name: "standalone".into(),
+        kind: "s3".into(),
+        config,
+    };
+    meta.add_provider(&record, &secret).await.unwrap();
+    meta.set_property("osg.backend", "standalone").await.unwrap();
+    walrus_dir.join("buckets/osg-blobs/blobs")
 }
 
 /// Reads `aws_access_key_id` / `aws_secret_access_key` from a shared-credentials file.
@@ -47,18 +79,24 @@ pub fn server() -> &'static TestServer {
         std::thread::spawn(move || {
             let rt = tokio::runtime::Runtime::new().unwrap();
             rt.block_on(async move {
+                let blob_root = match lane().as_deref() {
+                    None => args.data_dir.join("walrus/blobs"),
+                    Some("standalone-walrus") => standalone_walrus(&args.data_dir).await,
+                    Some(other) => panic!("unknown OSG_TEST_PROVIDER {other}"),
+                };
                 let server = Server::start(&args).await.unwrap();
-                tx.send((server.addr, server.credentials.clone())).unwrap();
+                tx.send((server.addr, server.credentials.clone(), blob_root)).unwrap();
                 server.run().await.unwrap();
             });
         });
-        let (addr, credentials) = rx.recv().unwrap();
+        let (addr, credentials, blob_root) = rx.recv().unwrap();
         let (access_key, secret_key) = read_credentials(&credentials);
         TestServer {
             endpoint: format!("http://{addr}"),
             access_key,
             secret_key,
             data_dir: dir,
+            blob_root,
         }
     })
 }

@@ -13,7 +13,7 @@ fn completed(parts: &[(i32, &str)]) -> CompletedMultipartUpload {
 
 fn blob_count() -> usize {
     let mut n = 0;
-    for fan in std::fs::read_dir(server().data_dir.join("walrus/blobs")).unwrap() {
+    for fan in std::fs::read_dir(&server().blob_root).unwrap() {
         n += std::fs::read_dir(fan.unwrap().path()).unwrap().count();
     }
     n

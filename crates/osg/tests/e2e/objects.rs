@@ -533,8 +533,7 @@ async fn awkward_keys_are_stored_and_listed() {
     let got: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
     assert_eq!(got, want);
     // Nothing on disk is named after a key.
-    let walrus = server().data_dir.join("walrus");
-    for entry in walkdir(&walrus) {
+    for entry in walkdir(&server().blob_root) {
         let name = entry.file_name().unwrap().to_string_lossy().into_owned();
         assert!(name.bytes().all(|b| b.is_ascii_hexdigit()), "{name}");
     }
