@@ -65,6 +65,8 @@ pub struct Frontend {
     iam: Option<Arc<iam::Iam>>,
     /// The virtual-hosting domain, if any.
     domain: Option<String>,
+    /// For the readiness endpoint; a standalone Walrus has none.
+    providers: Option<Arc<providers::Providers>>,
 }
 
 impl Frontend {
@@ -76,6 +78,7 @@ impl Frontend {
             s3,
             iam: None,
             domain: None,
+            providers: None,
         }
     }
 }
@@ -85,6 +88,7 @@ impl Frontend {
 pub fn frontend(gateway: Gateway, config: &Config) -> Frontend {
     let meta = Arc::clone(&gateway.meta);
     let dir = Arc::clone(&gateway.dir);
+    let providers = Arc::clone(&gateway.providers);
     let mut builder = s3s::service::S3ServiceBuilder::new(gateway);
     builder.set_auth(auth::Auth::new(Arc::clone(&meta)));
     builder.set_access(authz::Access::new(Arc::clone(&dir)));
@@ -101,5 +105,6 @@ pub fn frontend(gateway: Gateway, config: &Config) -> Frontend {
         s3: builder.build(),
         iam: Some(Arc::new(iam::Iam::new(meta, dir))),
         domain: config.domain.clone(),
+        providers: Some(providers),
     }
 }

@@ -56,6 +56,40 @@ fn yes() -> bool {
     true
 }
 
+/// A client for a registered `s3` provider.
+pub async fn build(
+    meta: &Meta,
+    record: &ProviderRecord,
+) -> Result<S3Provider, Box<dyn std::error::Error + Send + Sync>> {
+    let settings: S3Settings = serde_json::from_str(&record.config)?;
+    let secret = meta.provider_secret(&record.name).await?;
+    Ok(S3Provider::new(&S3Config {
+        endpoint: settings.endpoint,
+        region: settings.region,
+        bucket: settings.bucket,
+        access_key: settings.access_key,
+        secret_key: secret,
+        path_style: settings.path_style,
+        connect_timeout: CONNECT_TIMEOUT,
+    }))
+}
+
+/// Each provider's state, `up` or why it is down, as the readiness endpoint reports it.
+pub async fn readiness(providers: &Providers) -> (bool, String) {
+    let mut states = serde_json::Map::new();
+    let mut ready = true;
+    for (name, provider) in providers.all() {
+        let state = match tokio::time::timeout(CONNECT_TIMEOUT * 2, provider.health()).await {
+            Ok(Ok(())) => "up".to_owned(),
+            Ok(Err(e)) => format!("down: {e}"),
+            Err(_) => "down: no answer".to_owned(),
+        };
+        ready &= state == "up";
+        states.insert(name, serde_json::Value::String(state));
+    }
+    (ready, serde_json::json!({ "providers": states }).to_string())
+}
+
 struct Remote {
     record: ProviderRecord,
     provider: Arc<S3Provider>,
@@ -113,17 +147,7 @@ impl Providers {
             if unchanged || record.kind != "s3" {
                 continue;
             }
-            let settings: S3Settings = serde_json::from_str(&record.config)?;
-            let secret = self.meta.provider_secret(&record.name).await?;
-            let provider = Arc::new(S3Provider::new(&S3Config {
-                endpoint: settings.endpoint,
-                region: settings.region,
-                bucket: settings.bucket,
-                access_key: settings.access_key,
-                secret_key: secret,
-                path_style: settings.path_style,
-                connect_timeout: CONNECT_TIMEOUT,
-            }));
+            let provider = Arc::new(build(&self.meta, record).await?);
             if let Err(e) = provider.ensure_bucket().await {
                 tracing::warn!(provider = record.name, error = %e, "provider not ready");
             }

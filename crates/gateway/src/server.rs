@@ -20,6 +20,8 @@ use tokio_rustls::rustls;
 
 use crate::Frontend;
 
+/// The readiness endpoint; no bucket can be named `.osg`.
+const READY_PATH: &str = "/.osg/ready";
 /// How long a client may take to send its request headers.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 /// Cap on the bytes of request headers buffered per connection.
@@ -116,6 +118,21 @@ async fn handle(frontend: Frontend, mut req: Request<Incoming>) -> Result<Respon
         if let Ok(resp) = err.to_http_response() {
             return Ok(finish(resp, &request_id, &resource));
         }
+    }
+    if let Some(providers) = &frontend.providers
+        && req.method() == http::Method::GET
+        && resource == READY_PATH
+    {
+        let (ready, report) = crate::providers::readiness(providers).await;
+        let mut resp = Response::new(Body::from(report));
+        *resp.status_mut() = if ready {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        };
+        resp.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        return Ok(finish(resp, &request_id, &resource));
     }
     if let Some(iam) = &frontend.iam
         && crate::iam::is_iam_request(req.method(), req.uri(), req.headers())

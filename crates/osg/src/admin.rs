@@ -69,14 +69,22 @@ pub enum ProviderCommand {
     },
     /// Lists providers; secrets show as ********.
     List,
+    /// Connects to a provider, creating its blob bucket if needed, and checks that it answers.
+    Check { name: String },
     /// Removes a provider no bucket lives on.
     Remove { name: String },
 }
 
 #[derive(Subcommand, Debug)]
 pub enum PropertyCommand {
-    Set { name: String, value: String },
-    Get { name: String },
+    /// `set NAME=VALUE` or `set NAME VALUE`.
+    Set {
+        name: String,
+        value: Option<String>,
+    },
+    Get {
+        name: String,
+    },
     List,
 }
 
@@ -291,79 +299,122 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                 println!("attached {} to {}", policy.arn(), user.arn());
             }
         },
-        AdminCommand::Provider(cmd) => match cmd {
-            ProviderCommand::Add {
-                name,
-                kind,
-                endpoint,
-                access_key,
-                secret_file,
-                bucket,
-                region,
-                virtual_host,
-            } => {
-                let ok = (1..=63).contains(&name.len())
-                    && name
-                        .bytes()
-                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-                anyhow::ensure!(ok, "provider names are 1 to 63 lowercase letters, digits and dashes");
-                anyhow::ensure!(
-                    name != osg_gateway::providers::EMBEDDED,
-                    "{name} is the embedded Walrus"
-                );
-                let secret = if secret_file.as_os_str() == "-" {
-                    std::io::read_to_string(std::io::stdin())?
-                } else {
-                    std::fs::read_to_string(&secret_file)
-                        .with_context(|| format!("reading {}", secret_file.display()))?
-                };
-                let config = json!({"endpoint": endpoint, "region": region, "bucket": bucket,
-                                    "access_key": access_key, "path_style": !virtual_host});
-                let record = osg_meta::ProviderRecord {
-                    name: name.clone(),
-                    kind,
-                    config: config.to_string(),
-                };
-                meta.add_provider(&record, secret.trim()).await?;
-                println!("added provider {name}");
-            }
-            ProviderCommand::List => {
-                let rows: Vec<_> = meta
-                    .providers()
-                    .await?
-                    .iter()
-                    .map(|p| {
-                        let config: serde_json::Value = serde_json::from_str(&p.config).unwrap_or_default();
-                        json!({"name": p.name, "kind": p.kind, "endpoint": config["endpoint"],
-                               "access_key": config["access_key"], "secret": "********"})
-                    })
-                    .collect();
-                print_rows(args.json, &rows, &["name", "kind", "endpoint", "access_key", "secret"]);
-            }
-            ProviderCommand::Remove { name } => {
-                meta.remove_provider(&name).await?;
-                println!("removed provider {name}");
-            }
-        },
-        AdminCommand::Property(cmd) => match cmd {
-            PropertyCommand::Set { name, value } => {
-                meta.set_property(&name, &value).await?;
-                println!("{name} = {value}");
-            }
-            PropertyCommand::Get { name } => match meta.property(&name).await? {
-                Some(value) => println!("{value}"),
-                None => anyhow::bail!("property {name} is not set"),
-            },
-            PropertyCommand::List => {
-                let rows: Vec<_> = meta
-                    .properties()
-                    .await?
-                    .iter()
-                    .map(|(n, v)| json!({"name": n, "value": v}))
-                    .collect();
-                print_rows(args.json, &rows, &["name", "value"]);
-            }
-        },
+        AdminCommand::Provider(cmd) => run_provider(&meta, args.json, cmd).await?,
+        AdminCommand::Property(cmd) => run_property(&meta, args.json, cmd).await?,
     }
     Ok(())
+}
+
+/// `osg provider ...` (also `osg admin provider ...`).
+pub async fn run_provider(meta: &Meta, json_out: bool, cmd: ProviderCommand) -> anyhow::Result<()> {
+    match cmd {
+        ProviderCommand::Add {
+            name,
+            kind,
+            endpoint,
+            access_key,
+            secret_file,
+            bucket,
+            region,
+            virtual_host,
+        } => {
+            let ok = (1..=63).contains(&name.len())
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            anyhow::ensure!(ok, "provider names are 1 to 63 lowercase letters, digits and dashes");
+            anyhow::ensure!(
+                name != osg_gateway::providers::EMBEDDED,
+                "{name} is the embedded Walrus"
+            );
+            let secret = if secret_file.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin())?
+            } else {
+                std::fs::read_to_string(&secret_file).with_context(|| format!("reading {}", secret_file.display()))?
+            };
+            let config = json!({"endpoint": endpoint, "region": region, "bucket": bucket,
+                                    "access_key": access_key, "path_style": !virtual_host});
+            let record = osg_meta::ProviderRecord {
+                name: name.clone(),
+                kind,
+                config: config.to_string(),
+            };
+            meta.add_provider(&record, secret.trim()).await?;
+            println!("added provider {name}");
+        }
+        ProviderCommand::List => {
+            let rows: Vec<_> = meta
+                .providers()
+                .await?
+                .iter()
+                .map(|p| {
+                    let config: serde_json::Value = serde_json::from_str(&p.config).unwrap_or_default();
+                    json!({"name": p.name, "kind": p.kind, "endpoint": config["endpoint"],
+                               "access_key": config["access_key"], "secret": "********"})
+                })
+                .collect();
+            print_rows(json_out, &rows, &["name", "kind", "endpoint", "access_key", "secret"]);
+        }
+        ProviderCommand::Check { name } => {
+            let record = meta.providers().await?.into_iter().find(|p| p.name == name);
+            let record = record.with_context(|| format!("no provider named {name}"))?;
+            let provider = osg_gateway::providers::build(meta, &record)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            provider
+                .ensure_bucket()
+                .await
+                .with_context(|| format!("provider {name} is down"))?;
+            println!("{name}: up");
+        }
+        ProviderCommand::Remove { name } => {
+            meta.remove_provider(&name).await?;
+            println!("removed provider {name}");
+        }
+    }
+    Ok(())
+}
+
+/// `osg property ...` (also `osg admin property ...`).
+pub async fn run_property(meta: &Meta, json_out: bool, cmd: PropertyCommand) -> anyhow::Result<()> {
+    match cmd {
+        PropertyCommand::Set { name, value } => {
+            let (name, value) = match value {
+                Some(value) => (name, value),
+                None => {
+                    let (n, v) = name.split_once('=').context("give NAME=VALUE or NAME VALUE")?;
+                    (n.to_owned(), v.to_owned())
+                }
+            };
+            meta.set_property(&name, &value).await?;
+            println!("{name} = {value}");
+        }
+        PropertyCommand::Get { name } => match meta.property(&name).await? {
+            Some(value) => println!("{value}"),
+            None => anyhow::bail!("property {name} is not set"),
+        },
+        PropertyCommand::List => {
+            let rows: Vec<_> = meta
+                .properties()
+                .await?
+                .iter()
+                .map(|(n, v)| json!({"name": n, "value": v}))
+                .collect();
+            print_rows(json_out, &rows, &["name", "value"]);
+        }
+    }
+    Ok(())
+}
+
+/// `osg provider` and `osg property` at the top level: the same store options as `osg admin`.
+#[derive(Args, Debug)]
+pub struct StoreArgs<C: Subcommand> {
+    /// The data directory of the gateway whose metadata store to use.
+    #[arg(long, default_value = "./osg-data", global = true)]
+    pub data_dir: PathBuf,
+    /// Print listings as JSON.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: C,
 }

@@ -23,6 +23,10 @@ enum Command {
     Admin(osg::admin::AdminArgs),
     /// Run a standalone Walrus store, for gateways on other hosts.
     Walrus(osg::walrus::WalrusArgs),
+    /// Provider instances buckets can be placed on.
+    Provider(osg::admin::StoreArgs<osg::admin::ProviderCommand>),
+    /// Cluster properties (`osg.backend`, ...), seen by every gateway.
+    Property(osg::admin::StoreArgs<osg::admin::PropertyCommand>),
 }
 
 #[tokio::main]
@@ -46,6 +50,14 @@ async fn main() -> anyhow::Result<()> {
             server.run().await
         }
         Command::Admin(args) => osg::admin::run(args).await,
+        Command::Provider(args) => {
+            let meta = osg::bootstrap::open_meta(&args.data_dir).await?;
+            osg::admin::run_provider(&meta, args.json, args.command).await
+        }
+        Command::Property(args) => {
+            let meta = osg::bootstrap::open_meta(&args.data_dir).await?;
+            osg::admin::run_property(&meta, args.json, args.command).await
+        }
         Command::Walrus(args) => {
             let server = osg::walrus::WalrusServer::start(&args).await?;
             println!("osg walrus: serving on http://{}", server.addr);

@@ -633,13 +633,16 @@ def run_checks(osg, work, endpoint, port):
 
         walrus = start_walrus()
         try:
-            add = [osg, "admin", "--data-dir", data_dir, "provider", "add", "standalone", "--kind", "s3",
+            add = [osg, "provider", "--data-dir", data_dir, "add", "standalone", "--kind", "s3",
                    "--endpoint", f"http://127.0.0.1:{wport}", "--access-key", "AKWALRUS", "--secret-file", "-"]
             subprocess.run(add, input="walrus-secret-123\n", check=True, capture_output=True, text=True)
-            listing = subprocess.run([osg, "admin", "--data-dir", data_dir, "provider", "list"],
+            listing = subprocess.run([osg, "provider", "--data-dir", data_dir, "list"],
                                      check=True, capture_output=True, text=True).stdout
             assert "standalone" in listing and "********" in listing and "walrus-secret-123" not in listing, listing
-            subprocess.run([osg, "admin", "--data-dir", data_dir, "property", "set", "osg.backend", "standalone"],
+            check_up = subprocess.run([osg, "provider", "--data-dir", data_dir, "check", "standalone"],
+                                      capture_output=True, text=True)
+            assert check_up.returncode == 0 and "up" in check_up.stdout, check_up
+            subprocess.run([osg, "property", "--data-dir", data_dir, "set", "osg.backend=standalone"],
                            check=True, capture_output=True)
             deadline = time.time() + 3
             while True:  # every gateway picks the provider up within a couple of seconds
@@ -657,8 +660,13 @@ def run_checks(osg, work, endpoint, port):
             # Buckets made before the switch stay where they are.
             assert s3.get_object(Bucket="boto-bucket", Key="a/b c")["Body"].read() == b"hello"
 
+            ready = requests.get(f"{endpoint}/.osg/ready")
+            assert ready.status_code == 200 and ready.json()["providers"]["standalone"] == "up", ready.text
             walrus.kill()
             walrus.wait()
+            ready = requests.get(f"{endpoint}/.osg/ready")
+            assert ready.status_code == 503 and ready.json()["providers"]["standalone"].startswith("down"), ready.text
+            assert ready.json()["providers"]["walrus"] == "up", ready.text
             started = time.monotonic()
             code = error_code(lambda: s3.get_object(Bucket="on-standalone", Key="obj"))
             took = time.monotonic() - started
@@ -669,7 +677,7 @@ def run_checks(osg, work, endpoint, port):
             assert s3.head_object(Bucket="on-standalone", Key="obj")["ContentLength"] == len(body)
             walrus = start_walrus()
             assert s3.get_object(Bucket="on-standalone", Key="obj")["Body"].read() == body, "back after recovery"
-            remove = [osg, "admin", "--data-dir", data_dir, "provider", "remove", "standalone"]
+            remove = [osg, "provider", "--data-dir", data_dir, "remove", "standalone"]
             r = subprocess.run(remove, capture_output=True, text=True)
             assert r.returncode != 0 and "Buckets live on provider" in r.stderr, (r.returncode, r.stderr)
         finally:
