@@ -34,6 +34,8 @@ DOMAIN = "s3.localhost"
 
 passed = 0
 failed = []
+# Every secret the checks handle; none may appear in the gateway's trace-level log.
+secrets = [SECRET_KEY]
 
 
 def check(name):
@@ -59,13 +61,15 @@ def free_port():
         return s.getsockname()[1]
 
 
-def start(osg, data_dir, port, *extra):
+def start(osg, data_dir, port, *extra, log=None):
     env = dict(os.environ, OSG_ADMIN_ACCESS_KEY=ACCESS_KEY, OSG_ADMIN_SECRET_KEY=SECRET_KEY)
+    if log:
+        env["RUST_LOG"] = "trace"
     proc = subprocess.Popen(
         [osg, "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", data_dir, "--domain", DOMAIN, *extra],
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=log or subprocess.DEVNULL,
     )
     deadline = time.time() + 20
     while True:
@@ -200,13 +204,23 @@ def main():
     work = tempfile.mkdtemp(prefix="osg-clients-")
     port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
-    proc = start(osg, os.path.join(work, "data"), port)
+    log_path = os.path.join(work, "gateway.log")
+    with open(log_path, "wb") as log:
+        proc = start(osg, os.path.join(work, "data"), port, log=log)
     try:
         run_checks(osg, work, endpoint, port)
     finally:
         proc.kill()
         proc.wait()
-        shutil.rmtree(work, ignore_errors=True)
+
+    @check("no secret in the gateway's trace-level log")
+    def _():
+        text = open(log_path, "rb").read()
+        assert len(text) > 10_000, "the log is suspiciously short"
+        leaked = [sec for sec in secrets if sec.encode() in text]
+        assert not leaked, f"{len(leaked)} secrets leaked into the log"
+
+    shutil.rmtree(work, ignore_errors=True)
     print(f"{passed} passed, {len(failed)} failed")
     return 1 if failed else 0
 
@@ -482,6 +496,7 @@ def run_checks(osg, work, endpoint, port):
         import json as _json
 
         root = _json.loads(admin("key", "create", "iam-tenant", "--json"))
+        secrets.append(root["secret_key"])
         assert "iam-tenant" in admin("account", "list")
 
         def aws(keys, *args, ok=True):
@@ -499,6 +514,7 @@ def run_checks(osg, work, endpoint, port):
         assert "EntityAlreadyExists" in aws(root_keys, "iam", "create-user", "--user-name", "bob", ok=False)
         created = _json.loads(aws(root_keys, "iam", "create-access-key", "--user-name", "bob"))["AccessKey"]
         bob = (created["AccessKeyId"], created["SecretAccessKey"])
+        secrets.append(bob[1])
         ident = _json.loads(aws(bob, "sts", "get-caller-identity"))
         assert ident["Arn"].endswith(":user/bob"), ident
 
@@ -549,6 +565,7 @@ def run_checks(osg, work, endpoint, port):
         assert attached["AttachedPolicies"][0]["PolicyArn"] == arn, attached
         created = _json.loads(aws(root_keys, "iam", "create-access-key", "--user-name", "yan"))["AccessKey"]
         yan = (created["AccessKeyId"], created["SecretAccessKey"])
+        secrets.append(yan[1])
         assert "x" in aws(yan, "s3", "ls", "s3://iam-bucket")
         assert "AccessDenied" in aws(yan, "s3", "cp", small, "s3://iam-bucket/by-yan", ok=False)
         aws(root_keys, "iam", "create-policy-version", "--policy-arn", arn, "--policy-document", write, "--set-as-default")
@@ -578,6 +595,7 @@ def run_checks(osg, work, endpoint, port):
         admin("policy", "create", "iam-tenant", "lister", "--file", policy_file)
         admin("policy", "attach", "iam-tenant", "zed", "lister")
         zed = _json.loads(admin("key", "create", "iam-tenant", "--user", "zed", "--json"))
+        secrets.append(zed["secret_key"])
         aws((zed["access_key"], zed["secret_key"]), "s3", "ls", "s3://iam-bucket")
         # A change made elsewhere (here: osg admin, another process) reaches this gateway's
         # cached view within 2 seconds.
@@ -618,6 +636,7 @@ def run_checks(osg, work, endpoint, port):
         wport = free_port()
         wdir = os.path.join(work, "walrus")
         wenv = dict(os.environ, OSG_WALRUS_ACCESS_KEY="AKWALRUS", OSG_WALRUS_SECRET_KEY="walrus-secret-123")
+        secrets.append("walrus-secret-123")
 
         def start_walrus():
             proc = subprocess.Popen([osg, "walrus", "--listen", f"127.0.0.1:{wport}", "--data-dir", wdir],
