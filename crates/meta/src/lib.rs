@@ -103,3 +103,17 @@ pub(crate) async fn test_store() -> (tempfile::TempDir, Meta) {
         .unwrap();
     (dir, meta)
 }
+
+/// Account `a` owning bucket `b` on the embedded provider, for tests.
+#[cfg(test)]
+pub(crate) async fn test_bucket(meta: &Meta) -> Account {
+    let a = meta.create_account("a").await.unwrap();
+    let new = NewBucket {
+        name: "b",
+        owner: &a.id,
+        region: "us-east-1",
+        provider: "walrus",
+    };
+    meta.create_bucket(new, BucketAccess::default(), 100).await.unwrap();
+    a
+}

@@ -115,19 +115,7 @@ mod tests {
 
     async fn store_with(keys: &[&str]) -> (tempfile::TempDir, Meta) {
         let (dir, meta) = test_store().await;
-        let a = meta.create_account("a").await.unwrap();
-        meta.create_bucket(
-            crate::NewBucket {
-                name: "b",
-                owner: &a.id,
-                region: "us-east-1",
-                provider: "walrus",
-            },
-            crate::BucketAccess::default(),
-            100,
-        )
-        .await
-        .unwrap();
+        crate::test_bucket(&meta).await;
         for (i, key) in keys.iter().enumerate() {
             let blob = format!("blob{i}");
             meta.begin_blob(&blob).await.unwrap();

@@ -301,19 +301,7 @@ mod tests {
     #[tokio::test]
     async fn complete_checks_parts_and_reuses_blobs() {
         let (_dir, meta) = test_store().await;
-        let a = meta.create_account("a").await.unwrap();
-        meta.create_bucket(
-            crate::NewBucket {
-                name: "b",
-                owner: &a.id,
-                region: "us-east-1",
-                provider: "walrus",
-            },
-            crate::BucketAccess::default(),
-            100,
-        )
-        .await
-        .unwrap();
+        let a = crate::test_bucket(&meta).await;
         let up = meta
             .create_upload("b", "k", &ObjectAttrs::default(), &a.id)
             .await

@@ -292,19 +292,7 @@ pub(crate) mod tests {
     #[tokio::test]
     async fn replace_marks_old_blob_dead_and_conditions_hold() {
         let (_dir, meta) = test_store().await;
-        let a = meta.create_account("a").await.unwrap();
-        meta.create_bucket(
-            crate::NewBucket {
-                name: "b",
-                owner: &a.id,
-                region: "us-east-1",
-                provider: "walrus",
-            },
-            crate::BucketAccess::default(),
-            100,
-        )
-        .await
-        .unwrap();
+        crate::test_bucket(&meta).await;
         for blob in ["blob1", "blob2"] {
             meta.begin_blob(blob).await.unwrap();
         }

@@ -181,3 +181,41 @@ pub fn md5_hex(data: &[u8]) -> String {
     use md5::Digest;
     hex::encode(md5::Md5::digest(data))
 }
+
+/// A process of the `osg` binary, killed when dropped.
+pub struct Osg(pub std::process::Child);
+
+impl Drop for Osg {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs `osg COMMAND --listen 127.0.0.1:PORT --data-dir DIR` with `env`, and waits until it
+/// accepts connections.
+pub fn spawn_osg(command: &str, dir: &std::path::Path, port: u16, env: &[(&str, &str)]) -> Osg {
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_osg"))
+        .args([command, "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .arg(dir)
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "osg {command} did not start");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Osg(child)
+}
+
+/// A loopback port nothing listens on yet.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

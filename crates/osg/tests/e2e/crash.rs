@@ -2,41 +2,25 @@
 //! object is ever visible half-written.
 
 use std::collections::{HashMap, HashSet};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::common::*;
 
 const ACCESS_KEY: &str = "AKCRASHTEST000000000";
 const SECRET_KEY: &str = "crash-test-secret-key-0000000000000000000";
 
-struct Gateway(Child);
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start(dir: &std::path::Path, port: u16) -> Gateway {
-    let child = Command::new(env!("CARGO_BIN_EXE_osg"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
-        .arg(dir)
-        .env("OSG_ADMIN_ACCESS_KEY", ACCESS_KEY)
-        .env("OSG_ADMIN_SECRET_KEY", SECRET_KEY)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "gateway did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Gateway(child)
+fn start(dir: &std::path::Path, port: u16) -> Osg {
+    spawn_osg(
+        "serve",
+        dir,
+        port,
+        &[
+            ("OSG_ADMIN_ACCESS_KEY", ACCESS_KEY),
+            ("OSG_ADMIN_SECRET_KEY", SECRET_KEY),
+        ],
+    )
 }
 
 fn body_for(key: &str) -> Vec<u8> {
@@ -47,11 +31,7 @@ fn body_for(key: &str) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_nine_during_puts_loses_nothing_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let mut gateway = start(dir.path(), port);
     let endpoint = format!("http://127.0.0.1:{port}");
     let c = client_at(&endpoint, ACCESS_KEY, SECRET_KEY);

@@ -1,6 +1,5 @@
 //! The `s3` provider against a real standalone Walrus (`osg walrus`) on a loopback port.
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -8,33 +7,18 @@ use futures::StreamExt;
 use osg_provider::s3::{S3Config, S3Provider};
 use osg_provider::{ByteStream, Error, Provider};
 
-use crate::common::pattern;
+use crate::common::{Osg, free_port, pattern, spawn_osg};
 
-struct Walrus(Child);
-
-impl Drop for Walrus {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_walrus(dir: &std::path::Path, port: u16) -> Walrus {
-    let child = Command::new(env!("CARGO_BIN_EXE_osg"))
-        .args(["walrus", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
-        .arg(dir)
-        .env("OSG_WALRUS_ACCESS_KEY", "AKWALRUSTEST")
-        .env("OSG_WALRUS_SECRET_KEY", "walrus-test-secret")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "osg walrus did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Walrus(child)
+fn start_walrus(dir: &std::path::Path, port: u16) -> Osg {
+    spawn_osg(
+        "walrus",
+        dir,
+        port,
+        &[
+            ("OSG_WALRUS_ACCESS_KEY", "AKWALRUSTEST"),
+            ("OSG_WALRUS_SECRET_KEY", "walrus-test-secret"),
+        ],
+    )
 }
 
 fn stream(data: &[u8]) -> ByteStream {
@@ -54,11 +38,7 @@ async fn read(mut s: ByteStream) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_provider_over_standalone_walrus() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let mut walrus = start_walrus(dir.path(), port);
     let provider = S3Provider::new(&S3Config {
         endpoint: format!("http://127.0.0.1:{port}"),
