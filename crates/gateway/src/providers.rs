@@ -93,6 +93,8 @@ pub async fn readiness(providers: &Providers) -> (bool, String) {
 struct Remote {
     record: ProviderRecord,
     provider: Arc<S3Provider>,
+    /// Whether its blob bucket is known to exist; retried every refresh until it does.
+    ready: std::sync::atomic::AtomicBool,
 }
 
 pub struct Providers {
@@ -138,23 +140,45 @@ impl Providers {
         let records = self.meta.providers().await?;
         let mut built = Vec::new();
         for record in &records {
-            let unchanged = self
+            let known = self
                 .remote
                 .read()
                 .expect("provider map lock")
                 .get(&record.name)
-                .is_some_and(|r| r.record == *record);
-            if unchanged || record.kind != "s3" {
-                continue;
+                .map(|r| {
+                    (
+                        r.record == *record,
+                        r.ready.load(std::sync::atomic::Ordering::Relaxed),
+                        Arc::clone(&r.provider),
+                    )
+                });
+            match known {
+                Some((true, true, _)) => {}
+                // A provider that was down when it was first seen gets its bucket made now.
+                Some((true, false, provider)) => {
+                    if provider.ensure_bucket().await.is_ok()
+                        && let Some(r) = self.remote.read().expect("provider map lock").get(&record.name)
+                    {
+                        r.ready.store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+                _ if record.kind != "s3" => {}
+                _ => {
+                    let provider = Arc::new(build(&self.meta, record).await?);
+                    let ready = match provider.ensure_bucket().await {
+                        Ok(()) => true,
+                        Err(e) => {
+                            tracing::warn!(provider = record.name, error = %e, "provider not ready");
+                            false
+                        }
+                    };
+                    built.push(Remote {
+                        record: record.clone(),
+                        provider,
+                        ready: ready.into(),
+                    });
+                }
             }
-            let provider = Arc::new(build(&self.meta, record).await?);
-            if let Err(e) = provider.ensure_bucket().await {
-                tracing::warn!(provider = record.name, error = %e, "provider not ready");
-            }
-            built.push(Remote {
-                record: record.clone(),
-                provider,
-            });
         }
         let mut remote = self.remote.write().expect("provider map lock");
         remote.retain(|name, _| records.iter().any(|r| r.name == *name));

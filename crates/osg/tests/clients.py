@@ -650,17 +650,16 @@ def run_checks(osg, work, endpoint, port):
                     assert time.time() < deadline, "osg walrus did not start"
                     time.sleep(0.05)
 
+        # Registered while it is still down: the gateway keeps trying until it answers.
+        add = [osg, "provider", "--data-dir", data_dir, "add", "standalone", "--kind", "s3",
+               "--endpoint", f"http://127.0.0.1:{wport}", "--access-key", "AKWALRUS", "--secret-file", "-"]
+        subprocess.run(add, input="walrus-secret-123\n", check=True, capture_output=True, text=True)
+        listing = subprocess.run([osg, "provider", "--data-dir", data_dir, "list"],
+                                 check=True, capture_output=True, text=True).stdout
+        assert "standalone" in listing and "********" in listing and "walrus-secret-123" not in listing, listing
+        time.sleep(1.5)
         walrus = start_walrus()
         try:
-            add = [osg, "provider", "--data-dir", data_dir, "add", "standalone", "--kind", "s3",
-                   "--endpoint", f"http://127.0.0.1:{wport}", "--access-key", "AKWALRUS", "--secret-file", "-"]
-            subprocess.run(add, input="walrus-secret-123\n", check=True, capture_output=True, text=True)
-            listing = subprocess.run([osg, "provider", "--data-dir", data_dir, "list"],
-                                     check=True, capture_output=True, text=True).stdout
-            assert "standalone" in listing and "********" in listing and "walrus-secret-123" not in listing, listing
-            check_up = subprocess.run([osg, "provider", "--data-dir", data_dir, "check", "standalone"],
-                                      capture_output=True, text=True)
-            assert check_up.returncode == 0 and "up" in check_up.stdout, check_up
             subprocess.run([osg, "property", "--data-dir", data_dir, "set", "osg.backend=standalone"],
                            check=True, capture_output=True)
             deadline = time.time() + 3
@@ -696,6 +695,9 @@ def run_checks(osg, work, endpoint, port):
             assert s3.head_object(Bucket="on-standalone", Key="obj")["ContentLength"] == len(body)
             walrus = start_walrus()
             assert s3.get_object(Bucket="on-standalone", Key="obj")["Body"].read() == body, "back after recovery"
+            check_up = subprocess.run([osg, "provider", "--data-dir", data_dir, "check", "standalone"],
+                                      capture_output=True, text=True)
+            assert check_up.returncode == 0 and "up" in check_up.stdout, check_up
             remove = [osg, "provider", "--data-dir", data_dir, "remove", "standalone"]
             r = subprocess.run(remove, capture_output=True, text=True)
             assert r.returncode != 0 and "Buckets live on provider" in r.stderr, (r.returncode, r.stderr)
