@@ -123,6 +123,29 @@ impl Providers {
         found.ok_or_else(|| Error::Unavailable(format!("provider {name} is not known to this gateway")))
     }
 
+    /// Makes sure `name` can take writes (its blob bucket exists), as placing a bucket on it
+    /// requires.
+    pub async fn ensure_ready(&self, name: &str) -> Result<(), Error> {
+        if name == EMBEDDED {
+            return Ok(());
+        }
+        let provider = {
+            let remote = self.remote.read().expect("provider map lock");
+            let r = remote
+                .get(name)
+                .ok_or_else(|| Error::Unavailable(format!("provider {name} is not known to this gateway")))?;
+            if r.ready.load(std::sync::atomic::Ordering::Relaxed) {
+                return Ok(());
+            }
+            Arc::clone(&r.provider)
+        };
+        provider.ensure_bucket().await?;
+        if let Some(r) = self.remote.read().expect("provider map lock").get(name) {
+            r.ready.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
     /// Every provider by name, the embedded one first.
     pub fn all(&self) -> Vec<(String, Arc<dyn Provider>)> {
         let mut out = vec![(EMBEDDED.to_owned(), Arc::clone(&self.embedded))];

@@ -48,7 +48,7 @@ pub async fn create_bucket(gw: &Gateway, req: S3Request<CreateBucketInput>) -> R
     // New buckets live on the cluster's current backend, and stay there.
     let provider = gw.meta.property(providers::BACKEND_PROPERTY).await?;
     let provider = provider.as_deref().unwrap_or(providers::EMBEDDED);
-    gw.providers.get(provider)?;
+    gw.providers.ensure_ready(provider).await?;
     let new = NewBucket {
         name: &input.bucket,
         owner: &caller.account.id,
