@@ -15,7 +15,7 @@ use std::sync::Arc;
 use http::{HeaderMap, Uri};
 
 use osg_meta::{Bucket, Caller, Meta};
-use osg_policy::{Context, Decision, Kind, Policy, Principal, Request};
+use osg_policy::{Context, Decision, Principal, Request};
 use s3s::access::{S3Access, S3AccessContext};
 use s3s::path::S3Path;
 use s3s::{S3Error, S3Result, s3_error};
@@ -240,20 +240,20 @@ pub async fn authorize(
     context: &Context,
 ) -> Result<(), S3Error> {
     let (bucket, resource) = (target.bucket, target.resource);
-    let identity_docs = match caller.and_then(|c| c.user.as_ref()) {
+    let identity_policies = match caller.and_then(|c| c.user.as_ref()) {
         Some(user) => dir.identity_policies(user).await?,
-        None => Vec::new(),
+        None => Arc::new(Vec::new()),
     };
-    let bucket_doc = match bucket {
+    let bucket_policy = match bucket {
         Some(b) => dir.bucket_policy(&b.name).await?,
         None => None,
     };
     // s3:ExistingObjectTag/KEY costs a lookup of the object, so only when a policy asks.
     let mut context = std::borrow::Cow::Borrowed(context);
-    let wants_tags = identity_docs
+    let wants_tags = identity_policies
         .iter()
-        .chain(&bucket_doc)
-        .any(|d| d.contains("s3:ExistingObjectTag/"));
+        .chain(bucket_policy.as_deref())
+        .any(|p| p.uses_condition_key("s3:ExistingObjectTag/"));
     if let (true, Some(b), Some(key)) = (wants_tags, bucket, target.key)
         && let Ok(version) = dir.meta().object(&b.name, key).await
     {
@@ -268,21 +268,13 @@ pub async fn authorize(
         resource,
         context: &context,
     };
-    let evaluate = |doc: &str, kind: Kind| match Policy::parse(doc, kind) {
-        Ok(p) => p.evaluate(&request),
-        Err(e) => {
-            // Policies are validated when stored; a bad one here is a bug, and denies.
-            tracing::error!(error = %e, "stored policy does not parse");
-            Decision::Deny
-        }
-    };
     let identity = match caller.map(|c| &c.user) {
         None => Decision::NotApplicable,
         // The root identity holds every permission of its account.
         Some(None) => Decision::Allow,
-        Some(Some(_)) => identity_docs
+        Some(Some(_)) => identity_policies
             .iter()
-            .fold(Decision::NotApplicable, |d, doc| d.and(evaluate(doc, Kind::Identity))),
+            .fold(Decision::NotApplicable, |d, p| d.and(p.evaluate(&request))),
     };
     let same_account = match (caller, bucket) {
         (Some(c), Some(b)) => c.account.id == b.owner,
@@ -290,9 +282,9 @@ pub async fn authorize(
         (None, _) => false,
     };
     let pab = bucket.map(PublicAccessBlock::of).unwrap_or_default();
-    let mut resource_side = match &bucket_doc {
-        Some(doc) => {
-            let mut decision = evaluate(doc, Kind::Resource);
+    let mut resource_side = match &bucket_policy {
+        Some(policy) => {
+            let mut decision = policy.evaluate(&request);
             // A statement naming the account delegates to the account: its users need their
             // own policies for it. So for them only statements naming them (or everyone) allow.
             if decision == Decision::Allow
@@ -304,24 +296,21 @@ pub async fn authorize(
                     arn: user.arn(),
                     canonical_id: String::new(),
                 });
-                let request = Request {
+                let named = Request {
                     caller: &only_user,
                     action,
                     resource,
                     context: &context,
                 };
-                let named = Policy::parse(doc, Kind::Resource).map(|p| p.evaluate(&request));
-                if named != Ok(Decision::Allow) {
+                if policy.evaluate(&named) != Decision::Allow {
                     decision = Decision::NotApplicable;
                 }
             }
             // RestrictPublicBuckets: a public policy grants nothing outside the account.
-            let public = Policy::parse(doc, Kind::Resource).is_ok_and(|p| p.is_public());
-            if decision == Decision::Allow && public && pab.restrict_public_buckets && !same_account {
-                Decision::NotApplicable
-            } else {
-                decision
+            if decision == Decision::Allow && pab.restrict_public_buckets && !same_account && policy.is_public() {
+                decision = Decision::NotApplicable;
             }
+            decision
         }
         None => Decision::NotApplicable,
     };

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use osg_meta::{Bucket, Caller, Meta, User};
+use osg_policy::{Kind, Policy};
 
 use crate::error::Result;
 
@@ -56,9 +57,9 @@ impl<K: Eq + Hash, V: Clone> Ttl<K, V> {
 pub struct Directory {
     meta: Arc<Meta>,
     callers: Ttl<String, Caller>,
-    user_policies: Ttl<(String, String), Vec<String>>,
+    user_policies: Ttl<(String, String), Arc<Vec<Policy>>>,
     buckets: Ttl<String, Bucket>,
-    bucket_policies: Ttl<String, Option<String>>,
+    bucket_policies: Ttl<String, Option<Arc<Policy>>>,
 }
 
 impl Directory {
@@ -88,14 +89,16 @@ impl Directory {
         Ok(caller)
     }
 
-    pub async fn identity_policies(&self, user: &User) -> Result<Vec<String>> {
+    /// A user's identity policies, parsed once per cache lifetime.
+    pub async fn identity_policies(&self, user: &User) -> Result<Arc<Vec<Policy>>> {
         let key = (user.account_id.clone(), user.name.clone());
-        if let Some(docs) = self.user_policies.get(&key) {
-            return Ok(docs);
+        if let Some(policies) = self.user_policies.get(&key) {
+            return Ok(policies);
         }
         let docs = self.meta.identity_policies(user).await?;
-        self.user_policies.put(key, docs.clone());
-        Ok(docs)
+        let policies = Arc::new(docs.iter().map(|d| parse(d, Kind::Identity)).collect::<Vec<_>>());
+        self.user_policies.put(key, Arc::clone(&policies));
+        Ok(policies)
     }
 
     /// A bucket (`NoSuchBucket` is not cached, so a new bucket is seen at once).
@@ -108,11 +111,13 @@ impl Directory {
         Ok(bucket)
     }
 
-    pub async fn bucket_policy(&self, name: &str) -> Result<Option<String>> {
+    /// A bucket's policy, parsed once per cache lifetime.
+    pub async fn bucket_policy(&self, name: &str) -> Result<Option<Arc<Policy>>> {
         if let Some(p) = self.bucket_policies.get(&name.to_owned()) {
             return Ok(p);
         }
-        let policy = self.meta.bucket_policy(name).await?;
+        let doc = self.meta.bucket_policy(name).await?;
+        let policy = doc.map(|d| Arc::new(parse(&d, Kind::Resource)));
         self.bucket_policies.put(name.to_owned(), policy.clone());
         Ok(policy)
     }
@@ -128,6 +133,14 @@ impl Directory {
         self.callers.clear();
         self.user_policies.clear();
     }
+}
+
+/// Policies are validated when stored; one that no longer parses is a bug, and denies.
+fn parse(doc: &str, kind: Kind) -> Policy {
+    Policy::parse(doc, kind).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "stored policy does not parse");
+        Policy::deny_all()
+    })
 }
 
 #[cfg(test)]

@@ -136,6 +136,11 @@ impl Condition {
         })
     }
 
+    /// The condition key tested.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
     /// Whether the condition pins the caller down to known parties, which keeps an Allow for
     /// everyone from being public (S3's rule): a non-negated test of fixed values (no
     /// wildcards) on a key that names the caller's network, account or identity.

@@ -102,6 +102,36 @@ impl Policy {
         Ok(Self { statements })
     }
 
+    /// A policy that denies everything: what a stored policy that no longer parses stands for.
+    #[must_use]
+    pub fn deny_all() -> Self {
+        Self {
+            statements: vec![Statement {
+                allow: false,
+                principal: None,
+                action: Matcher {
+                    items: vec!["*".into()],
+                    negated: false,
+                },
+                resource: Some(Matcher {
+                    items: vec!["*".into()],
+                    negated: false,
+                }),
+                conditions: Vec::new(),
+            }],
+        }
+    }
+
+    /// Whether any condition tests a key starting with `prefix` (keys are case-insensitive).
+    #[must_use]
+    pub fn uses_condition_key(&self, prefix: &str) -> bool {
+        let prefix = prefix.to_ascii_lowercase();
+        self.statements
+            .iter()
+            .flat_map(|s| &s.conditions)
+            .any(|c| c.key().to_ascii_lowercase().starts_with(&prefix))
+    }
+
     /// Every `Resource` and `NotResource` pattern the policy names.
     pub fn resources(&self) -> impl Iterator<Item = &str> {
         self.statements
@@ -458,6 +488,32 @@ mod tests {
         assert_eq!(
             decide(not_p, res, &user("111122223333", "bob"), "s3:GetObject", b_obj, &cx),
             Decision::Deny
+        );
+    }
+
+    #[test]
+    fn deny_all_and_condition_keys() {
+        let caller = user("111122223333", "alice");
+        let cx = Context::new();
+        let request = Request {
+            caller: &caller,
+            action: "s3:GetObject",
+            resource: "arn:aws:s3:::b/k",
+            context: &cx,
+        };
+        assert_eq!(Policy::deny_all().evaluate(&request), Decision::Deny);
+        let tagged = r#"{"Statement":{"Effect":"Deny","Action":"s3:*","Resource":"*",
+            "Condition":{"StringEquals":{"S3:ExistingObjectTag/class":"x"}}}}"#;
+        assert!(
+            Policy::parse(tagged, Kind::Identity)
+                .unwrap()
+                .uses_condition_key("s3:existingobjecttag/")
+        );
+        let plain = r#"{"Statement":{"Effect":"Allow","Action":"s3:*","Resource":"*"}}"#;
+        assert!(
+            !Policy::parse(plain, Kind::Identity)
+                .unwrap()
+                .uses_condition_key("s3:existingobjecttag/")
         );
     }
 
