@@ -239,16 +239,6 @@ pub async fn new_object_acl(
     Ok((owner.id.clone(), stored))
 }
 
-impl Gateway {
-    async fn account(&self, id: &str) -> Result<Account> {
-        Ok(self
-            .meta
-            .account(id)
-            .await?
-            .ok_or_else(|| s3_error!(InternalError, "The owning account is missing."))?)
-    }
-}
-
 fn dto_grants(acl: &Acl, owner: &Account) -> Vec<dto::Grant> {
     let grants = if acl.grants.is_empty() {
         vec![Grant {
@@ -298,6 +288,19 @@ pub async fn get_bucket_acl(
     }))
 }
 
+/// The ACL a Put*Acl request sets: canned, by grant headers or in the body; one is required.
+async fn required_acl(
+    meta: &Meta,
+    canned: Option<&str>,
+    headers: &GrantHeaders<'_>,
+    body: Option<&dto::AccessControlPolicy>,
+    owner: &str,
+    bucket_owner: &str,
+) -> Result<Acl> {
+    let acl = requested_acl(meta, canned, headers, body, owner, bucket_owner).await?;
+    Ok(acl.ok_or_else(|| s3_error!(MissingSecurityHeader, "An ACL is required."))?)
+}
+
 pub async fn put_bucket_acl(
     gw: &Gateway,
     req: S3Request<dto::PutBucketAclInput>,
@@ -307,16 +310,16 @@ pub async fn put_bucket_acl(
     let i = &req.input;
     let canned = i.acl.as_ref().map(dto::BucketCannedACL::as_str);
     let headers = grant_headers!(i, with_write);
-    let acl = requested_acl(
+    let body = i.access_control_policy.as_ref();
+    let acl = required_acl(
         &gw.meta,
         canned,
         &headers,
-        i.access_control_policy.as_ref(),
+        body,
         &owner.canonical_id,
         &owner.canonical_id,
     )
-    .await?
-    .ok_or_else(|| s3_error!(MissingSecurityHeader, "An ACL is required."))?;
+    .await?;
     let acl = admit(&bucket, &acl, &[&owner.canonical_id])?;
     gw.meta
         .set_bucket_setting(&bucket.name, BucketSetting::Acl, &acl)
@@ -351,16 +354,16 @@ pub async fn put_object_acl(
     let bucket_owner = gw.account(&bucket.owner).await?;
     let canned = i.acl.as_ref().map(dto::ObjectCannedACL::as_str);
     let headers = grant_headers!(i, with_write);
-    let acl = requested_acl(
+    let body = i.access_control_policy.as_ref();
+    let acl = required_acl(
         &gw.meta,
         canned,
         &headers,
-        i.access_control_policy.as_ref(),
+        body,
         &owner.canonical_id,
         &bucket_owner.canonical_id,
     )
-    .await?
-    .ok_or_else(|| s3_error!(MissingSecurityHeader, "An ACL is required."))?;
+    .await?;
     let stored = admit(&bucket, &acl, &[&owner.canonical_id, &bucket_owner.canonical_id])?;
     gw.meta
         .update_object_attrs(&bucket.name, &i.key, |attrs| attrs.acl = Some(stored))

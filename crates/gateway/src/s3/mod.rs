@@ -83,8 +83,13 @@ fn timestamp(ms: i64) -> Timestamp {
 impl Gateway {
     /// The bucket owner, as S3 shows owners.
     async fn owner(&self, bucket: &osg_meta::Bucket) -> crate::error::Result<Owner> {
-        let account = self.meta.account(&bucket.owner).await?;
-        Ok(account.as_ref().map(owner_of).unwrap_or_default())
+        Ok(owner_of(&self.account(&bucket.owner).await?))
+    }
+
+    /// The account with this id, which must exist: it owns a bucket or an object.
+    async fn account(&self, id: &str) -> crate::error::Result<osg_meta::Account> {
+        let account = self.meta.account(id).await?;
+        Ok(account.ok_or_else(|| s3s::s3_error!(InternalError, "The owning account is missing."))?)
     }
 }
 
