@@ -68,6 +68,10 @@ impl From<Error> for S3Error {
                     tracing::warn!(reason, "provider unavailable");
                     unavailable("The storage provider is unavailable.")
                 }
+                P::Config(reason) => {
+                    tracing::error!(reason, "provider misconfigured");
+                    unavailable("The storage provider is unavailable.")
+                }
                 P::Body(e) => body_error(&*e),
             },
         }

@@ -10,9 +10,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use osg_meta::{Meta, ProviderRecord};
-use osg_provider::s3::{S3Config, S3Provider};
-use osg_provider::{Error, Provider};
-use serde::Deserialize;
+use osg_provider::{Error, Kind, Provider, Settings, connect};
 
 /// The name of the embedded Walrus.
 pub const EMBEDDED: &str = "walrus";
@@ -20,8 +18,8 @@ pub const EMBEDDED: &str = "walrus";
 pub const BACKEND_PROPERTY: &str = "osg.backend";
 /// How often the registry is reloaded.
 const REFRESH: Duration = Duration::from_secs(1);
-/// How long a remote provider may take to accept a connection.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long a readiness probe may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A blob id naming its provider.
 pub fn blob_id(key: &str, provider: &str) -> String {
@@ -36,42 +34,15 @@ pub fn split(blob: &str) -> (&str, &str) {
     }
 }
 
-/// The settings of an `s3` provider, as `osg admin provider add` stores them.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-pub struct S3Settings {
-    pub endpoint: String,
-    #[serde(default = "default_region")]
-    pub region: String,
-    pub bucket: String,
-    pub access_key: String,
-    #[serde(default = "yes")]
-    pub path_style: bool,
-}
-
-fn default_region() -> String {
-    "us-east-1".into()
-}
-
-fn yes() -> bool {
-    true
-}
-
-/// A client for a registered `s3` provider.
+/// A client for a registered provider.
 pub async fn build(
     meta: &Meta,
     record: &ProviderRecord,
-) -> Result<S3Provider, Box<dyn std::error::Error + Send + Sync>> {
-    let settings: S3Settings = serde_json::from_str(&record.config)?;
+) -> Result<Arc<dyn Provider>, Box<dyn std::error::Error + Send + Sync>> {
+    let kind: Kind = serde_json::from_value(serde_json::Value::String(record.kind.clone()))?;
+    let settings: Settings = serde_json::from_str(&record.config)?;
     let secret = meta.provider_secret(&record.name).await?;
-    Ok(S3Provider::new(&S3Config {
-        endpoint: settings.endpoint,
-        region: settings.region,
-        bucket: settings.bucket,
-        access_key: settings.access_key,
-        secret_key: secret,
-        path_style: settings.path_style,
-        connect_timeout: CONNECT_TIMEOUT,
-    }))
+    Ok(connect(kind, &settings, secret)?)
 }
 
 /// Each provider's state, `up` or why it is down, as the readiness endpoint reports it.
@@ -79,7 +50,7 @@ pub async fn readiness(providers: &Providers) -> (bool, String) {
     let mut states = serde_json::Map::new();
     let mut ready = true;
     for (name, provider) in providers.all() {
-        let state = match tokio::time::timeout(CONNECT_TIMEOUT * 2, provider.health()).await {
+        let state = match tokio::time::timeout(PROBE_TIMEOUT, provider.health()).await {
             Ok(Ok(())) => "up".to_owned(),
             Ok(Err(e)) => format!("down: {e}"),
             Err(_) => "down: no answer".to_owned(),
@@ -92,7 +63,7 @@ pub async fn readiness(providers: &Providers) -> (bool, String) {
 
 struct Remote {
     record: ProviderRecord,
-    provider: Arc<S3Provider>,
+    provider: Arc<dyn Provider>,
     /// Whether its blob bucket is known to exist; retried every refresh until it does.
     ready: std::sync::atomic::AtomicBool,
 }
@@ -119,7 +90,7 @@ impl Providers {
             return Ok(Arc::clone(&self.embedded));
         }
         let remote = self.remote.read().expect("provider map lock");
-        let found = remote.get(name).map(|r| Arc::clone(&r.provider) as Arc<dyn Provider>);
+        let found = remote.get(name).map(|r| Arc::clone(&r.provider));
         found.ok_or_else(|| Error::Unavailable(format!("provider {name} is not known to this gateway")))
     }
 
@@ -139,7 +110,7 @@ impl Providers {
             }
             Arc::clone(&r.provider)
         };
-        provider.ensure_bucket().await?;
+        provider.prepare().await?;
         if let Some(r) = self.remote.read().expect("provider map lock").get(name) {
             r.ready.store(true, std::sync::atomic::Ordering::Relaxed);
         }
@@ -150,11 +121,7 @@ impl Providers {
     pub fn all(&self) -> Vec<(String, Arc<dyn Provider>)> {
         let mut out = vec![(EMBEDDED.to_owned(), Arc::clone(&self.embedded))];
         let remote = self.remote.read().expect("provider map lock");
-        out.extend(
-            remote
-                .iter()
-                .map(|(n, r)| (n.clone(), Arc::clone(&r.provider) as Arc<dyn Provider>)),
-        );
+        out.extend(remote.iter().map(|(n, r)| (n.clone(), Arc::clone(&r.provider))));
         out
     }
 
@@ -179,16 +146,21 @@ impl Providers {
                 Some((true, true, _)) => {}
                 // A provider that was down when it was first seen gets its bucket made now.
                 Some((true, false, provider)) => {
-                    if provider.ensure_bucket().await.is_ok()
+                    if provider.prepare().await.is_ok()
                         && let Some(r) = self.remote.read().expect("provider map lock").get(&record.name)
                     {
                         r.ready.store(true, std::sync::atomic::Ordering::Relaxed);
                     }
                 }
-                _ if record.kind != "s3" => {}
                 _ => {
-                    let provider = Arc::new(build(&self.meta, record).await?);
-                    let ready = match provider.ensure_bucket().await {
+                    let provider = match build(&self.meta, record).await {
+                        Ok(p) => p,
+                        Err(e) => {
+                            tracing::warn!(provider = record.name, error = %e, "provider cannot be built");
+                            continue;
+                        }
+                    };
+                    let ready = match provider.prepare().await {
                         Ok(()) => true,
                         Err(e) => {
                             tracing::warn!(provider = record.name, error = %e, "provider not ready");

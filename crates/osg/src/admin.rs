@@ -45,34 +45,68 @@ pub enum AdminCommand {
 
 #[derive(Subcommand, Debug)]
 pub enum ProviderCommand {
-    /// Registers an S3-compatible service; its secret key is read from a file or standard
-    /// input, never from the command line.
-    Add {
-        name: String,
-        #[arg(long, value_parser = ["s3"])]
-        kind: String,
-        #[arg(long)]
-        endpoint: String,
-        #[arg(long)]
-        access_key: String,
-        /// File holding the secret key ("-" for standard input).
-        #[arg(long)]
-        secret_file: PathBuf,
-        /// The bucket on the service that holds this provider's blobs.
-        #[arg(long, default_value = "osg-blobs")]
-        bucket: String,
-        #[arg(long, default_value = "us-east-1")]
-        region: String,
-        /// Address buckets as BUCKET.ENDPOINT instead of ENDPOINT/BUCKET.
-        #[arg(long)]
-        virtual_host: bool,
-    },
+    /// Registers a provider instance; its secret is read from a file or standard input, never
+    /// from the command line.
+    Add(Box<AddProvider>),
     /// Lists providers; secrets show as ********.
     List,
     /// Connects to a provider, creating its blob bucket if needed, and checks that it answers.
     Check { name: String },
     /// Removes a provider no bucket lives on.
     Remove { name: String },
+}
+
+#[derive(Args, Debug)]
+pub struct AddProvider {
+    pub name: String,
+    #[arg(long, value_parser = ["s3", "swift"])]
+    pub kind: String,
+    /// S3: the service's URL. Swift: the auth URL (TempAuth `.../auth/v1.0`, Keystone `.../v3`).
+    #[arg(long)]
+    pub endpoint: String,
+    /// S3: the access key id. Swift: the TempAuth `account:user`, the Keystone user, or the
+    /// application credential id.
+    #[arg(long)]
+    pub access_key: String,
+    /// File holding the secret key or password ("-" for standard input).
+    #[arg(long)]
+    pub secret_file: PathBuf,
+    /// The bucket (S3) or container (Swift) that holds this provider's blobs.
+    #[arg(long, default_value = "osg-blobs")]
+    pub bucket: String,
+    /// S3: the signing region (us-east-1 when not given). Swift with Keystone: the
+    /// catalog region.
+    #[arg(long, default_value = "")]
+    pub region: String,
+    /// S3: address buckets as BUCKET.ENDPOINT instead of ENDPOINT/BUCKET.
+    #[arg(long)]
+    pub virtual_host: bool,
+    /// S3: the kind of service (riakcs signs with SigV2).
+    #[arg(long, default_value = "generic",
+          value_parser = ["generic", "ceph-rgw", "riakcs", "minio", "garage", "aws"])]
+    pub flavour: String,
+    /// Swift: how to get a token.
+    #[arg(long, default_value = "tempauth",
+          value_parser = ["tempauth", "keystone-password", "keystone-application-credential"])]
+    pub swift_auth: String,
+    /// Swift with Keystone password: the project to scope the token to.
+    #[arg(long)]
+    pub project: Option<String>,
+    /// Swift with Keystone: the domain of the user and project (Default).
+    #[arg(long)]
+    pub domain: Option<String>,
+    /// A PEM file of certificate authorities to trust besides the system's.
+    #[arg(long)]
+    pub ca_file: Option<PathBuf>,
+    /// Milliseconds to wait for a connection before the provider counts as down.
+    #[arg(long, default_value_t = 1000)]
+    pub connect_timeout_ms: u64,
+    /// Milliseconds to wait for the provider's next bytes.
+    #[arg(long, default_value_t = 30_000)]
+    pub read_timeout_ms: u64,
+    /// Idle connections kept open to the provider for reuse.
+    #[arg(long, default_value_t = 64)]
+    pub pool_max_idle: usize,
 }
 
 #[derive(Subcommand, Debug)]
@@ -308,16 +342,25 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
 /// `osg provider ...` (also `osg admin provider ...`).
 pub async fn run_provider(meta: &Meta, json_out: bool, cmd: ProviderCommand) -> anyhow::Result<()> {
     match cmd {
-        ProviderCommand::Add {
-            name,
-            kind,
-            endpoint,
-            access_key,
-            secret_file,
-            bucket,
-            region,
-            virtual_host,
-        } => {
+        ProviderCommand::Add(add) => {
+            let AddProvider {
+                name,
+                kind,
+                endpoint,
+                access_key,
+                secret_file,
+                bucket,
+                region,
+                virtual_host,
+                flavour,
+                swift_auth,
+                project,
+                domain,
+                ca_file,
+                connect_timeout_ms,
+                read_timeout_ms,
+                pool_max_idle,
+            } = *add;
             let ok = (1..=63).contains(&name.len())
                 && name
                     .bytes()
@@ -332,12 +375,27 @@ pub async fn run_provider(meta: &Meta, json_out: bool, cmd: ProviderCommand) -> 
             } else {
                 std::fs::read_to_string(&secret_file).with_context(|| format!("reading {}", secret_file.display()))?
             };
-            let config = json!({"endpoint": endpoint, "region": region, "bucket": bucket,
-                                    "access_key": access_key, "path_style": !virtual_host});
+            let ca_file = ca_file.map(|f| std::path::absolute(&f)).transpose()?;
+            if let Some(f) = &ca_file {
+                anyhow::ensure!(f.is_file(), "no CA file {}", f.display());
+            }
+            let settings = osg_provider::Settings {
+                region,
+                path_style: !virtual_host,
+                flavour: serde_json::from_value(json!(flavour))?,
+                swift_auth: serde_json::from_value(json!(swift_auth))?,
+                project,
+                domain,
+                ca_file,
+                connect_timeout_ms,
+                read_timeout_ms,
+                pool_max_idle,
+                ..osg_provider::Settings::new(&endpoint, &access_key, &bucket)
+            };
             let record = osg_meta::ProviderRecord {
                 name: name.clone(),
                 kind,
-                config: config.to_string(),
+                config: serde_json::to_string(&settings)?,
             };
             meta.add_provider(&record, secret.trim()).await?;
             println!("added provider {name}");
@@ -361,10 +419,9 @@ pub async fn run_provider(meta: &Meta, json_out: bool, cmd: ProviderCommand) -> 
             let provider = osg_gateway::providers::build(meta, &record)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-            provider
-                .ensure_bucket()
-                .await
-                .with_context(|| format!("provider {name} is down"))?;
+            let down = || format!("provider {name} is down");
+            provider.prepare().await.with_context(down)?;
+            provider.health().await.with_context(down)?;
             println!("{name}: up");
         }
         ProviderCommand::Remove { name } => {

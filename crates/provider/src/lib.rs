@@ -6,6 +6,11 @@
 //! few calls.
 
 pub mod s3;
+mod settings;
+mod sigv2;
+pub mod swift;
+
+pub use settings::{Flavour, Kind, Settings, SwiftAuth, connect};
 
 use std::ops::Range;
 use std::pin::Pin;
@@ -34,6 +39,9 @@ pub enum Error {
     /// Nothing was stored.
     #[error("upload stream failed: {0}")]
     Body(#[source] BoxError),
+    /// The provider's settings cannot work (a missing CA file, a bad endpoint URL, ...).
+    #[error("provider settings: {0}")]
+    Config(String),
 }
 
 /// Where object bytes live.
@@ -53,4 +61,35 @@ pub trait Provider: Send + Sync + 'static {
 
     /// Fails fast when the provider cannot serve requests.
     async fn health(&self) -> Result<()>;
+
+    /// Makes the provider ready to take blobs (creates its bucket or container unless it
+    /// exists).
+    async fn prepare(&self) -> Result<()>;
+}
+
+/// Watches an upload stream, so that a failed store can be blamed on the stream (the client
+/// went away, a chunk signature was wrong) rather than on the provider.
+#[derive(Clone, Default)]
+pub(crate) struct BodyWatch(std::sync::Arc<std::sync::Mutex<Option<String>>>);
+
+impl BodyWatch {
+    /// `body`, recording its first error here.
+    pub(crate) fn watch(&self, body: ByteStream) -> ByteStream {
+        use futures::TryStreamExt;
+        let seen = self.clone();
+        Box::pin(body.inspect_err(move |e| {
+            seen.0
+                .lock()
+                .expect("body watch lock")
+                .get_or_insert_with(|| e.to_string());
+        }))
+    }
+
+    /// The error to report for a failed store: the stream's, when it failed.
+    pub(crate) fn blame(&self, provider_error: Error) -> Error {
+        match self.0.lock().expect("body watch lock").take() {
+            Some(e) => Error::Body(e.into()),
+            None => provider_error,
+        }
+    }
 }

@@ -14,26 +14,14 @@ use aws_sdk_s3::config::{
 };
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream as SdkStream;
+use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
 use aws_smithy_types::body::SdkBody;
 use futures::TryStreamExt;
 use http_body::Frame;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::{BoxError, ByteStream, Error, Provider, Result};
-
-/// Where and how to reach the service.
-pub struct S3Config {
-    pub endpoint: String,
-    pub region: String,
-    /// The bucket that holds this provider's blobs.
-    pub bucket: String,
-    pub access_key: String,
-    pub secret_key: SecretString,
-    /// Path-style addressing (`endpoint/bucket/key`), which most self-hosted services want.
-    pub path_style: bool,
-    /// How long to wait for a connection: a provider that is down must fail fast.
-    pub connect_timeout: Duration,
-}
+use crate::sigv2::SigV2;
+use crate::{BodyWatch, BoxError, ByteStream, Error, Flavour, Provider, Result, Settings};
 
 pub struct S3Provider {
     client: Client,
@@ -41,22 +29,44 @@ pub struct S3Provider {
 }
 
 impl S3Provider {
-    #[must_use]
-    pub fn new(config: &S3Config) -> Self {
+    /// A client for the service `settings` describe, signing with `secret_key`.
+    pub fn new(settings: &Settings, secret_key: SecretString) -> Result<Self> {
+        let mut trust = TrustStore::default();
+        if let Some(pem) = settings.ca_pem()? {
+            trust = trust.with_pem_certificate(pem);
+        }
+        let tls = TlsContext::builder()
+            .with_trust_store(trust)
+            .build()
+            .map_err(|e| Error::Config(e.to_string()))?;
+        let http = aws_smithy_http_client::Builder::new()
+            .pool_max_idle_per_host(settings.pool_max_idle)
+            .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc))
+            .tls_context(tls)
+            .build_https();
+        let timeouts = TimeoutConfig::builder()
+            .connect_timeout(settings.connect_timeout())
+            .read_timeout(settings.read_timeout())
+            .build();
+        let region = match (settings.region.as_str(), settings.flavour) {
+            ("", Flavour::Garage) => "garage".to_owned(),
+            ("", _) => "us-east-1".to_owned(),
+            (region, _) => region.to_owned(),
+        };
         let credentials = Credentials::new(
-            &config.access_key,
-            config.secret_key.expose_secret(),
+            &settings.access_key,
+            secret_key.expose_secret(),
             None,
             None,
             "osg-provider",
         );
-        let timeouts = TimeoutConfig::builder().connect_timeout(config.connect_timeout).build();
-        let conf = aws_sdk_s3::Config::builder()
+        let mut conf = aws_sdk_s3::Config::builder()
             .behavior_version(BehaviorVersion::latest())
-            .endpoint_url(&config.endpoint)
-            .region(Region::new(config.region.clone()))
+            .http_client(http)
+            .endpoint_url(&settings.endpoint)
+            .region(Region::new(region))
             .credentials_provider(credentials)
-            .force_path_style(config.path_style)
+            .force_path_style(settings.path_style)
             .timeout_config(timeouts)
             // Many S3-compatible services reject the checksums the SDK adds by default.
             .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
@@ -66,24 +76,18 @@ impl S3Provider {
                 RetryConfig::standard()
                     .with_max_attempts(2)
                     .with_initial_backoff(Duration::from_millis(50)),
-            )
-            .build();
-        Self {
-            client: Client::from_conf(conf),
-            bucket: config.bucket.clone(),
+            );
+        if settings.flavour == Flavour::Riakcs {
+            conf = conf.interceptor(SigV2 {
+                access_key: settings.access_key.clone(),
+                secret_key,
+                virtual_host_bucket: (!settings.path_style).then(|| settings.bucket.clone()),
+            });
         }
-    }
-
-    /// Creates the bucket unless it exists.
-    pub async fn ensure_bucket(&self) -> Result<()> {
-        if self.health().await.is_ok() {
-            return Ok(());
-        }
-        match self.client.create_bucket().bucket(&self.bucket).send().await {
-            Ok(_) => Ok(()),
-            Err(e) if matches!(e.code(), Some("BucketAlreadyOwnedByYou")) => Ok(()),
-            Err(e) => Err(unavailable(&e)),
-        }
+        Ok(Self {
+            client: Client::from_conf(conf.build()),
+            bucket: settings.bucket.clone(),
+        })
     }
 }
 
@@ -107,7 +111,8 @@ where
 #[async_trait]
 impl Provider for S3Provider {
     async fn put_blob(&self, key: &str, body: ByteStream, length: u64) -> Result<u64> {
-        let frames = body.map_ok(Frame::data);
+        let watch = BodyWatch::default();
+        let frames = watch.watch(body).map_ok(Frame::data);
         let body = SdkBody::from_body_1_x(http_body_util::StreamBody::new(frames));
         let size = i64::try_from(length).map_err(|_| Error::Unavailable("object too large".into()))?;
         self.client
@@ -118,7 +123,7 @@ impl Provider for S3Provider {
             .body(SdkStream::new(body))
             .send()
             .await
-            .map_err(|e| unavailable(&e))?;
+            .map_err(|e| watch.blame(unavailable(&e)))?;
         Ok(length)
     }
 
@@ -160,5 +165,16 @@ impl Provider for S3Provider {
             .await
             .map_err(|e| unavailable(&e))?;
         Ok(())
+    }
+
+    async fn prepare(&self) -> Result<()> {
+        if self.health().await.is_ok() {
+            return Ok(());
+        }
+        match self.client.create_bucket().bucket(&self.bucket).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if matches!(e.code(), Some("BucketAlreadyOwnedByYou")) => Ok(()),
+            Err(e) => Err(unavailable(&e)),
+        }
     }
 }

@@ -119,6 +119,11 @@ impl Provider for Walrus {
     async fn health(&self) -> Result<()> {
         fs::metadata(&self.blobs).await.map(drop).map_err(|e| unavailable(&e))
     }
+
+    /// The store was made when it was opened.
+    async fn prepare(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 async fn sync_dir(dir: &Path) -> io::Result<()> {

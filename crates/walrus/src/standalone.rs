@@ -56,7 +56,7 @@ fn s3(e: Error) -> S3Error {
     match e {
         Error::NotFound(_) => s3_error!(NoSuchKey),
         Error::Body(_) => s3_error!(IncompleteBody),
-        Error::Unavailable(reason) => s3_error!(InternalError, "{reason}"),
+        Error::Unavailable(reason) | Error::Config(reason) => s3_error!(InternalError, "{reason}"),
     }
 }
 

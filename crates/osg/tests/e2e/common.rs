@@ -15,38 +15,152 @@ pub struct TestServer {
     pub access_key: String,
     pub secret_key: String,
     pub data_dir: PathBuf,
-    /// Where object bytes land on disk: the embedded Walrus, or the standalone one of the
-    /// `standalone-walrus` lane.
-    pub blob_root: PathBuf,
+    /// Where the lane's provider keeps object bytes.
+    pub blobs: Blobs,
+    /// The lane's provider as registered (kind, settings, secret); none for the embedded Walrus.
+    pub provider: Option<LaneProvider>,
 }
 
-/// The provider lane this run tests: `OSG_TEST_PROVIDER=standalone-walrus` puts every bucket
-/// on a standalone Walrus reached through the `s3` provider; unset, the embedded Walrus.
-fn lane() -> Option<String> {
+#[derive(Clone)]
+pub struct LaneProvider {
+    pub kind: osg_provider::Kind,
+    pub settings: osg_provider::Settings,
+    pub secret: String,
+}
+
+/// Where object bytes land: a directory of a Walrus, or a bucket (container) of a remote
+/// provider, read through an S3 endpoint of that provider.
+pub enum Blobs {
+    Dir(PathBuf),
+    Bucket {
+        endpoint: String,
+        access_key: String,
+        secret_key: String,
+        bucket: String,
+    },
+}
+
+impl Blobs {
+    /// Every blob's name and size.
+    pub async fn list(&self) -> Vec<(String, u64)> {
+        match self {
+            Blobs::Dir(root) => walk(root)
+                .into_iter()
+                .map(|p| {
+                    let size = p.metadata().unwrap().len();
+                    (p.file_name().unwrap().to_string_lossy().into_owned(), size)
+                })
+                .collect(),
+            Blobs::Bucket {
+                endpoint,
+                access_key,
+                secret_key,
+                bucket,
+            } => {
+                let c = build_client(endpoint, access_key, secret_key, None);
+                let mut out = Vec::new();
+                let mut pages = c.list_objects_v2().bucket(bucket).into_paginator().send();
+                while let Some(page) = pages.next().await {
+                    for o in page.unwrap().contents() {
+                        out.push((o.key().unwrap().to_owned(), o.size().unwrap() as u64));
+                    }
+                }
+                out
+            }
+        }
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// The provider lane this run tests (`OSG_TEST_PROVIDER`): unset, the embedded Walrus;
+/// `standalone-walrus`, an `osg walrus` in this process; `swift` (native API), `swift-s3api` and
+/// `ceph-rgw`, the testbeds `scripts/testbed/*` start, described by `OSG_TEST_SWIFT_*` and
+/// `OSG_TEST_RGW_*`.
+pub fn lane() -> Option<String> {
     std::env::var("OSG_TEST_PROVIDER").ok().filter(|v| !v.is_empty())
 }
 
-/// Starts a standalone Walrus, registers it and makes it the backend; returns its blob root.
-async fn standalone_walrus(data_dir: &std::path::Path) -> PathBuf {
-    let walrus_dir = data_dir.join("standalone");
-    let args = osg::walrus::WalrusArgs {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: walrus_dir.clone(),
+fn testbed(var: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| panic!("{var} is not set: start the testbed (scripts/testbed/*)"))
+}
+
+/// Registers the lane's provider and makes it the backend; returns where its blobs land.
+async fn lane_provider(lane: &str, data_dir: &std::path::Path) -> (Blobs, LaneProvider) {
+    // A bucket (container) of its own for each run, on testbeds that outlive it.
+    let bucket = format!("osg-lane-{}", std::process::id());
+    let (kind, settings, secret, blobs) = match lane {
+        "standalone-walrus" => {
+            let walrus_dir = data_dir.join("standalone");
+            let args = osg::walrus::WalrusArgs {
+                listen: "127.0.0.1:0".parse().unwrap(),
+                data_dir: walrus_dir.clone(),
+            };
+            let walrus = osg::walrus::WalrusServer::start(&args).await.unwrap();
+            let (access_key, secret) = osg::bootstrap::read_credentials(&walrus.credentials).unwrap();
+            let endpoint = format!("http://{}", walrus.addr);
+            tokio::spawn(walrus.run());
+            let settings = osg_provider::Settings::new(&endpoint, &access_key, &bucket);
+            let root = walrus_dir.join(format!("buckets/{bucket}/blobs"));
+            ("s3", settings, secret, Blobs::Dir(root))
+        }
+        "swift" | "swift-s3api" => {
+            let (user, key) = (testbed("OSG_TEST_SWIFT_USER"), testbed("OSG_TEST_SWIFT_KEY"));
+            let s3_endpoint = testbed("OSG_TEST_SWIFT_S3_ENDPOINT");
+            let (kind, settings) = if lane == "swift" {
+                (
+                    "swift",
+                    osg_provider::Settings::new(&testbed("OSG_TEST_SWIFT_AUTH_URL"), &user, &bucket),
+                )
+            } else {
+                ("s3", osg_provider::Settings::new(&s3_endpoint, &user, &bucket))
+            };
+            let blobs = Blobs::Bucket {
+                endpoint: s3_endpoint,
+                access_key: user,
+                secret_key: key.clone(),
+                bucket,
+            };
+            (kind, settings, key, blobs)
+        }
+        "ceph-rgw" => {
+            let endpoint = testbed("OSG_TEST_RGW_ENDPOINT");
+            let (access_key, secret) = (testbed("OSG_TEST_RGW_ACCESS_KEY"), testbed("OSG_TEST_RGW_SECRET_KEY"));
+            let settings = osg_provider::Settings {
+                flavour: osg_provider::Flavour::CephRgw,
+                ..osg_provider::Settings::new(&endpoint, &access_key, &bucket)
+            };
+            let blobs = Blobs::Bucket {
+                endpoint,
+                access_key,
+                secret_key: secret.clone(),
+                bucket,
+            };
+            ("s3", settings, secret, blobs)
+        }
+        other => panic!("unknown OSG_TEST_PROVIDER {other}"),
     };
-    let walrus = osg::walrus::WalrusServer::start(&args).await.unwrap();
-    let (access_key, secret) = osg::bootstrap::read_credentials(&walrus.credentials).unwrap();
-    let endpoint = format!("http://{}", walrus.addr);
-    tokio::spawn(walrus.run());
     let meta = osg::bootstrap::open_meta(data_dir).await.unwrap();
-    let config = format!(r#"{{"endpoint":"{endpoint}","bucket":"osg-blobs","access_key":"{access_key}"}}"#);
     let record = osg_meta::ProviderRecord {
-        name: "standalone".into(),
-        kind: "s3".into(),
-        config,
+        name: "lane".into(),
+        kind: kind.into(),
+        config: serde_json::to_string(&settings).unwrap(),
     };
     meta.add_provider(&record, &secret).await.unwrap();
-    meta.set_property("osg.backend", "standalone").await.unwrap();
-    walrus_dir.join("buckets/osg-blobs/blobs")
+    meta.set_property("osg.backend", "lane").await.unwrap();
+    let kind = serde_json::from_value(serde_json::Value::String(kind.into())).unwrap();
+    (blobs, LaneProvider { kind, settings, secret })
 }
 
 /// Reads `aws_access_key_id` / `aws_secret_access_key` from a shared-credentials file.
@@ -79,24 +193,28 @@ pub fn server() -> &'static TestServer {
         std::thread::spawn(move || {
             let rt = tokio::runtime::Runtime::new().unwrap();
             rt.block_on(async move {
-                let blob_root = match lane().as_deref() {
-                    None => args.data_dir.join("walrus/blobs"),
-                    Some("standalone-walrus") => standalone_walrus(&args.data_dir).await,
-                    Some(other) => panic!("unknown OSG_TEST_PROVIDER {other}"),
+                let (blobs, provider) = match lane() {
+                    None => (Blobs::Dir(args.data_dir.join("walrus/blobs")), None),
+                    Some(lane) => {
+                        let (blobs, provider) = lane_provider(&lane, &args.data_dir).await;
+                        (blobs, Some(provider))
+                    }
                 };
                 let server = Server::start(&args).await.unwrap();
-                tx.send((server.addr, server.credentials.clone(), blob_root)).unwrap();
+                tx.send((server.addr, server.credentials.clone(), blobs, provider))
+                    .unwrap();
                 server.run().await.unwrap();
             });
         });
-        let (addr, credentials, blob_root) = rx.recv().unwrap();
+        let (addr, credentials, blobs, provider) = rx.recv().unwrap();
         let (access_key, secret_key) = read_credentials(&credentials);
         TestServer {
             endpoint: format!("http://{addr}"),
             access_key,
             secret_key,
             data_dir: dir,
-            blob_root,
+            blobs,
+            provider,
         }
     })
 }

@@ -1,13 +1,14 @@
-//! The `s3` provider against a real standalone Walrus (`osg walrus`) on a loopback port.
+//! Providers on their own, against the real servers they talk to: a standalone Walrus (`osg
+//! walrus`) on a loopback port, and the lane's provider (Swift, Ceph RGW, ...).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::StreamExt;
-use osg_provider::s3::{S3Config, S3Provider};
-use osg_provider::{ByteStream, Error, Provider};
+use osg_provider::{ByteStream, Error, Flavour, Kind, Provider, Settings, connect};
 
-use crate::common::{Osg, free_port, pattern, spawn_osg};
+use crate::common::{Osg, free_port, pattern, server, spawn_osg};
 
 fn start_walrus(dir: &std::path::Path, port: u16) -> Osg {
     spawn_osg(
@@ -27,6 +28,13 @@ fn stream(data: &[u8]) -> ByteStream {
     Box::pin(futures::stream::iter(chunks))
 }
 
+/// A stream that fails after its first chunk, as a client that goes away does.
+fn failing_stream() -> ByteStream {
+    let chunks: Vec<Result<Bytes, osg_provider::BoxError>> =
+        vec![Ok(Bytes::from(vec![7u8; 1000])), Err("client went away".into())];
+    Box::pin(futures::stream::iter(chunks))
+}
+
 async fn read(mut s: ByteStream) -> Vec<u8> {
     let mut out = Vec::new();
     while let Some(chunk) = s.next().await {
@@ -35,67 +43,75 @@ async fn read(mut s: ByteStream) -> Vec<u8> {
     out
 }
 
+/// What every provider must do: store and return bytes (whole and ranged), delete
+/// idempotently, tell a missing blob from a failing provider, and leave nothing readable
+/// behind a failed upload stream. An impostor (wrong secret) must be refused.
+async fn contract(provider: Arc<dyn Provider>, impostor: Option<Arc<dyn Provider>>) {
+    provider.prepare().await.unwrap();
+    provider.prepare().await.unwrap();
+    provider.health().await.unwrap();
+    let key = format!("{:032x}", rand::random::<u128>());
+    let data = pattern(3 << 20, 11);
+    assert_eq!(
+        provider.put_blob(&key, stream(&data), data.len() as u64).await.unwrap(),
+        data.len() as u64
+    );
+    assert_eq!(
+        read(provider.get_blob(&key, 0..data.len() as u64).await.unwrap()).await,
+        data
+    );
+    assert_eq!(
+        read(provider.get_blob(&key, 1000..200_000).await.unwrap()).await,
+        &data[1000..200_000]
+    );
+    let end = data.len() as u64;
+    assert_eq!(
+        read(provider.get_blob(&key, end - 1..end).await.unwrap()).await,
+        &data[data.len() - 1..]
+    );
+    assert!(read(provider.get_blob(&key, 5..5).await.unwrap()).await.is_empty());
+    provider.delete_blob(&key).await.unwrap();
+    provider.delete_blob(&key).await.unwrap();
+    assert!(matches!(provider.get_blob(&key, 0..1).await, Err(Error::NotFound(_))));
+
+    let torn = format!("{:032x}", rand::random::<u128>());
+    let r = provider.put_blob(&torn, failing_stream(), 1 << 20).await;
+    assert!(matches!(r, Err(Error::Body(_))), "{r:?}");
+    assert!(
+        matches!(provider.get_blob(&torn, 0..1).await, Err(Error::NotFound(_))),
+        "a failed upload leaves nothing"
+    );
+
+    if let Some(impostor) = impostor {
+        assert!(matches!(impostor.health().await, Err(Error::Unavailable(_))));
+        let r = impostor.put_blob(&key, stream(b"x"), 1).await;
+        assert!(matches!(r, Err(Error::Unavailable(_))), "{r:?}");
+    }
+}
+
+fn walrus_settings(port: u16, flavour: Flavour) -> Settings {
+    Settings {
+        flavour,
+        ..Settings::new(&format!("http://127.0.0.1:{port}"), "AKWALRUSTEST", "blobs")
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_provider_over_standalone_walrus() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let mut walrus = start_walrus(dir.path(), port);
-    let provider = S3Provider::new(&S3Config {
-        endpoint: format!("http://127.0.0.1:{port}"),
-        region: "us-east-1".into(),
-        bucket: "blobs".into(),
-        access_key: "AKWALRUSTEST".into(),
-        secret_key: "walrus-test-secret".to_owned().into(),
-        path_style: true,
-        connect_timeout: Duration::from_secs(1),
-    });
-    provider.ensure_bucket().await.unwrap();
-    provider.ensure_bucket().await.unwrap();
-    provider.health().await.unwrap();
+    let settings = walrus_settings(port, Flavour::Generic);
+    let provider = connect(Kind::S3, &settings, "walrus-test-secret".to_owned().into()).unwrap();
+    let impostor = connect(Kind::S3, &settings, "not-the-secret".to_owned().into()).unwrap();
+    contract(Arc::clone(&provider), Some(impostor)).await;
 
-    let data = pattern(3 << 20, 11);
+    provider.put_blob("0123abcd", stream(b"on disk"), 7).await.unwrap();
     assert_eq!(
-        provider
-            .put_blob("0123abcd", stream(&data), data.len() as u64)
-            .await
-            .unwrap(),
-        data.len() as u64
-    );
-    assert!(
-        dir.path().join("buckets/blobs/blobs/01/0123abcd").is_file(),
+        std::fs::read(dir.path().join("buckets/blobs/blobs/01/0123abcd")).unwrap(),
+        b"on disk",
         "stored by the Walrus engine"
     );
-    assert_eq!(
-        read(provider.get_blob("0123abcd", 0..data.len() as u64).await.unwrap()).await,
-        data
-    );
-    assert_eq!(
-        read(provider.get_blob("0123abcd", 1000..200_000).await.unwrap()).await,
-        &data[1000..200_000]
-    );
-    assert!(
-        read(provider.get_blob("0123abcd", 5..5).await.unwrap())
-            .await
-            .is_empty()
-    );
-    provider.delete_blob("0123abcd").await.unwrap();
-    provider.delete_blob("0123abcd").await.unwrap();
-    assert!(matches!(
-        provider.get_blob("0123abcd", 0..1).await,
-        Err(Error::NotFound(_))
-    ));
-
-    // A wrong secret is refused.
-    let impostor = S3Provider::new(&S3Config {
-        endpoint: format!("http://127.0.0.1:{port}"),
-        region: "us-east-1".into(),
-        bucket: "blobs".into(),
-        access_key: "AKWALRUSTEST".into(),
-        secret_key: "not-the-secret".to_owned().into(),
-        path_style: true,
-        connect_timeout: Duration::from_secs(1),
-    });
-    assert!(matches!(impostor.health().await, Err(Error::Unavailable(_))));
 
     // Provider gone: calls fail fast, well within a second, and do not hang.
     walrus.0.kill().unwrap();
@@ -108,4 +124,39 @@ async fn s3_provider_over_standalone_walrus() {
     ));
     let took = started.elapsed();
     assert!(took < Duration::from_secs(1), "failing took {took:?}");
+}
+
+/// The `riakcs` flavour signs with SigV2, which `osg walrus` (s3s) verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigv2_flavour_over_standalone_walrus() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let _walrus = start_walrus(dir.path(), port);
+    let settings = walrus_settings(port, Flavour::Riakcs);
+    let provider = connect(Kind::S3, &settings, "walrus-test-secret".to_owned().into()).unwrap();
+    let impostor = connect(Kind::S3, &settings, "not-the-secret".to_owned().into()).unwrap();
+    contract(provider, Some(impostor)).await;
+}
+
+/// The provider of the lane under test (the embedded Walrus when none is chosen).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lane_provider_contract() {
+    let Some(lane) = &server().provider else {
+        let dir = tempfile::tempdir().unwrap();
+        let walrus = osg_walrus::Walrus::open(dir.path()).await.unwrap();
+        return contract(Arc::new(walrus), None).await;
+    };
+    let provider = connect(lane.kind, &lane.settings, lane.secret.clone().into()).unwrap();
+    let impostor = connect(lane.kind, &lane.settings, "not-the-secret".to_owned().into()).unwrap();
+    contract(provider, Some(impostor)).await;
+    // Services that speak SigV2 as well take the `riakcs` flavour's signatures.
+    if lane.kind == Kind::S3 && lane.settings.flavour == Flavour::CephRgw {
+        let sigv2 = Settings {
+            flavour: Flavour::Riakcs,
+            ..lane.settings.clone()
+        };
+        let provider = connect(Kind::S3, &sigv2, lane.secret.clone().into()).unwrap();
+        let impostor = connect(Kind::S3, &sigv2, "not-the-secret".to_owned().into()).unwrap();
+        contract(provider, Some(impostor)).await;
+    }
 }
