@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 
@@ -53,6 +54,18 @@ def check(name):
         return fn
 
     return wrap
+
+
+def watch_command_lines(seen, stop):
+    """Collects every process's command line on this machine until `stop` is set."""
+    while not stop.is_set():
+        for pid in os.listdir("/proc"):
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    seen.add(f.read())
+            except OSError:
+                pass
+        time.sleep(0.05)
 
 
 def free_port():
@@ -205,6 +218,9 @@ def main():
     port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
     log_path = os.path.join(work, "gateway.log")
+    command_lines, stop_watching = set(), threading.Event()
+    watcher = threading.Thread(target=watch_command_lines, args=(command_lines, stop_watching))
+    watcher.start()
     with open(log_path, "wb") as log:
         proc = start(osg, os.path.join(work, "data"), port, log=log)
     try:
@@ -212,6 +228,8 @@ def main():
     finally:
         proc.kill()
         proc.wait()
+        stop_watching.set()
+        watcher.join()
 
     @check("no secret in the gateway's trace-level log")
     def _():
@@ -219,6 +237,18 @@ def main():
         assert len(text) > 10_000, "the log is suspiciously short"
         leaked = [sec for sec in secrets if sec.encode() in text]
         assert not leaked, f"{len(leaked)} secrets leaked into the log"
+
+    @check("no secret in the metadata store's files or on any process's command line")
+    def _():
+        data = os.path.join(work, "data")
+        stored = b"".join(open(os.path.join(data, f), "rb").read() for f in os.listdir(data) if f.startswith("meta"))
+        assert len(stored) > 10_000, "the database is suspiciously small"
+        leaked = [sec for sec in secrets if sec.encode() in stored]
+        assert not leaked, f"{len(leaked)} secrets found in the database files"
+        assert len(command_lines) > 20, "the command-line watcher saw too little"
+        seen = b"\n".join(command_lines)
+        leaked = [sec for sec in secrets if sec.encode() in seen]
+        assert not leaked, f"{len(leaked)} secrets found on command lines"
 
     shutil.rmtree(work, ignore_errors=True)
     print(f"{passed} passed, {len(failed)} failed")
@@ -706,6 +736,53 @@ def run_checks(osg, work, endpoint, port):
                            capture_output=True)
             walrus.kill()
             walrus.wait()
+
+    # The testbeds' providers (scripts/testbed/*), when they run: registered with the CLI,
+    # used through the gateway, their secrets kept out of every output.
+    remotes = []
+    if os.environ.get("OSG_TEST_SWIFT_AUTH_URL"):
+        remotes.append(("swift-native", os.environ["OSG_TEST_SWIFT_KEY"],
+                        ["--kind", "swift", "--endpoint", os.environ["OSG_TEST_SWIFT_AUTH_URL"],
+                         "--access-key", os.environ["OSG_TEST_SWIFT_USER"]]))
+    if os.environ.get("OSG_TEST_RGW_ENDPOINT"):
+        remotes.append(("rgw", os.environ["OSG_TEST_RGW_SECRET_KEY"],
+                        ["--kind", "s3", "--flavour", "ceph-rgw", "--endpoint", os.environ["OSG_TEST_RGW_ENDPOINT"],
+                         "--access-key", os.environ["OSG_TEST_RGW_ACCESS_KEY"]]))
+    for name, secret, args in remotes:
+        @check(f"provider {name} added with the CLI and used through the gateway")
+        def _():
+            secrets.append(secret)
+            bucket = f"clients-{os.getpid()}"
+            add = [osg, "provider", "--data-dir", data_dir, "add", name, *args, "--bucket", bucket, "--secret-file", "-"]
+            subprocess.run(add, input=secret + "\n", check=True, capture_output=True, text=True)
+            outputs = subprocess.run([osg, "provider", "--data-dir", data_dir, "list", "--json"],
+                                     check=True, capture_output=True, text=True).stdout
+            check_up = subprocess.run([osg, "provider", "--data-dir", data_dir, "check", name],
+                                      capture_output=True, text=True)
+            assert check_up.returncode == 0 and f"{name}: up" in check_up.stdout, check_up
+            subprocess.run([osg, "property", "--data-dir", data_dir, "set", f"osg.backend={name}"],
+                           check=True, capture_output=True)
+            outputs += subprocess.run([osg, "property", "--data-dir", data_dir, "list"],
+                                      check=True, capture_output=True, text=True).stdout
+            assert secret not in outputs and "********" in outputs, outputs
+            try:
+                target = f"on-{name}"
+                deadline = time.time() + 3
+                while True:
+                    try:
+                        s3.create_bucket(Bucket=target)
+                        break
+                    except ClientError as e:
+                        assert e.response["Error"]["Code"] == "ServiceUnavailable" and time.time() < deadline, e.response
+                        time.sleep(0.1)
+                body = os.urandom(1_500_000)
+                s3.put_object(Bucket=target, Key="obj", Body=body)
+                assert s3.get_object(Bucket=target, Key="obj")["Body"].read() == body
+                got = s3.get_object(Bucket=target, Key="obj", Range="bytes=1000-1999")["Body"].read()
+                assert got == body[1000:2000]
+            finally:
+                subprocess.run([osg, "property", "--data-dir", data_dir, "set", "osg.backend=walrus"],
+                               check=True, capture_output=True)
 
     @check("a second gateway on the same data dir serves the same objects")
     def _():

@@ -9,4 +9,5 @@ mod crash;
 mod list;
 mod multipart;
 mod objects;
+mod outage;
 mod providers;
