@@ -163,6 +163,24 @@ impl S3Access for Access {
         Ok(())
     }
 
+    /// CreateBucket's LocationConstraint is in its body, which the check above could not see:
+    /// when there is one, authorize again with `s3:LocationConstraint` set.
+    async fn create_bucket(&self, req: &mut s3s::S3Request<s3s::dto::CreateBucketInput>) -> S3Result<()> {
+        let constraint = req
+            .input
+            .create_bucket_configuration
+            .as_ref()
+            .and_then(|c| c.location_constraint.as_ref());
+        let (Some(constraint), Some(auth)) = (constraint, req.extensions.get::<Authorized>()) else {
+            return Ok(());
+        };
+        let mut context = auth.context.clone();
+        context.set("s3:LocationConstraint", constraint.as_str());
+        let resource = resource_arn(Some(&req.input.bucket), None);
+        let target = Target::new(None, None, &resource);
+        authorize(&self.dir, auth.caller.as_ref(), "s3:CreateBucket", &target, &context).await
+    }
+
     /// A POST (browser form) upload names its key in the form, which the check above could
     /// not see: authorize the object now, with the form's ACL and tags as condition keys.
     async fn put_object(&self, req: &mut s3s::S3Request<s3s::dto::PutObjectInput>) -> S3Result<()> {

@@ -34,20 +34,23 @@ pub async fn create_bucket(gw: &Gateway, req: S3Request<CreateBucketInput>) -> R
         .as_ref()
         .and_then(|c| c.location_constraint.as_ref())
         .map(BucketLocationConstraint::as_str);
-    // Buckets live in this gateway's region; a constraint naming another is refused.
-    if constraint.is_some_and(|c| !c.is_empty() && c != gw.region) {
-        return Err(s3_error!(
-            InvalidLocationConstraint,
-            "The specified location-constraint is not valid for this endpoint ({}).",
-            gw.region
-        )
-        .into());
-    }
+    // New buckets live on the cluster's current backend, and stay there. A constraint names
+    // this gateway's region, or, when the cluster allows it, the provider to place the bucket on.
+    let backend = gw.meta.property(providers::BACKEND_PROPERTY).await?;
+    let provider = match constraint.filter(|c| !c.is_empty() && *c != gw.region) {
+        None => backend.as_deref().unwrap_or(providers::EMBEDDED),
+        Some(name) if gw.placement_by_constraint().await? && gw.providers.get(name).is_ok() => name,
+        Some(_) => {
+            return Err(s3_error!(
+                InvalidLocationConstraint,
+                "The specified location-constraint is not valid for this endpoint ({}).",
+                gw.region
+            )
+            .into());
+        }
+    };
     let access = acl::new_bucket_access(&gw.meta, input, &caller.account).await?;
     let max_buckets = gw.max_buckets_per_account().await?;
-    // New buckets live on the cluster's current backend, and stay there.
-    let provider = gw.meta.property(providers::BACKEND_PROPERTY).await?;
-    let provider = provider.as_deref().unwrap_or(providers::EMBEDDED);
     gw.providers.ensure_ready(provider).await?;
     let new = NewBucket {
         name: &input.bucket,
@@ -61,11 +64,18 @@ pub async fn create_bucket(gw: &Gateway, req: S3Request<CreateBucketInput>) -> R
     }))
 }
 
+/// The cluster property that lets CreateBucket's LocationConstraint name a provider.
+pub const PLACEMENT_PROPERTY: &str = "osg.placement-by-location-constraint";
+
 /// The cluster property that caps buckets per account, and its default (as in S3).
 const MAX_BUCKETS_PROPERTY: &str = "s3.max-buckets-per-account";
 const DEFAULT_MAX_BUCKETS: i64 = 100;
 
 impl Gateway {
+    async fn placement_by_constraint(&self) -> Result<bool> {
+        Ok(self.meta.property(PLACEMENT_PROPERTY).await?.as_deref() == Some("true"))
+    }
+
     async fn max_buckets_per_account(&self) -> Result<i64> {
         let value = self.meta.property(MAX_BUCKETS_PROPERTY).await?;
         Ok(value.and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_MAX_BUCKETS))

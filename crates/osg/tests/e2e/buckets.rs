@@ -80,3 +80,124 @@ async fn location_constraint_must_be_ours() {
         .await;
     assert_eq!(error_of(r), ("InvalidLocationConstraint".into(), 400));
 }
+
+/// With `osg.placement-by-location-constraint=true`, a LocationConstraint naming a registered
+/// provider places the bucket there, and IAM can restrict it with `s3:LocationConstraint`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn location_constraint_names_a_provider_when_allowed() {
+    let meta = osg::bootstrap::open_meta(&server().data_dir).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let _walrus = spawn_osg(
+        "walrus",
+        dir.path(),
+        port,
+        &[
+            ("OSG_WALRUS_ACCESS_KEY", "AKPLACED"),
+            ("OSG_WALRUS_SECRET_KEY", "placed-secret"),
+        ],
+    );
+    let settings = osg_provider::Settings::new(&format!("http://127.0.0.1:{port}"), "AKPLACED", "placed-blobs");
+    let record = osg_meta::ProviderRecord {
+        name: "placed".into(),
+        kind: "s3".into(),
+        config: serde_json::to_string(&settings).unwrap(),
+    };
+    meta.add_provider(&record, "placed-secret").await.unwrap();
+    let on = |name: &str| {
+        CreateBucketConfiguration::builder()
+            .location_constraint(BucketLocationConstraint::from(name))
+            .build()
+    };
+    let c = client();
+    let b = bucket_name("placed");
+    let r = c
+        .create_bucket()
+        .bucket(&b)
+        .create_bucket_configuration(on("placed"))
+        .send()
+        .await;
+    assert_eq!(
+        error_of(r),
+        ("InvalidLocationConstraint".into(), 400),
+        "not allowed by default"
+    );
+
+    meta.set_property("osg.placement-by-location-constraint", "true")
+        .await
+        .unwrap();
+    let r = c
+        .create_bucket()
+        .bucket(&b)
+        .create_bucket_configuration(on("nowhere"))
+        .send()
+        .await;
+    assert_eq!(
+        error_of(r),
+        ("InvalidLocationConstraint".into(), 400),
+        "no such provider"
+    );
+    // Gateways learn of a new provider within a second or two.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while let Err(e) = c
+        .create_bucket()
+        .bucket(&b)
+        .create_bucket_configuration(on("placed"))
+        .send()
+        .await
+    {
+        assert!(std::time::Instant::now() < deadline, "{e:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(meta.bucket(&b).await.unwrap().provider, "placed");
+    let data = pattern(100_000, 5);
+    c.put_object()
+        .bucket(&b)
+        .key("k")
+        .body(data.clone().into())
+        .send()
+        .await
+        .unwrap();
+    let got = c
+        .get_object()
+        .bucket(&b)
+        .key("k")
+        .send()
+        .await
+        .unwrap()
+        .body
+        .collect()
+        .await
+        .unwrap();
+    assert_eq!(got.into_bytes(), data);
+    let blobs: usize = std::fs::read_dir(dir.path().join("buckets/placed-blobs/blobs"))
+        .unwrap()
+        .map(|fan| std::fs::read_dir(fan.unwrap().path()).unwrap().count())
+        .sum();
+    assert_eq!(blobs, 1, "the bytes went to the named provider");
+
+    // A user whose policy denies that placement.
+    let account = meta.create_account("placement").await.unwrap();
+    let user = meta.create_user(&account.id, "u", "/").await.unwrap();
+    let policy = r#"{"Version":"2012-10-17","Statement":[
+        {"Effect":"Allow","Action":"s3:*","Resource":"*"},
+        {"Effect":"Deny","Action":"s3:CreateBucket","Resource":"*",
+         "Condition":{"StringEquals":{"s3:LocationConstraint":"placed"}}}]}"#;
+    meta.put_inline_policy(&osg_meta::Owner::User(&user), "p", policy)
+        .await
+        .unwrap();
+    let (key, secret) = meta.create_access_key(&account.id, Some("u")).await.unwrap();
+    let u = client_with(&key, &secret, None);
+    let denied = bucket_name("placed");
+    let r = u
+        .create_bucket()
+        .bucket(&denied)
+        .create_bucket_configuration(on("placed"))
+        .send()
+        .await;
+    assert_eq!(error_of(r), ("AccessDenied".into(), 403));
+    u.create_bucket().bucket(&denied).send().await.unwrap();
+    meta.set_property("osg.placement-by-location-constraint", "false")
+        .await
+        .unwrap();
+}
