@@ -146,11 +146,7 @@ impl Meta {
     /// Deletes an empty bucket. Multipart uploads still in progress are aborted with it.
     pub async fn delete_bucket(&self, name: &str) -> Result<()> {
         let (_guard, mut tx) = self.begin_write().await?;
-        let any_version: Option<i64> = sqlx::query_scalar("SELECT 1 FROM versions WHERE bucket = $1 LIMIT 1")
-            .bind(name)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if any_version.is_some() {
+        if Self::exists(&mut tx, "SELECT 1 FROM versions WHERE bucket = $1 LIMIT 1", &[name]).await? {
             return Err(Error::BucketNotEmpty);
         }
         let upload_ids: Vec<String> = sqlx::query_scalar("SELECT upload_id FROM uploads WHERE bucket = $1")

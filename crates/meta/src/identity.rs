@@ -79,7 +79,8 @@ impl Meta {
     }
 
     pub(crate) async fn exists(conn: &mut sqlx::AnyConnection, sql: &str, args: &[&str]) -> Result<bool> {
-        let mut q = sqlx::query_scalar::<_, i64>(sql);
+        // Untyped: `SELECT 1` is a 32-bit integer on PostgreSQL and a 64-bit one on SQLite.
+        let mut q = sqlx::query(sql);
         for a in args {
             q = q.bind(*a);
         }

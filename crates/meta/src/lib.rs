@@ -2,8 +2,9 @@
 //! uploads and the blob bookkeeping that makes writes crash-safe.
 //!
 //! Every gateway talks to the same store, so nothing a gateway needs to serve a request lives
-//! anywhere else. The store speaks sqlx's `Any` driver: SQLite embedded by default; the schema
-//! and queries stay portable (`$n` placeholders, 0/1 integers for flags, milliseconds for times).
+//! anywhere else. The store speaks sqlx's `Any` driver: SQLite embedded by default, PostgreSQL
+//! for many gateways; the schema and queries stay portable (`$n` placeholders, 0/1 integers for
+//! flags, milliseconds for times).
 
 mod blobs;
 mod buckets;
@@ -41,9 +42,22 @@ pub use self::providers::ProviderRecord;
 pub use self::seal::{KEY_LEN, Sealer};
 pub use self::users::User;
 
+/// Which database the store is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The PostgreSQL advisory lock every write transaction holds: writes are serialized across
+/// all gateways, as SQLite serializes them in one, so each transaction sees the last one's
+/// result (quotas, key counts, current versions) without retry loops.
+const WRITE_LOCK: i64 = 0x6f73_6702;
+
 /// Handle on the metadata store; cheap to share behind an `Arc`.
 pub struct Meta {
     pool: AnyPool,
+    backend: Backend,
     /// SQLite allows one writer; every write takes this first, in turn, which avoids the
     /// `SQLITE_BUSY` a deferred transaction gets when it upgrades to a write lock after
     /// another connection has written.
@@ -53,6 +67,35 @@ pub struct Meta {
 }
 
 impl Meta {
+    /// Opens the store `url` names: `postgres://...`, or a SQLite file (`sqlite://PATH` or a
+    /// plain path), creating the schema if needed; secrets are sealed with `sealer`.
+    pub async fn open(url: &str, sealer: Sealer) -> Result<Self> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Self::open_postgres(url, sealer).await
+        } else {
+            Self::open_sqlite(Path::new(url.strip_prefix("sqlite://").unwrap_or(url)), sealer).await
+        }
+    }
+
+    /// Opens the PostgreSQL store at `url`, creating the schema if needed.
+    pub async fn open_postgres(url: &str, sealer: Sealer) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let pool = AnyPoolOptions::new().max_connections(16).connect(url).await?;
+        let meta = Self {
+            pool,
+            backend: Backend::Postgres,
+            writer: Mutex::new(()),
+            sealer,
+        };
+        schema::migrate(&meta.pool, meta.backend).await?;
+        Ok(meta)
+    }
+
+    #[must_use]
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
     /// Opens (creating if needed) the SQLite store at `path`; secrets are sealed with `sealer`.
     pub async fn open_sqlite(path: &Path, sealer: Sealer) -> Result<Self> {
         sqlx::any::install_default_drivers();
@@ -72,18 +115,30 @@ impl Meta {
             .await?;
         let meta = Self {
             pool,
+            backend: Backend::Sqlite,
             writer: Mutex::new(()),
             sealer,
         };
-        schema::migrate(&meta.pool).await?;
+        schema::migrate(&meta.pool, meta.backend).await?;
         Ok(meta)
     }
 
+    /// A write transaction, serialized with every other writer of the store.
     async fn begin_write(&self) -> Result<(tokio::sync::MutexGuard<'_, ()>, sqlx::Transaction<'_, sqlx::Any>)> {
         let guard = self.writer.lock().await;
-        // IMMEDIATE takes SQLite's write lock up front (waiting up to busy_timeout), so other
-        // processes on the same file cannot make this transaction fail halfway.
-        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let tx = match self.backend {
+            // IMMEDIATE takes SQLite's write lock up front (waiting up to busy_timeout), so
+            // other processes on the same file cannot make this transaction fail halfway.
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(WRITE_LOCK)
+                    .execute(&mut *tx)
+                    .await?;
+                tx
+            }
+        };
         Ok((guard, tx))
     }
 }
@@ -95,13 +150,31 @@ pub fn now_ms() -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// A fresh, empty store for a test: SQLite in a temp dir, or, with `OSG_TEST_META=postgres`, a
+/// new database on the server `OSG_TEST_POSTGRES_URL` names (`scripts/testbed/postgres`).
 #[cfg(test)]
 pub(crate) async fn test_store() -> (tempfile::TempDir, Meta) {
     let dir = tempfile::tempdir().unwrap();
-    let meta = Meta::open_sqlite(&dir.path().join("meta.db"), Sealer::new(&Sealer::generate_key()))
-        .await
-        .unwrap();
+    let sealer = Sealer::new(&Sealer::generate_key());
+    let meta = if std::env::var("OSG_TEST_META").as_deref() == Ok("postgres") {
+        let url = std::env::var("OSG_TEST_POSTGRES_URL").expect("OSG_TEST_POSTGRES_URL (scripts/testbed/postgres)");
+        Meta::open_postgres(&new_database(&url).await, sealer).await.unwrap()
+    } else {
+        Meta::open_sqlite(&dir.path().join("meta.db"), sealer).await.unwrap()
+    };
     (dir, meta)
+}
+
+/// Creates an empty database on the PostgreSQL server of `url`; returns its URL.
+#[cfg(test)]
+pub(crate) async fn new_database(url: &str) -> String {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = sqlx::AnyConnection::connect(url).await.unwrap();
+    conn.execute(format!("CREATE DATABASE {name}").as_str()).await.unwrap();
+    let (server, _) = url.rsplit_once('/').unwrap();
+    format!("{server}/{name}")
 }
 
 /// Account `a` owning bucket `b` on the embedded provider, for tests.

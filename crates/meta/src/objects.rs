@@ -202,11 +202,11 @@ impl Meta {
 }
 
 pub(crate) async fn ensure_bucket(conn: &mut AnyConnection, bucket: &str) -> Result<()> {
-    let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM buckets WHERE name = $1")
-        .bind(bucket)
-        .fetch_optional(&mut *conn)
-        .await?;
-    found.map(drop).ok_or(Error::NoSuchBucket)
+    if Meta::exists(conn, "SELECT 1 FROM buckets WHERE name = $1", &[bucket]).await? {
+        Ok(())
+    } else {
+        Err(Error::NoSuchBucket)
+    }
 }
 
 /// Makes `new` the key's current version, replacing (and marking dead the blobs of) the one

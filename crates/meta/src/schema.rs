@@ -3,9 +3,11 @@
 
 use sqlx::AnyPool;
 
-use crate::Result;
+use crate::{Backend, Result};
 
 const SCHEMA_VERSION: i64 = 1;
+/// The PostgreSQL advisory lock held while the schema is created or upgraded.
+const MIGRATION_LOCK: i64 = 0x6f73_6701;
 
 const TABLES: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)",
@@ -40,7 +42,7 @@ const TABLES: &[&str] = &[
         account_id TEXT NOT NULL REFERENCES accounts(id),
         user_name TEXT NOT NULL,
         secret TEXT NOT NULL,
-        active INTEGER NOT NULL,
+        active BIGINT NOT NULL,
         created_ms BIGINT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS access_keys_owner ON access_keys (account_id, user_name)",
     // Inline policies embedded in a user or a group (principal_kind 'user' or 'group').
@@ -105,12 +107,12 @@ const TABLES: &[&str] = &[
         bucket TEXT NOT NULL,
         key TEXT NOT NULL,
         version_id TEXT NOT NULL,
-        is_latest INTEGER NOT NULL,
-        delete_marker INTEGER NOT NULL,
+        is_latest BIGINT NOT NULL,
+        delete_marker BIGINT NOT NULL,
         size BIGINT NOT NULL,
         etag TEXT NOT NULL,
         modified_ms BIGINT NOT NULL,
-        parts_count INTEGER,
+        parts_count BIGINT,
         pieces TEXT NOT NULL,
         attrs TEXT NOT NULL,
         owner TEXT NOT NULL,
@@ -128,7 +130,7 @@ const TABLES: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS uploads_listing ON uploads (bucket, key, upload_id)",
     "CREATE TABLE IF NOT EXISTS parts (
         upload_id TEXT NOT NULL,
-        part_number INTEGER NOT NULL,
+        part_number BIGINT NOT NULL,
         blob TEXT NOT NULL,
         size BIGINT NOT NULL,
         etag TEXT NOT NULL,
@@ -146,10 +148,22 @@ const TABLES: &[&str] = &[
         after_ms BIGINT NOT NULL)",
 ];
 
-pub async fn migrate(pool: &AnyPool) -> Result<()> {
+/// Creates or upgrades the schema. On PostgreSQL, gateways starting together take turns.
+pub async fn migrate(pool: &AnyPool, backend: Backend) -> Result<()> {
     let mut tx = pool.begin().await?;
+    if backend == Backend::Postgres {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *tx)
+            .await?;
+    }
     for stmt in TABLES {
-        sqlx::query(stmt).execute(&mut *tx).await?;
+        let stmt = match backend {
+            Backend::Sqlite => stmt.to_string(),
+            // Keys sort byte-wise (S3's order), whatever the database's collation.
+            Backend::Postgres => stmt.replace(" key TEXT NOT NULL", " key TEXT COLLATE \"C\" NOT NULL"),
+        };
+        sqlx::query(&stmt).execute(&mut *tx).await?;
     }
     let version: Option<i64> = sqlx::query_scalar("SELECT version FROM schema_version")
         .fetch_optional(&mut *tx)

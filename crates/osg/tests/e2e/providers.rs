@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::StreamExt;
-use osg_provider::{ByteStream, Error, Flavour, Kind, Provider, Settings, connect};
+use osg_provider::{ByteStream, Error, Flavour, Kind, Provider, Settings, SwiftAuth, connect};
 
-use crate::common::{Osg, free_port, pattern, server, spawn_osg};
+use crate::common::{Osg, free_port, lane, pattern, server, spawn_osg};
 
 fn start_walrus(dir: &std::path::Path, port: u16) -> Osg {
     spawn_osg(
@@ -149,6 +149,33 @@ async fn lane_provider_contract() {
     let provider = connect(lane.kind, &lane.settings, lane.secret.clone().into()).unwrap();
     let impostor = connect(lane.kind, &lane.settings, "not-the-secret".to_owned().into()).unwrap();
     contract(provider, Some(impostor)).await;
+    // Swift's other ways to log in: Keystone v3 (scripts/testbed/keystone) in front of the same
+    // Swift cluster.
+    if lane.kind == Kind::Swift {
+        let env = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name}: start scripts/testbed/keystone"));
+        let ways = [
+            (
+                SwiftAuth::KeystonePassword,
+                "OSG_TEST_KEYSTONE_USER",
+                "OSG_TEST_KEYSTONE_PASSWORD",
+            ),
+            (
+                SwiftAuth::KeystoneApplicationCredential,
+                "OSG_TEST_KEYSTONE_APPCRED_ID",
+                "OSG_TEST_KEYSTONE_APPCRED_SECRET",
+            ),
+        ];
+        for (auth, user, secret) in ways {
+            let settings = Settings {
+                swift_auth: auth,
+                project: Some(env("OSG_TEST_KEYSTONE_PROJECT")),
+                ..Settings::new(&env("OSG_TEST_KEYSTONE_URL"), &env(user), &lane.settings.bucket)
+            };
+            let provider = connect(Kind::Swift, &settings, env(secret).into()).unwrap();
+            let impostor = connect(Kind::Swift, &settings, "not-the-secret".to_owned().into()).unwrap();
+            contract(provider, Some(impostor)).await;
+        }
+    }
     // Services that speak SigV2 as well take the `riakcs` flavour's signatures.
     if lane.kind == Kind::S3 && lane.settings.flavour == Flavour::CephRgw {
         let sigv2 = Settings {
@@ -159,4 +186,47 @@ async fn lane_provider_contract() {
         let impostor = connect(Kind::S3, &sigv2, "not-the-secret".to_owned().into()).unwrap();
         contract(provider, Some(impostor)).await;
     }
+}
+
+/// Swift refuses a token that has gone (expired, revoked, or, here, dropped from TempAuth's
+/// memcached): the provider logs in again and the request goes through. It drops every
+/// token of the cluster, so it is ignored in the parallel run and scripts/test runs it alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "drops the Swift lane's tokens: scripts/test runs it alone"]
+async fn swift_logs_in_again_when_its_token_is_refused() {
+    let (Some("swift"), Some(lane)) = (lane().as_deref(), &server().provider) else {
+        println!("only in the swift lane");
+        return;
+    };
+    let provider = connect(lane.kind, &lane.settings, lane.secret.clone().into()).unwrap();
+    provider.prepare().await.unwrap();
+    provider.put_blob("0ld70ken", stream(b"before"), 6).await.unwrap();
+
+    let http = reqwest::Client::new();
+    let login = || {
+        http.get(&lane.settings.endpoint)
+            .header("X-Auth-User", &lane.settings.access_key)
+            .header("X-Auth-Key", &lane.secret)
+            .send()
+    };
+    let answer = login().await.unwrap();
+    let token = answer.headers()["x-auth-token"].to_str().unwrap().to_owned();
+    let account = answer.headers()["x-storage-url"].to_str().unwrap().to_owned();
+    let with_token = || http.head(&account).header("X-Auth-Token", &token).send();
+    assert!(with_token().await.unwrap().status().is_success());
+
+    // TempAuth keeps its tokens in memcached only.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut memcached = tokio::net::TcpStream::connect("127.0.0.1:11911").await.unwrap();
+    memcached.write_all(b"flush_all\r\n").await.unwrap();
+    let mut ok = [0u8; 4];
+    memcached.read_exact(&mut ok).await.unwrap();
+    assert_eq!(&ok, b"OK\r\n");
+    assert_eq!(with_token().await.unwrap().status(), 401, "the old token is gone");
+
+    assert_eq!(
+        read(provider.get_blob("0ld70ken", 0..6).await.unwrap()).await,
+        b"before"
+    );
+    provider.delete_blob("0ld70ken").await.unwrap();
 }
