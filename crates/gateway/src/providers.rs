@@ -70,12 +70,13 @@ struct Remote {
 
 pub struct Providers {
     meta: Arc<Meta>,
-    embedded: Arc<dyn Provider>,
+    /// The embedded Walrus, on gateways that keep bytes themselves (`osg serve`).
+    embedded: Option<Arc<dyn Provider>>,
     remote: RwLock<HashMap<String, Remote>>,
 }
 
 impl Providers {
-    pub fn new(meta: Arc<Meta>, embedded: Arc<dyn Provider>) -> Self {
+    pub fn new(meta: Arc<Meta>, embedded: Option<Arc<dyn Provider>>) -> Self {
         Self {
             meta,
             embedded,
@@ -87,7 +88,10 @@ impl Providers {
     /// client's making.
     pub fn get(&self, name: &str) -> Result<Arc<dyn Provider>, Error> {
         if name == EMBEDDED {
-            return Ok(Arc::clone(&self.embedded));
+            return self
+                .embedded
+                .clone()
+                .ok_or_else(|| Error::Unavailable("this gateway has no embedded Walrus: register a provider".into()));
         }
         let remote = self.remote.read().expect("provider map lock");
         let found = remote.get(name).map(|r| Arc::clone(&r.provider));
@@ -98,7 +102,7 @@ impl Providers {
     /// requires.
     pub async fn ensure_ready(&self, name: &str) -> Result<(), Error> {
         if name == EMBEDDED {
-            return Ok(());
+            return self.get(name).map(drop);
         }
         let provider = {
             let remote = self.remote.read().expect("provider map lock");
@@ -119,7 +123,11 @@ impl Providers {
 
     /// Every provider by name, the embedded one first.
     pub fn all(&self) -> Vec<(String, Arc<dyn Provider>)> {
-        let mut out = vec![(EMBEDDED.to_owned(), Arc::clone(&self.embedded))];
+        let mut out: Vec<_> = self
+            .embedded
+            .iter()
+            .map(|e| (EMBEDDED.to_owned(), Arc::clone(e)))
+            .collect();
         let remote = self.remote.read().expect("provider map lock");
         out.extend(remote.iter().map(|(n, r)| (n.clone(), Arc::clone(&r.provider))));
         out

@@ -57,7 +57,7 @@ mod tests {
         let walrus = Arc::new(Walrus::open(&dir.path().join("walrus")).await.unwrap());
         let providers = Providers::new(
             Arc::clone(&meta),
-            Arc::clone(&walrus) as Arc<dyn osg_provider::Provider>,
+            Some(Arc::clone(&walrus) as Arc<dyn osg_provider::Provider>),
         );
         for blob in ["aa11", "bb22"] {
             meta.begin_blob(blob).await.unwrap();

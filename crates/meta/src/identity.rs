@@ -26,6 +26,23 @@ pub struct Caller {
     pub user: Option<User>,
 }
 
+async fn insert_account(conn: &mut sqlx::AnyConnection, name: &str) -> Result<Account> {
+    let random = uuid::Uuid::new_v4().as_u128();
+    let account = Account {
+        id: format!("{:012}", random % 1_000_000_000_000),
+        name: name.to_owned(),
+        canonical_id: random_hex(64).to_ascii_lowercase(),
+    };
+    sqlx::query("INSERT INTO accounts (id, name, canonical_id, email, created_ms) VALUES ($1, $2, $3, '', $4)")
+        .bind(&account.id)
+        .bind(&account.name)
+        .bind(&account.canonical_id)
+        .bind(now_ms())
+        .execute(&mut *conn)
+        .await?;
+    Ok(account)
+}
+
 fn account_from(row: &AnyRow) -> Result<Account> {
     Ok(Account {
         id: row.try_get("id")?,
@@ -47,33 +64,26 @@ pub(crate) fn random_hex(len: usize) -> String {
 impl Meta {
     /// Creates the system account with this key pair unless it exists; returns whether it was
     /// created.
+    /// Creates the system account and its key unless it exists, in one transaction: of
+    /// gateways starting together on an empty store, one creates it and the others see it.
     pub async fn ensure_system_account(&self, access_key: &str, secret: &str) -> Result<bool> {
-        if self.account_by_name(SYSTEM_ACCOUNT).await?.is_some() {
+        let (_guard, mut tx) = self.begin_write().await?;
+        if Self::exists(&mut tx, "SELECT 1 FROM accounts WHERE name = $1", &[SYSTEM_ACCOUNT]).await? {
             return Ok(false);
         }
-        let account = self.create_account(SYSTEM_ACCOUNT).await?;
-        self.add_access_key(&account.id, None, access_key, secret).await?;
+        let account = insert_account(&mut tx, SYSTEM_ACCOUNT).await?;
+        self.insert_access_key(&mut tx, &account.id, None, access_key, secret)
+            .await?;
+        tx.commit().await?;
         Ok(true)
     }
 
     pub async fn create_account(&self, name: &str) -> Result<Account> {
-        let random = uuid::Uuid::new_v4().as_u128();
-        let account = Account {
-            id: format!("{:012}", random % 1_000_000_000_000),
-            name: name.to_owned(),
-            canonical_id: random_hex(64).to_ascii_lowercase(),
-        };
         let (_guard, mut tx) = self.begin_write().await?;
         if Self::exists(&mut tx, "SELECT 1 FROM accounts WHERE name = $1", &[name]).await? {
             return Err(Error::EntityExists(format!("account {name}")));
         }
-        sqlx::query("INSERT INTO accounts (id, name, canonical_id, email, created_ms) VALUES ($1, $2, $3, '', $4)")
-            .bind(&account.id)
-            .bind(&account.name)
-            .bind(&account.canonical_id)
-            .bind(now_ms())
-            .execute(&mut *tx)
-            .await?;
+        let account = insert_account(&mut tx, name).await?;
         tx.commit().await?;
         Ok(account)
     }

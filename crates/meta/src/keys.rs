@@ -51,11 +51,25 @@ impl Meta {
         secret: &str,
     ) -> Result<()> {
         let (_guard, mut tx) = self.begin_write().await?;
+        self.insert_access_key(&mut tx, account_id, user, access_key, secret)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(crate) async fn insert_access_key(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        account_id: &str,
+        user: Option<&str>,
+        access_key: &str,
+        secret: &str,
+    ) -> Result<()> {
         // Counted inside the transaction, so concurrent creations cannot pass the limit.
         let held: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM access_keys WHERE account_id = $1 AND user_name = $2")
             .bind(account_id)
             .bind(user.unwrap_or(""))
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut *conn)
             .await?;
         if usize::try_from(held).unwrap_or(usize::MAX) >= MAX_KEYS {
             return Err(Error::LimitExceeded(format!(
@@ -71,9 +85,8 @@ impl Meta {
         .bind(user.unwrap_or(""))
         .bind(self.sealer.seal(&key_row(access_key), secret))
         .bind(now_ms())
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
-        tx.commit().await?;
         Ok(())
     }
 

@@ -135,13 +135,13 @@ fn main() {
     rt.block_on(async {
         let args = ServeArgs {
             listen: "127.0.0.1:0".parse().unwrap(),
-            data_dir: dir.path().join("osg"),
+            store: osg::bootstrap::StoreOptions::in_dir(&dir.path().join("osg")),
             tls_cert: None,
             tls_key: None,
             domain: None,
             region: "us-east-1".into(),
         };
-        let server = Server::start(&args).await.unwrap();
+        let server = Server::start(&args, true).await.unwrap();
         let endpoint = format!("http://{}", server.addr);
         let text = std::fs::read_to_string(&server.credentials).unwrap();
         let field = |name: &str| {

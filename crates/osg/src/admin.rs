@@ -11,9 +11,9 @@ use serde_json::json;
 
 #[derive(Args, Debug)]
 pub struct AdminArgs {
-    /// The data directory of the gateway whose metadata store to use.
-    #[arg(long, default_value = "./osg-data", global = true)]
-    pub data_dir: PathBuf,
+    /// The metadata store the gateways use.
+    #[command(flatten)]
+    pub store: crate::bootstrap::StoreOptions,
     /// Print listings as JSON.
     #[arg(long, global = true)]
     pub json: bool,
@@ -231,7 +231,7 @@ fn print_rows(json_out: bool, rows: &[serde_json::Value], columns: &[&str]) {
 }
 
 pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
-    let meta = crate::bootstrap::open_meta(&args.data_dir).await?;
+    let meta = args.store.open().await?;
     match args.command {
         AdminCommand::Account(cmd) => match cmd {
             AccountCommand::Create { name, email } => {
@@ -466,9 +466,9 @@ pub async fn run_property(meta: &Meta, json_out: bool, cmd: PropertyCommand) -> 
 /// `osg provider` and `osg property` at the top level: the same store options as `osg admin`.
 #[derive(Args, Debug)]
 pub struct StoreArgs<C: Subcommand> {
-    /// The data directory of the gateway whose metadata store to use.
-    #[arg(long, default_value = "./osg-data", global = true)]
-    pub data_dir: PathBuf,
+    /// The metadata store the gateways use.
+    #[command(flatten)]
+    pub store: crate::bootstrap::StoreOptions,
     /// Print listings as JSON.
     #[arg(long, global = true)]
     pub json: bool,

@@ -70,6 +70,54 @@ fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Where the metadata store is, and the key that seals its secrets: the same options for every
+/// command that opens the store.
+#[derive(clap::Args, Debug, Clone)]
+pub struct StoreOptions {
+    /// The data directory: the SQLite metadata store (unless --db), the embedded Walrus's blobs,
+    /// the master key and the admin credentials.
+    #[arg(long, default_value = "./osg-data", global = true)]
+    pub data_dir: PathBuf,
+    /// A metadata store shared by many gateways: `postgres://USER@HOST:PORT/DB`. Also read from
+    /// OSG_DB, which keeps a password off the command line.
+    #[arg(long, env = "OSG_DB", global = true)]
+    pub db: Option<String>,
+    /// The file holding the master key that seals secrets (32 bytes, as `head -c 32
+    /// /dev/urandom` writes them, or base64). Required with --db: every gateway gets the same
+    /// file. Without it, DATA_DIR/master.key, created on first start.
+    #[arg(long, env = "OSG_MASTER_KEY_FILE", global = true)]
+    pub master_key_file: Option<PathBuf>,
+}
+
+impl StoreOptions {
+    /// The options for the SQLite store of `data_dir`.
+    #[must_use]
+    pub fn in_dir(data_dir: &Path) -> Self {
+        Self {
+            data_dir: data_dir.to_owned(),
+            db: None,
+            master_key_file: None,
+        }
+    }
+
+    /// Opens the metadata store (creating the data directory and, for SQLite, the master key
+    /// on first use).
+    pub async fn open(&self) -> anyhow::Result<Meta> {
+        std::fs::create_dir_all(&self.data_dir).with_context(|| format!("creating {}", self.data_dir.display()))?;
+        let key = match (&self.master_key_file, &self.db) {
+            (Some(file), _) => read_master_key(file)?,
+            (None, Some(_)) => anyhow::bail!("with --db, give every gateway the same --master-key-file"),
+            (None, None) => master_key(&self.data_dir.join(MASTER_KEY_FILE))?,
+        };
+        let sealer = Sealer::new(&key);
+        let meta = match &self.db {
+            Some(url) => Meta::open(url, sealer).await,
+            None => Meta::open_sqlite(&self.data_dir.join("meta.db"), sealer).await,
+        };
+        meta.context("opening the metadata store")
+    }
+}
+
 /// The master key at `path`, created there on first use. Gateways sharing a metadata store
 /// must share this key too.
 pub fn master_key(path: &Path) -> anyhow::Result<[u8; KEY_LEN]> {
@@ -81,20 +129,21 @@ pub fn master_key(path: &Path) -> anyhow::Result<[u8; KEY_LEN]> {
         )?;
         return Ok(key);
     }
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(text.trim())
-        .with_context(|| format!("{} is not a base64 master key", path.display()))?;
-    <[u8; KEY_LEN]>::try_from(bytes).map_err(|_| anyhow::anyhow!("{} must hold {KEY_LEN} bytes", path.display()))
+    read_master_key(path)
 }
 
-/// Opens the metadata store of a data directory with its master key.
-pub async fn open_meta(data_dir: &Path) -> anyhow::Result<Meta> {
-    std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
-    let key = master_key(&data_dir.join(MASTER_KEY_FILE))?;
-    Meta::open_sqlite(&data_dir.join("meta.db"), Sealer::new(&key))
-        .await
-        .context("opening the metadata store")
+/// A master key file: 32 raw bytes, or their base64 on one line.
+fn read_master_key(path: &Path) -> anyhow::Result<[u8; KEY_LEN]> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading master key {}", path.display()))?;
+    if let Ok(raw) = <[u8; KEY_LEN]>::try_from(bytes.as_slice()) {
+        return Ok(raw);
+    }
+    let decoded = std::str::from_utf8(&bytes)
+        .ok()
+        .and_then(|text| base64::engine::general_purpose::STANDARD.decode(text.trim()).ok());
+    decoded
+        .and_then(|d| <[u8; KEY_LEN]>::try_from(d).ok())
+        .with_context(|| format!("{} must hold {KEY_LEN} bytes (raw or base64)", path.display()))
 }
 
 /// Creates the system account if the store has none, and returns the credentials file path.

@@ -19,6 +19,9 @@ struct Cli {
 enum Command {
     /// Run a gateway with the embedded metadata store and Walrus provider.
     Serve(ServeArgs),
+    /// Run one of many gateways on a shared metadata store (--db): no object bytes on this
+    /// host, only the providers registered in the store.
+    Gateway(ServeArgs),
     /// Manage accounts, users, keys and policies in the metadata store.
     Admin(osg::admin::AdminArgs),
     /// Run a standalone Walrus store, for gateways on other hosts.
@@ -42,8 +45,14 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
+        Command::Gateway(args) => {
+            anyhow::ensure!(args.store.db.is_some(), "osg gateway needs --db (or OSG_DB)");
+            let server = Server::start(&args, false).await?;
+            println!("osg: gateway serving S3 on {}", server.addr);
+            server.run().await
+        }
         Command::Serve(args) => {
-            let server = Server::start(&args).await?;
+            let server = Server::start(&args, true).await?;
             let scheme = if args.tls_cert.is_some() { "https" } else { "http" };
             println!("osg: serving S3 on {scheme}://{}", server.addr);
             println!("osg: admin credentials in {}", server.credentials.display());
@@ -51,11 +60,11 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Admin(args) => osg::admin::run(args).await,
         Command::Provider(args) => {
-            let meta = osg::bootstrap::open_meta(&args.data_dir).await?;
+            let meta = args.store.open().await?;
             osg::admin::run_provider(&meta, args.json, args.command).await
         }
         Command::Property(args) => {
-            let meta = osg::bootstrap::open_meta(&args.data_dir).await?;
+            let meta = args.store.open().await?;
             osg::admin::run_property(&meta, args.json, args.command).await
         }
         Command::Walrus(args) => {

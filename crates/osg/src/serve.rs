@@ -1,5 +1,6 @@
 //! `osg serve`: one process with the gateway, the embedded SQLite metadata store and the
-//! embedded Walrus provider, all under one data directory.
+//! embedded Walrus provider, all under one data directory. `osg gateway`: a gateway of many,
+//! on a shared metadata store (`--db`), keeping no object bytes of its own.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -18,9 +19,8 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8773")]
     pub listen: SocketAddr,
-    /// Directory holding the metadata store, the Walrus blobs and the admin credentials.
-    #[arg(long, default_value = "./osg-data")]
-    pub data_dir: PathBuf,
+    #[command(flatten)]
+    pub store: crate::bootstrap::StoreOptions,
     /// PEM certificate chain; with --tls-key, serve HTTPS.
     #[arg(long, requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -47,16 +47,20 @@ pub struct Server {
 }
 
 impl Server {
-    /// Opens the data directory (creating it on first start) and binds the listener.
-    pub async fn start(args: &ServeArgs) -> anyhow::Result<Self> {
-        let meta: Arc<Meta> = Arc::new(crate::bootstrap::open_meta(&args.data_dir).await?);
-        let provider: Arc<dyn Provider> = Arc::new(
-            Walrus::open(&args.data_dir.join("walrus"))
+    /// Opens the metadata store (creating it on first start) and binds the listener; with
+    /// `embedded`, the data directory's Walrus store is the `walrus` provider.
+    pub async fn start(args: &ServeArgs, embedded: bool) -> anyhow::Result<Self> {
+        let meta: Arc<Meta> = Arc::new(args.store.open().await?);
+        let walrus: Option<Arc<dyn Provider>> = if embedded {
+            let store = Walrus::open(&args.store.data_dir.join("walrus"))
                 .await
-                .context("opening the Walrus store")?,
-        );
-        let credentials = crate::bootstrap::ensure_admin(&meta, &args.data_dir).await?;
-        let providers = Arc::new(Providers::new(Arc::clone(&meta), provider));
+                .context("opening the Walrus store")?;
+            Some(Arc::new(store))
+        } else {
+            None
+        };
+        let credentials = crate::bootstrap::ensure_admin(&meta, &args.store.data_dir).await?;
+        let providers = Arc::new(Providers::new(Arc::clone(&meta), walrus));
         providers
             .refresh()
             .await

@@ -227,7 +227,7 @@ impl Actor {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn authorization_matrix() {
-    let meta = osg::bootstrap::open_meta(&server().data_dir).await.unwrap();
+    let meta = server().meta().await;
     let a = meta.create_account("authz-a").await.unwrap();
     let b = meta.create_account("authz-b").await.unwrap();
     let signed = |keys: (String, String)| Actor::Signed(client_with(&keys.0, &keys.1, None));

@@ -85,7 +85,7 @@ async fn location_constraint_must_be_ours() {
 /// provider places the bucket there, and IAM can restrict it with `s3:LocationConstraint`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn location_constraint_names_a_provider_when_allowed() {
-    let meta = osg::bootstrap::open_meta(&server().data_dir).await.unwrap();
+    let meta = server().meta().await;
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let _walrus = spawn_osg(

@@ -8,13 +8,15 @@ use std::time::SystemTime;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use osg::bootstrap::StoreOptions;
 use osg::serve::{ServeArgs, Server};
 
 pub struct TestServer {
     pub endpoint: String,
     pub access_key: String,
     pub secret_key: String,
-    pub data_dir: PathBuf,
+    /// The gateway's metadata store: SQLite in the data dir, or PostgreSQL.
+    pub store: StoreOptions,
     /// Where the lane's provider keeps object bytes.
     pub blobs: Blobs,
     /// The lane's provider as registered (kind, settings, secret); none for the embedded Walrus.
@@ -97,7 +99,8 @@ fn testbed(var: &str) -> String {
 }
 
 /// Registers the lane's provider and makes it the backend; returns where its blobs land.
-async fn lane_provider(lane: &str, data_dir: &std::path::Path) -> (Blobs, LaneProvider) {
+async fn lane_provider(lane: &str, store: &StoreOptions) -> (Blobs, LaneProvider) {
+    let data_dir = &store.data_dir;
     // A bucket (container) of its own for each run, on testbeds that outlive it.
     let bucket = format!("osg-lane-{}", std::process::id());
     let (kind, settings, secret, blobs) = match lane {
@@ -151,7 +154,7 @@ async fn lane_provider(lane: &str, data_dir: &std::path::Path) -> (Blobs, LanePr
         }
         other => panic!("unknown OSG_TEST_PROVIDER {other}"),
     };
-    let meta = osg::bootstrap::open_meta(data_dir).await.unwrap();
+    let meta = store.open().await.unwrap();
     let record = osg_meta::ProviderRecord {
         name: "lane".into(),
         kind: kind.into(),
@@ -181,9 +184,10 @@ pub fn server() -> &'static TestServer {
     static SERVER: OnceLock<TestServer> = OnceLock::new();
     SERVER.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap().keep();
+        let store = test_store(&dir);
         let args = ServeArgs {
             listen: "127.0.0.1:0".parse().unwrap(),
-            data_dir: dir.clone(),
+            store: store.clone(),
             tls_cert: None,
             tls_key: None,
             domain: Some("s3.localhost".into()),
@@ -194,13 +198,13 @@ pub fn server() -> &'static TestServer {
             let rt = tokio::runtime::Runtime::new().unwrap();
             rt.block_on(async move {
                 let (blobs, provider) = match lane() {
-                    None => (Blobs::Dir(args.data_dir.join("walrus/blobs")), None),
+                    None => (Blobs::Dir(args.store.data_dir.join("walrus/blobs")), None),
                     Some(lane) => {
-                        let (blobs, provider) = lane_provider(&lane, &args.data_dir).await;
+                        let (blobs, provider) = lane_provider(&lane, &args.store).await;
                         (blobs, Some(provider))
                     }
                 };
-                let server = Server::start(&args).await.unwrap();
+                let server = Server::start(&args, true).await.unwrap();
                 tx.send((server.addr, server.credentials.clone(), blobs, provider))
                     .unwrap();
                 server.run().await.unwrap();
@@ -212,11 +216,46 @@ pub fn server() -> &'static TestServer {
             endpoint: format!("http://{addr}"),
             access_key,
             secret_key,
-            data_dir: dir,
+            store,
             blobs,
             provider,
         }
     })
+}
+
+impl TestServer {
+    /// Another handle on the gateway's metadata store.
+    pub async fn meta(&self) -> osg_meta::Meta {
+        self.store.open().await.unwrap()
+    }
+}
+
+/// The metadata store of a test gateway: SQLite in `dir`, or, with `OSG_TEST_META=postgres`,
+/// a new database on the server `OSG_TEST_POSTGRES_URL` names (`scripts/testbed/postgres`),
+/// sealed with a master key file as every gateway of a cluster gets it.
+pub fn test_store(dir: &std::path::Path) -> StoreOptions {
+    let mut store = StoreOptions::in_dir(dir);
+    if std::env::var("OSG_TEST_META").as_deref() == Ok("postgres") {
+        let url = std::env::var("OSG_TEST_POSTGRES_URL").expect("OSG_TEST_POSTGRES_URL (scripts/testbed/postgres)");
+        store.db = Some(new_database(&url));
+        let key = dir.join("cluster.key");
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(&key, rand::random::<[u8; 32]>()).unwrap();
+        store.master_key_file = Some(key);
+    }
+    store
+}
+
+/// Creates an empty database on the PostgreSQL server of `url`; returns its URL.
+pub fn new_database(url: &str) -> String {
+    let name = format!("e2e_{:032x}", rand::random::<u128>());
+    let created = std::process::Command::new("psql")
+        .args([url, "-qc", &format!("CREATE DATABASE {name}")])
+        .status()
+        .expect("psql");
+    assert!(created.success());
+    let (server, _) = url.rsplit_once('/').unwrap();
+    format!("{server}/{name}")
 }
 
 pub fn client() -> Client {

@@ -4,6 +4,7 @@ mod auth;
 mod authz;
 mod buckets;
 mod clients;
+mod cluster;
 mod common;
 mod crash;
 mod list;

@@ -67,7 +67,7 @@ struct Tally {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "stops the lane's provider: scripts/test runs it alone"]
 async fn provider_outage_is_a_fast_503_and_loses_nothing() {
-    let meta = osg::bootstrap::open_meta(&server().data_dir).await.unwrap();
+    let meta = server().meta().await;
     let backend = meta.property("osg.backend").await.unwrap();
     let mut control = match lane().as_deref() {
         Some("swift" | "swift-s3api") => Control::Testbed("swift"),

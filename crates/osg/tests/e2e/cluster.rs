@@ -1,0 +1,462 @@
+//! Three `osg gateway` processes on one PostgreSQL metadata store and one standalone Walrus:
+//! any gateway serves any request, with S3's read-after-write consistency across them.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+
+use crate::common::*;
+
+const ACCESS_KEY: &str = "AKCLUSTERTEST0000000";
+const SECRET_KEY: &str = "cluster-test-secret-key-00000000000000000";
+
+struct Cluster {
+    /// Holds the gateways' and the Walrus's directories until the test ends.
+    _dir: tempfile::TempDir,
+    db: String,
+    key_file: String,
+    gateways: Vec<(u16, Option<Osg>)>,
+    _walrus: Osg,
+}
+
+impl Cluster {
+    /// Starts `n` gateways at once on a new database (they race to create the schema and the
+    /// system account), then registers a standalone Walrus as the backend with the CLI.
+    async fn start(n: usize) -> Cluster {
+        let url =
+            std::env::var("OSG_TEST_POSTGRES_URL").expect("OSG_TEST_POSTGRES_URL: run scripts/testbed/postgres up");
+        let dir = tempfile::tempdir().unwrap();
+        let db = new_database(&url);
+        let key_file = dir.path().join("cluster.key");
+        std::fs::write(&key_file, rand::random::<[u8; 32]>()).unwrap();
+        let key_file = key_file.to_str().unwrap().to_owned();
+        let ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
+        let spawned: Vec<_> = ports
+            .iter()
+            .enumerate()
+            .map(|(i, port)| {
+                let (db, key_file, gw_dir) = (db.clone(), key_file.clone(), dir.path().join(format!("gw{i}")));
+                let port = *port;
+                std::thread::spawn(move || {
+                    spawn_osg(
+                        "gateway",
+                        &gw_dir,
+                        port,
+                        &[
+                            ("OSG_DB", db.as_str()),
+                            ("OSG_MASTER_KEY_FILE", key_file.as_str()),
+                            ("OSG_ADMIN_ACCESS_KEY", ACCESS_KEY),
+                            ("OSG_ADMIN_SECRET_KEY", SECRET_KEY),
+                        ],
+                    )
+                })
+            })
+            .collect();
+        let gateways = ports
+            .into_iter()
+            .zip(spawned)
+            .map(|(port, t)| (port, Some(t.join().unwrap())))
+            .collect();
+        let walrus_port = free_port();
+        let walrus = spawn_osg(
+            "walrus",
+            &dir.path().join("walrus"),
+            walrus_port,
+            &[
+                ("OSG_WALRUS_ACCESS_KEY", "AKCLUSTERWALRUS"),
+                ("OSG_WALRUS_SECRET_KEY", "cluster-walrus-secret"),
+            ],
+        );
+        let cluster = Cluster {
+            _dir: dir,
+            db,
+            key_file,
+            gateways,
+            _walrus: walrus,
+        };
+        // No provider yet: the gateways answer, data operations are a 503.
+        let r = cluster.client(0).create_bucket().bucket("too-early").send().await;
+        assert_eq!(error_of(r), ("ServiceUnavailable".into(), 503));
+        cluster.osg(
+            &[
+                "provider",
+                "add",
+                "shared",
+                "--kind",
+                "s3",
+                "--endpoint",
+                &format!("http://127.0.0.1:{walrus_port}"),
+                "--access-key",
+                "AKCLUSTERWALRUS",
+                "--secret-file",
+                "-",
+            ],
+            "cluster-walrus-secret\n",
+        );
+        cluster.osg(&["property", "set", "osg.backend=shared"], "");
+        // Every gateway picks the provider up within a couple of seconds.
+        for g in 0..n {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while let Err(e) = cluster
+                .client(g)
+                .create_bucket()
+                .bucket(format!("probe-{g}"))
+                .send()
+                .await
+            {
+                assert!(Instant::now() < deadline, "gateway {g}: {e:?}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        cluster
+    }
+
+    fn endpoint(&self, g: usize) -> String {
+        format!("http://127.0.0.1:{}", self.gateways[g].0)
+    }
+
+    fn client(&self, g: usize) -> Client {
+        client_at(&self.endpoint(g), ACCESS_KEY, SECRET_KEY)
+    }
+
+    /// Runs the admin CLI on the cluster's store, with `input` on standard input.
+    fn osg(&self, args: &[&str], input: &str) {
+        use std::io::Write;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_osg"))
+            .args(args)
+            .env("OSG_DB", &self.db)
+            .env("OSG_MASTER_KEY_FILE", &self.key_file)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        assert!(child.wait().unwrap().success(), "osg {args:?}");
+    }
+
+    fn kill(&mut self, g: usize) {
+        let mut gateway = self.gateways[g].1.take().unwrap();
+        gateway.0.kill().unwrap();
+        gateway.0.wait().unwrap();
+    }
+}
+
+async fn get(c: &Client, bucket: &str, key: &str) -> Result<Vec<u8>, (String, u16)> {
+    match c.get_object().bucket(bucket).key(key).send().await {
+        Ok(o) => Ok(o.body.collect().await.unwrap().into_bytes().to_vec()),
+        Err(e) => Err(error_of::<(), _, _>(Err(e))),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_gateways_one_store() {
+    let cluster = Cluster::start(3).await;
+    let clients: Vec<Client> = (0..3).map(|g| cluster.client(g)).collect();
+
+    // Concurrent CreateBucket of one name through every gateway: exactly one succeeds.
+    let tries: Vec<_> = (0..9)
+        .map(|i| {
+            let c = clients[i % 3].clone();
+            tokio::spawn(async move { c.create_bucket().bucket("contested").send().await.is_ok() })
+        })
+        .collect();
+    let mut won = 0;
+    for t in tries {
+        won += usize::from(t.await.unwrap());
+    }
+    assert_eq!(won, 1, "one CreateBucket wins");
+
+    // Read-after-write, list-after-write and delete across gateways.
+    let b = "raw";
+    clients[0].create_bucket().bucket(b).send().await.unwrap();
+    for i in 0..30usize {
+        let (w, r, l) = (i % 3, (i + 1) % 3, (i + 2) % 3);
+        let key = format!("k{i}");
+        let data = pattern(4096 + i, i as u8);
+        clients[w]
+            .put_object()
+            .bucket(b)
+            .key(&key)
+            .body(data.clone().into())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(get(&clients[r], b, &key).await.unwrap(), data, "read after write");
+        let listed = clients[l]
+            .list_objects_v2()
+            .bucket(b)
+            .prefix(&key)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            listed.contents().iter().any(|o| o.key() == Some(key.as_str())),
+            "list after write"
+        );
+        if i % 2 == 0 {
+            clients[r].delete_object().bucket(b).key(&key).send().await.unwrap();
+            assert_eq!(get(&clients[l], b, &key).await.unwrap_err(), ("NoSuchKey".into(), 404));
+        }
+    }
+
+    // A multipart upload whose parts arrive at different gateways.
+    let up = clients[0]
+        .create_multipart_upload()
+        .bucket(b)
+        .key("mp")
+        .send()
+        .await
+        .unwrap();
+    let id = up.upload_id().unwrap();
+    let parts = [pattern(5 << 20, 1), pattern(5 << 20, 2), pattern(1000, 3)];
+    let mut done = Vec::new();
+    for (i, part) in parts.iter().enumerate() {
+        let n = i32::try_from(i + 1).unwrap();
+        let r = clients[i % 3]
+            .upload_part()
+            .bucket(b)
+            .key("mp")
+            .upload_id(id)
+            .part_number(n)
+            .body(part.clone().into())
+            .send()
+            .await
+            .unwrap();
+        done.push(
+            CompletedPart::builder()
+                .part_number(n)
+                .e_tag(r.e_tag().unwrap())
+                .build(),
+        );
+    }
+    let listed = clients[1]
+        .list_parts()
+        .bucket(b)
+        .key("mp")
+        .upload_id(id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.parts().len(), 3);
+    clients[2]
+        .complete_multipart_upload()
+        .bucket(b)
+        .key("mp")
+        .upload_id(id)
+        .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(done)).build())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get(&clients[1], b, "mp").await.unwrap(), parts.concat());
+
+    // Concurrent PUTs of one key through every gateway while readers watch: exactly one body
+    // is current at the end, and no reader ever sees anything but a whole body.
+    let bodies: Vec<Vec<u8>> = (0..12u8).map(|i| pattern(300_000 + usize::from(i), i)).collect();
+    let bodies = Arc::new(bodies);
+    let stop = Arc::new(AtomicBool::new(false));
+    let reads = Arc::new(AtomicUsize::new(0));
+    clients[0]
+        .put_object()
+        .bucket(b)
+        .key("hot")
+        .body(bodies[0].clone().into())
+        .send()
+        .await
+        .unwrap();
+    let readers: Vec<_> = (0..3)
+        .map(|g| {
+            let (c, bodies, stop, reads) = (
+                clients[g].clone(),
+                Arc::clone(&bodies),
+                Arc::clone(&stop),
+                Arc::clone(&reads),
+            );
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    let got = get(&c, "raw", "hot").await.unwrap();
+                    assert!(bodies.contains(&got), "a reader saw a mix");
+                    reads.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    let writers: Vec<_> = (0..bodies.len())
+        .map(|i| {
+            let (c, body) = (clients[i % 3].clone(), bodies[i].clone());
+            tokio::spawn(async move {
+                c.put_object()
+                    .bucket("raw")
+                    .key("hot")
+                    .body(body.into())
+                    .send()
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    for w in writers {
+        w.await.unwrap();
+    }
+    stop.store(true, Ordering::Relaxed);
+    for r in readers {
+        r.await.unwrap();
+    }
+    assert!(reads.load(Ordering::Relaxed) > 0);
+    let finals: HashSet<Vec<u8>> = futures::future::join_all((0..3).map(|g| {
+        let c = clients[g].clone();
+        async move { get(&c, "raw", "hot").await.unwrap() }
+    }))
+    .await
+    .into_iter()
+    .collect();
+    assert_eq!(finals.len(), 1, "every gateway reads the same current version");
+    assert!(bodies.contains(finals.iter().next().unwrap()));
+    let versions = clients[1]
+        .list_objects_v2()
+        .bucket(b)
+        .prefix("hot")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(versions.contents().len(), 1);
+
+    // Identity changes made through one gateway apply on the others: a new key at once, a
+    // policy within two seconds.
+    let meta = osg_meta::Meta::open(&cluster.db, {
+        let key: [u8; 32] = std::fs::read(&cluster.key_file).unwrap().try_into().unwrap();
+        osg_meta::Sealer::new(&key)
+    })
+    .await
+    .unwrap();
+    let account = meta.create_account("cluster-tenant").await.unwrap();
+    meta.create_user(&account.id, "u", "/").await.unwrap();
+    let (key, secret) = meta.create_access_key(&account.id, Some("u")).await.unwrap();
+    let allow = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#;
+    let user = meta.user(&account.id, "u").await.unwrap();
+    meta.put_inline_policy(&osg_meta::Owner::User(&user), "p", allow)
+        .await
+        .unwrap();
+    let u: Vec<Client> = (0..3).map(|g| client_at(&cluster.endpoint(g), &key, &secret)).collect();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while u[2].create_bucket().bucket("tenant-b").send().await.is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the new key and policy reach gateway 2 within 2 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let deny = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"s3:ListBucket","Resource":"*"}]}"#;
+    meta.put_inline_policy(&osg_meta::Owner::User(&user), "deny", deny)
+        .await
+        .unwrap();
+    let changed = Instant::now();
+    loop {
+        let denied = futures::future::join_all(u.iter().map(|c| c.list_objects_v2().bucket("tenant-b").send())).await;
+        if denied
+            .into_iter()
+            .all(|r| r.is_err() && error_of(r) == ("AccessDenied".into(), 403))
+        {
+            break;
+        }
+        assert!(
+            changed.elapsed() < Duration::from_secs(2),
+            "the Deny reaches every gateway within 2 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    println!("a Deny reached all three gateways in {:?}", changed.elapsed());
+}
+
+/// kill -9 of one gateway of three under load: clients retry on another, and afterwards every
+/// acknowledged object reads back byte-identical from every survivor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_when_a_gateway_dies() {
+    let mut cluster = Cluster::start(3).await;
+    let clients: Arc<Vec<Client>> = Arc::new((0..3).map(|g| cluster.client(g)).collect());
+    clients[0].create_bucket().bucket("failover").send().await.unwrap();
+    let dead = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let retried = Arc::new(AtomicUsize::new(0));
+    let writers: Vec<_> = (0..6usize)
+        .map(|w| {
+            let (clients, dead, stop, acked, retried) = (
+                Arc::clone(&clients),
+                Arc::clone(&dead),
+                Arc::clone(&stop),
+                Arc::clone(&acked),
+                Arc::clone(&retried),
+            );
+            tokio::spawn(async move {
+                let mut n = 0usize;
+                while !stop.load(Ordering::Relaxed) {
+                    let key = format!("w{w}/{n}");
+                    let data = pattern(8192 + n, (w + n) as u8);
+                    // Each writer prefers gateway w % 3; on failure it tries the next one.
+                    let mut g = w % 3;
+                    let mut attempts = 0;
+                    loop {
+                        let r = clients[g]
+                            .put_object()
+                            .bucket("failover")
+                            .key(&key)
+                            .body(ByteStream::from(data.clone()))
+                            .send()
+                            .await;
+                        match r {
+                            Ok(_) => break,
+                            Err(_) if attempts < 5 => {
+                                assert!(dead.load(Ordering::Relaxed), "a failure with every gateway up");
+                                attempts += 1;
+                                retried.fetch_add(1, Ordering::Relaxed);
+                                g = (g + 1) % 3;
+                            }
+                            Err(e) => panic!("{key}: {e:?}"),
+                        }
+                    }
+                    acked.lock().unwrap().push((key, data));
+                    n += 1;
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    dead.store(true, Ordering::Relaxed);
+    cluster.kill(0);
+    let killed = Instant::now();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.store(true, Ordering::Relaxed);
+    for w in writers {
+        w.await.unwrap();
+    }
+    let writing_after_kill = killed.elapsed();
+    let acked = std::mem::take(&mut *acked.lock().unwrap());
+    for (key, data) in &acked {
+        for g in 1..3 {
+            assert_eq!(
+                &get(&clients[g], "failover", key).await.unwrap(),
+                data,
+                "{key} via gateway {g}"
+            );
+        }
+    }
+    let listed = clients[2]
+        .list_objects_v2()
+        .bucket("failover")
+        .max_keys(1000)
+        .send()
+        .await
+        .unwrap();
+    assert!(listed.key_count().unwrap() as usize >= acked.len().min(1000));
+    println!(
+        "failover: {} objects acknowledged by 3 then 2 gateways, {} requests retried on another gateway ({:?} of writes after the kill); all read back",
+        acked.len(),
+        retried.load(Ordering::Relaxed),
+        writing_after_kill
+    );
+}
