@@ -28,7 +28,7 @@ pub async fn run_reaper(meta: Arc<Meta>, providers: Arc<Providers>) {
 }
 
 async fn reap_once(meta: &Meta, providers: &Providers) -> Result<usize, Box<dyn std::error::Error>> {
-    let blobs = meta.blobs_to_reap(now_ms(), BATCH).await?;
+    let blobs = meta.claim_blobs(now_ms(), BATCH).await?;
     for blob in &blobs {
         let (provider, key) = split(blob);
         providers.get(provider)?.delete_blob(key).await?;

@@ -3,12 +3,14 @@
 
 use sqlx::AnyConnection;
 
-use crate::{Error, Meta, Result, now_ms};
+use crate::{Backend, Error, Meta, Result, now_ms};
 
 /// How long a write may take before its blob counts as abandoned.
 const PENDING_LEASE_MS: i64 = 6 * 3600 * 1000;
 /// How long a dead blob is kept, so that reads that started before it died can finish.
 const DEAD_GRACE_MS: i64 = 10 * 60 * 1000;
+/// How long a reaper's claim on a blob lasts before another reaper may take it.
+const CLAIM_MS: i64 = 5 * 60 * 1000;
 
 impl Meta {
     /// Records that `blob` is about to be written; call before the first byte goes out.
@@ -39,19 +41,50 @@ impl Meta {
         Ok(())
     }
 
-    /// Blobs that may be deleted from the provider at `now`: expired leases and dead blobs past
-    /// their grace period.
-    pub async fn blobs_to_reap(&self, now: i64, limit: i64) -> Result<Vec<String>> {
-        let blobs = sqlx::query_scalar(
-            "SELECT blob FROM pending_blobs WHERE expires_ms <= $1
-             UNION ALL SELECT blob FROM dead_blobs WHERE after_ms <= $1
-             LIMIT $2",
+    /// Claims up to `limit` blobs to delete from their providers at `now`: blobs whose write
+    /// lease has expired (a late commit of one now fails with `LeaseLost`) and dead blobs past
+    /// their grace period. A claimed blob is not offered again for [`CLAIM_MS`], so reapers on
+    /// many gateways share the work; one that dies mid-way leaves its claims to expire.
+    pub async fn claim_blobs(&self, now: i64, limit: i64) -> Result<Vec<String>> {
+        let (_guard, mut tx) = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO dead_blobs (blob, after_ms) SELECT blob, expires_ms FROM pending_blobs WHERE expires_ms <= $1
+             ON CONFLICT (blob) DO NOTHING",
         )
         .bind(now)
-        .bind(limit)
-        .fetch_all(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(blobs)
+        sqlx::query("DELETE FROM pending_blobs WHERE expires_ms <= $1")
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        let lock = match self.backend {
+            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let claimed = sqlx::query_scalar(&format!(
+            "UPDATE dead_blobs SET after_ms = $3 WHERE blob IN
+                (SELECT blob FROM dead_blobs WHERE after_ms <= $1 ORDER BY after_ms LIMIT $2 {lock})
+             RETURNING blob"
+        ))
+        .bind(now)
+        .bind(limit)
+        .bind(now + CLAIM_MS)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(claimed)
+    }
+
+    /// How many blobs wait for the reaper: `(being written, no longer needed)`.
+    pub async fn blob_backlog(&self) -> Result<(i64, i64)> {
+        let pending = sqlx::query_scalar("SELECT COUNT(*) FROM pending_blobs")
+            .fetch_one(&self.pool)
+            .await?;
+        let dead = sqlx::query_scalar("SELECT COUNT(*) FROM dead_blobs")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok((pending, dead))
     }
 
     /// Forgets a blob after the provider has deleted it.
@@ -95,18 +128,31 @@ pub(crate) async fn mark_dead(conn: &mut AnyConnection, blob: &str, now: i64) ->
 
 #[cfg(test)]
 mod tests {
+    use super::CLAIM_MS;
     use crate::{now_ms, test_store};
 
     #[tokio::test]
-    async fn pending_blobs_expire_and_abandoned_blobs_go_at_once() {
+    async fn reapers_claim_expired_and_dead_blobs_once() {
         let (_dir, meta) = test_store().await;
         meta.begin_blob("p1").await.unwrap();
         meta.begin_blob("p2").await.unwrap();
         meta.abandon_blob("p2").await.unwrap();
-        assert_eq!(meta.blobs_to_reap(now_ms(), 10).await.unwrap(), vec!["p2".to_owned()]);
+        assert_eq!(meta.blob_backlog().await.unwrap(), (1, 1));
+        assert_eq!(meta.claim_blobs(now_ms(), 10).await.unwrap(), vec!["p2".to_owned()]);
+        // Claimed: another reaper does not get it, unless the claim runs out.
+        assert!(meta.claim_blobs(now_ms(), 10).await.unwrap().is_empty());
+        let reclaimed = meta.claim_blobs(now_ms() + CLAIM_MS + 1000, 10).await.unwrap();
+        assert_eq!(reclaimed, vec!["p2".to_owned()]);
         meta.forget_blob("p2").await.unwrap();
-        assert!(meta.blobs_to_reap(now_ms(), 10).await.unwrap().is_empty());
+        assert_eq!(meta.blob_backlog().await.unwrap(), (1, 0));
+        // A write lease that runs out: the blob is the reaper's, and the write can no longer
+        // commit it.
         let later = now_ms() + 7 * 3600 * 1000;
-        assert_eq!(meta.blobs_to_reap(later, 10).await.unwrap(), vec!["p1".to_owned()]);
+        assert_eq!(meta.claim_blobs(later, 10).await.unwrap(), vec!["p1".to_owned()]);
+        let mut conn = meta.pool.acquire().await.unwrap();
+        assert!(matches!(
+            super::clear_pending(&mut conn, "p1").await,
+            Err(crate::Error::LeaseLost(_))
+        ));
     }
 }

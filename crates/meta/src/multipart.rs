@@ -343,7 +343,7 @@ mod tests {
         );
         assert!(matches!(meta.upload(&up.upload_id).await, Err(Error::NoSuchUpload)));
         // Part 3 was not chosen: its blob is dead; the chosen ones are not.
-        let reap = meta.blobs_to_reap(now_ms() + 86_400_000, 10).await.unwrap();
+        let reap = meta.claim_blobs(now_ms() + 86_400_000, 10).await.unwrap();
         assert_eq!(reap, vec!["p3".to_owned()]);
     }
 }

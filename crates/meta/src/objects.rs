@@ -324,9 +324,9 @@ pub(crate) mod tests {
             .unwrap();
         assert_eq!(meta.object("b", "k").await.unwrap().pieces[0].blob, "blob2");
         // blob1 is dead but within its grace period; far in the future it is reaped.
-        assert!(meta.blobs_to_reap(now_ms(), 10).await.unwrap().is_empty());
+        assert!(meta.claim_blobs(now_ms(), 10).await.unwrap().is_empty());
         assert_eq!(
-            meta.blobs_to_reap(now_ms() + 86_400_000, 10).await.unwrap(),
+            meta.claim_blobs(now_ms() + 86_400_000, 10).await.unwrap(),
             vec!["blob1".to_owned()]
         );
         assert!(meta.delete_object("b", "k").await.unwrap());
