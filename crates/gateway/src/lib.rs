@@ -24,7 +24,7 @@ use std::sync::Arc;
 use osg_meta::Meta;
 
 pub use self::reaper::run_reaper;
-pub use self::server::{TlsFiles, serve};
+pub use self::server::{Shutdown, TlsFiles, serve};
 pub use s3s::service::S3Service;
 
 /// What every request handler shares: the metadata store and the provider.
@@ -67,6 +67,8 @@ pub struct Frontend {
     domain: Option<String>,
     /// For the readiness endpoint; a standalone Walrus has none.
     providers: Option<Arc<providers::Providers>>,
+    /// Set when shutdown begins: readiness answers 503 so load balancers move away.
+    draining: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Frontend {
@@ -79,6 +81,7 @@ impl Frontend {
             iam: None,
             domain: None,
             providers: None,
+            draining: Arc::default(),
         }
     }
 }
@@ -106,5 +109,6 @@ pub fn frontend(gateway: Gateway, config: &Config) -> Frontend {
         iam: Some(Arc::new(iam::Iam::new(meta, dir))),
         domain: config.domain.clone(),
         providers: Some(providers),
+        draining: Arc::default(),
     }
 }

@@ -20,8 +20,9 @@ use tokio_rustls::rustls;
 
 use crate::Frontend;
 
-/// The readiness endpoint; no bucket can be named `.osg`.
+/// The readiness and liveness endpoints; no bucket can be named `.osg`.
 const READY_PATH: &str = "/.osg/ready";
+const LIVE_PATH: &str = "/.osg/live";
 /// How long a client may take to send its request headers.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 /// Cap on the bytes of request headers buffered per connection.
@@ -34,8 +35,22 @@ pub struct TlsFiles {
     pub key: PathBuf,
 }
 
-/// Serves `service` on `listener` until the process ends.
-pub async fn serve(listener: TcpListener, frontend: Frontend, tls: Option<&TlsFiles>) -> io::Result<()> {
+/// How a server stops: when `signal` completes, readiness turns false; the listener keeps
+/// accepting for `delay` (load balancers see the readiness change and move away), then closes;
+/// requests in flight get `grace` to finish before the connections are dropped.
+pub struct Shutdown<F> {
+    pub signal: F,
+    pub delay: Duration,
+    pub grace: Duration,
+}
+
+/// Serves `frontend` on `listener` until `shutdown` says to stop, then drains.
+pub async fn serve<F: Future<Output = ()>>(
+    listener: TcpListener,
+    frontend: Frontend,
+    tls: Option<&TlsFiles>,
+    shutdown: Shutdown<F>,
+) -> io::Result<()> {
     let acceptor = tls.map(load_tls).transpose()?;
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
@@ -46,8 +61,22 @@ pub async fn serve(listener: TcpListener, frontend: Frontend, tls: Option<&TlsFi
     builder
         .http2()
         .max_header_list_size(u32::try_from(MAX_HEADER_BYTES).unwrap_or(u32::MAX));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let signal = shutdown.signal;
+    tokio::pin!(signal);
+    let mut close_at: Option<tokio::time::Instant> = None;
     loop {
-        let (stream, peer) = match listener.accept().await {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut signal, if close_at.is_none() => {
+                tracing::info!(delay = ?shutdown.delay, "shutting down: readiness is false");
+                frontend.draining.store(true, std::sync::atomic::Ordering::Relaxed);
+                close_at = Some(tokio::time::Instant::now() + shutdown.delay);
+                continue;
+            }
+            () = tokio::time::sleep_until(close_at.unwrap_or_else(tokio::time::Instant::now)), if close_at.is_some() => break,
+        };
+        let (stream, peer) = match accepted {
             Ok(conn) => conn,
             Err(e) => {
                 // Out of file descriptors and the like: wait rather than spin.
@@ -62,6 +91,7 @@ pub async fn serve(listener: TcpListener, frontend: Frontend, tls: Option<&TlsFi
         let frontend = frontend.clone();
         let builder = builder.clone();
         let acceptor = acceptor.clone();
+        let watcher = graceful.watcher();
         tokio::spawn(async move {
             let conn = crate::authz::Connection {
                 peer,
@@ -73,19 +103,26 @@ pub async fn serve(listener: TcpListener, frontend: Frontend, tls: Option<&TlsFi
             });
             let result = match acceptor {
                 Some(acceptor) => match acceptor.accept(stream).await {
-                    Ok(tls) => builder.serve_connection(TokioIo::new(tls), svc).await,
+                    Ok(tls) => watcher.watch(builder.serve_connection(TokioIo::new(tls), svc)).await,
                     Err(e) => {
                         tracing::debug!(error = %e, "TLS handshake failed");
                         return;
                     }
                 },
-                None => builder.serve_connection(TokioIo::new(stream), svc).await,
+                None => watcher.watch(builder.serve_connection(TokioIo::new(stream), svc)).await,
             };
             if let Err(e) = result {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
         });
     }
+    drop(listener);
+    // Idle connections close now; busy ones after their current request.
+    match tokio::time::timeout(shutdown.grace, graceful.shutdown()).await {
+        Ok(()) => tracing::info!("every request finished"),
+        Err(_) => tracing::warn!(grace = ?shutdown.grace, "requests still running at the end of the grace period"),
+    }
+    Ok(())
 }
 
 fn load_tls(files: &TlsFiles) -> io::Result<TlsAcceptor> {
@@ -119,11 +156,22 @@ async fn handle(frontend: Frontend, mut req: Request<Incoming>) -> Result<Respon
             return Ok(finish(resp, &request_id, &resource));
         }
     }
+    if req.method() == http::Method::GET && resource == LIVE_PATH {
+        return Ok(finish(
+            Response::new(Body::from(Bytes::from_static(b"live"))),
+            &request_id,
+            &resource,
+        ));
+    }
     if let Some(providers) = &frontend.providers
         && req.method() == http::Method::GET
         && resource == READY_PATH
     {
-        let (ready, report) = crate::providers::readiness(providers).await;
+        let (ready, report) = if frontend.draining.load(std::sync::atomic::Ordering::Relaxed) {
+            (false, r#"{"state":"shutting down"}"#.to_owned())
+        } else {
+            crate::providers::readiness(providers).await
+        };
         let mut resp = Response::new(Body::from(report));
         *resp.status_mut() = if ready {
             StatusCode::OK

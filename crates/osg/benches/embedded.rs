@@ -140,6 +140,8 @@ fn main() {
             tls_key: None,
             domain: None,
             region: "us-east-1".into(),
+            shutdown_delay: 0.0,
+            shutdown_grace: 30.0,
         };
         let server = Server::start(&args, true).await.unwrap();
         let endpoint = format!("http://{}", server.addr);

@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use osg_gateway::providers::Providers;
@@ -33,6 +34,29 @@ pub struct ServeArgs {
     /// Region buckets are created in.
     #[arg(long, default_value = "us-east-1")]
     pub region: String,
+    /// On SIGTERM: seconds to keep accepting requests after readiness turns false, so load
+    /// balancers move away first.
+    #[arg(long, env = "OSG_SHUTDOWN_DELAY", default_value_t = 0.0)]
+    pub shutdown_delay: f64,
+    /// On SIGTERM: seconds requests in flight get to finish.
+    #[arg(long, env = "OSG_SHUTDOWN_GRACE", default_value_t = 30.0)]
+    pub shutdown_grace: f64,
+}
+
+/// Completes on SIGTERM or Ctrl-C.
+pub async fn stop_signal() {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "no SIGTERM handler; stopping on Ctrl-C only");
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }
 
 /// A gateway bound to its port, ready to serve.
@@ -44,6 +68,8 @@ pub struct Server {
     tls: Option<TlsFiles>,
     meta: Arc<Meta>,
     providers: Arc<Providers>,
+    shutdown_delay: Duration,
+    shutdown_grace: Duration,
 }
 
 impl Server {
@@ -89,14 +115,25 @@ impl Server {
             tls,
             meta,
             providers,
+            shutdown_delay: seconds(args.shutdown_delay, "--shutdown-delay")?,
+            shutdown_grace: seconds(args.shutdown_grace, "--shutdown-grace")?,
         })
     }
 
-    /// Serves until the process ends; the reaper runs beside it.
+    /// Serves until SIGTERM (or Ctrl-C), then drains; the reaper runs beside it.
     pub async fn run(self) -> anyhow::Result<()> {
         tokio::spawn(Arc::clone(&self.providers).run_refresh());
         tokio::spawn(osg_gateway::run_reaper(self.meta, self.providers));
-        osg_gateway::serve(self.listener, self.frontend, self.tls.as_ref()).await?;
+        let shutdown = osg_gateway::Shutdown {
+            signal: stop_signal(),
+            delay: self.shutdown_delay,
+            grace: self.shutdown_grace,
+        };
+        osg_gateway::serve(self.listener, self.frontend, self.tls.as_ref(), shutdown).await?;
         Ok(())
     }
+}
+
+fn seconds(value: f64, option: &str) -> anyhow::Result<Duration> {
+    Duration::try_from_secs_f64(value).with_context(|| format!("{option} takes a number of seconds"))
 }

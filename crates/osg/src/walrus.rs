@@ -56,8 +56,14 @@ impl WalrusServer {
         })
     }
 
+    /// Serves until SIGTERM (or Ctrl-C); requests in flight get 30 seconds to finish.
     pub async fn run(self) -> anyhow::Result<()> {
-        osg_gateway::serve(self.listener, self.frontend, None).await?;
+        let shutdown = osg_gateway::Shutdown {
+            signal: crate::serve::stop_signal(),
+            delay: std::time::Duration::ZERO,
+            grace: std::time::Duration::from_secs(30),
+        };
+        osg_gateway::serve(self.listener, self.frontend, None, shutdown).await?;
         Ok(())
     }
 }

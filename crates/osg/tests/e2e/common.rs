@@ -192,6 +192,8 @@ pub fn server() -> &'static TestServer {
             tls_key: None,
             domain: Some("s3.localhost".into()),
             region: "us-east-1".into(),
+            shutdown_delay: 0.0,
+            shutdown_grace: 30.0,
         };
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {

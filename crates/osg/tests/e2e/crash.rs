@@ -118,3 +118,77 @@ async fn kill_nine_during_puts_loses_nothing_acknowledged() {
         assert_eq!(got.body.collect().await.unwrap().to_vec(), want, "{key} is torn");
     }
 }
+
+/// SIGTERM: readiness turns false at once while the listener still accepts for the shutdown
+/// delay; a request in flight finishes; then the process exits cleanly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_then_exits() {
+    use aws_sdk_s3::presigning::PresigningConfig;
+    use futures::StreamExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let env = [
+        ("OSG_ADMIN_ACCESS_KEY", ACCESS_KEY),
+        ("OSG_ADMIN_SECRET_KEY", SECRET_KEY),
+        ("OSG_SHUTDOWN_DELAY", "1"),
+        ("OSG_SHUTDOWN_GRACE", "20"),
+    ];
+    let mut gateway = spawn_osg("serve", dir.path(), port, &env);
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let c = client_at(&endpoint, ACCESS_KEY, SECRET_KEY);
+    c.create_bucket().bucket("drain").send().await.unwrap();
+
+    // An upload that trickles in over about 2.5 seconds.
+    let presigned = c
+        .put_object()
+        .bucket("drain")
+        .key("slow")
+        .presigned(PresigningConfig::expires_in(Duration::from_secs(60)).unwrap())
+        .await
+        .unwrap();
+    let data = pattern(1 << 20, 3);
+    let chunks: Vec<bytes::Bytes> = data.chunks(64 << 10).map(bytes::Bytes::copy_from_slice).collect();
+    let body = futures::stream::iter(chunks).then(|chunk| async move {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        Ok::<_, std::io::Error>(chunk)
+    });
+    let upload = tokio::spawn(
+        reqwest::Client::new()
+            .put(presigned.uri())
+            .header("content-length", data.len())
+            .body(reqwest::Body::wrap_stream(body))
+            .send(),
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &gateway.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let ready = reqwest::get(format!("{endpoint}/.osg/ready")).await.unwrap();
+    assert_eq!(ready.status(), 503, "readiness turns false first");
+    let live = reqwest::get(format!("{endpoint}/.osg/live")).await.unwrap();
+    assert_eq!(live.status(), 200);
+    let uploaded = upload.await.unwrap().unwrap();
+    assert_eq!(uploaded.status(), 200, "the request in flight finished");
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = gateway.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "the gateway did not exit");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status:?}");
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "the listener is closed"
+    );
+
+    let _again = start(dir.path(), port);
+    let got = c.get_object().bucket("drain").key("slow").send().await.unwrap();
+    assert_eq!(got.body.collect().await.unwrap().into_bytes(), data);
+}
