@@ -123,6 +123,10 @@ impl S3Access for Access {
             S3Path::Object { bucket, key } => (Some(bucket.to_string()), Some(key.to_string())),
         };
         let op = cx.s3_op().name().to_owned();
+        let access_key = cx.credentials().map(|c| c.access_key.clone());
+        if let Some(outcome) = cx.extensions_mut().get::<crate::observe::Outcome>() {
+            outcome.record(&op, access_key.as_deref());
+        }
         let bucket = match (&bucket_name, op.as_str()) {
             (Some(name), op) if op != "CreateBucket" => match self.dir.bucket(name).await {
                 Ok(b) => Some(b),

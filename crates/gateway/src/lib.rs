@@ -12,6 +12,8 @@ mod directory;
 mod error;
 mod host;
 mod iam;
+mod metered;
+mod observe;
 pub mod providers;
 mod reaper;
 mod s3;

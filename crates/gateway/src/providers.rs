@@ -12,6 +12,8 @@ use std::time::Duration;
 use osg_meta::{Meta, ProviderRecord};
 use osg_provider::{Error, Kind, Provider, Settings, connect};
 
+use crate::metered::Metered;
+
 /// The name of the embedded Walrus.
 pub const EMBEDDED: &str = "walrus";
 /// The property naming the provider new buckets are placed on.
@@ -42,7 +44,7 @@ pub async fn build(
     let kind: Kind = serde_json::from_value(serde_json::Value::String(record.kind.clone()))?;
     let settings: Settings = serde_json::from_str(&record.config)?;
     let secret = meta.provider_secret(&record.name).await?;
-    Ok(connect(kind, &settings, secret)?)
+    Ok(Metered::wrap(&record.name, connect(kind, &settings, secret)?))
 }
 
 /// Each provider's state, `up` or why it is down, as the readiness endpoint reports it.
@@ -79,7 +81,7 @@ impl Providers {
     pub fn new(meta: Arc<Meta>, embedded: Option<Arc<dyn Provider>>) -> Self {
         Self {
             meta,
-            embedded,
+            embedded: embedded.map(|p| Metered::wrap(EMBEDDED, p)),
             remote: RwLock::new(HashMap::new()),
         }
     }

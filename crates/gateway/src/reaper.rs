@@ -33,7 +33,11 @@ async fn reap_once(meta: &Meta, providers: &Providers) -> Result<usize, Box<dyn 
         let (provider, key) = split(blob);
         providers.get(provider)?.delete_blob(key).await?;
         meta.forget_blob(blob).await?;
+        metrics::counter!("osg_reaper_deleted_blobs_total").increment(1);
     }
+    let (pending, dead) = meta.blob_backlog().await?;
+    metrics::gauge!("osg_reaper_backlog_blobs", "state" => "writing").set(pending as f64);
+    metrics::gauge!("osg_reaper_backlog_blobs", "state" => "dead").set(dead as f64);
     Ok(blobs.len())
 }
 

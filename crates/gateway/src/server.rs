@@ -19,6 +19,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls;
 
 use crate::Frontend;
+use crate::observe::Observed;
 
 /// The readiness and liveness endpoints; no bucket can be named `.osg`.
 const READY_PATH: &str = "/.osg/ready";
@@ -143,6 +144,17 @@ fn load_tls(files: &TlsFiles) -> io::Result<TlsAcceptor> {
 
 async fn handle(frontend: Frontend, mut req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
     let request_id = new_request_id();
+    let observed = Observed::start(&req);
+    req.extensions_mut().insert(observed.outcome.clone());
+    let resource = req.uri().path().to_owned();
+    let (op, resp) = respond(frontend, req, &request_id).await;
+    let resp = finish(resp, &request_id, &resource);
+    observed.finish(op, &request_id, &resp);
+    Ok(resp)
+}
+
+/// The response, and the operation's name for the log when the access check did not name it.
+async fn respond(frontend: Frontend, mut req: Request<Incoming>, request_id: &str) -> (&'static str, Response<Body>) {
     let resource = req.uri().path().to_owned();
     if let Some(uri) = crate::sigv2::canonical_uri(req.uri(), req.headers(), frontend.domain.as_deref()) {
         *req.uri_mut() = uri;
@@ -153,15 +165,11 @@ async fn handle(frontend: Frontend, mut req: Request<Incoming>) -> Result<Respon
             "The difference between the request time and the current time is too large."
         );
         if let Ok(resp) = err.to_http_response() {
-            return Ok(finish(resp, &request_id, &resource));
+            return ("S3", resp);
         }
     }
     if req.method() == http::Method::GET && resource == LIVE_PATH {
-        return Ok(finish(
-            Response::new(Body::from(Bytes::from_static(b"live"))),
-            &request_id,
-            &resource,
-        ));
+        return ("Live", Response::new(Body::from(Bytes::from_static(b"live"))));
     }
     if let Some(providers) = &frontend.providers
         && req.method() == http::Method::GET
@@ -180,13 +188,12 @@ async fn handle(frontend: Frontend, mut req: Request<Incoming>) -> Result<Respon
         };
         resp.headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        return Ok(finish(resp, &request_id, &resource));
+        return ("Ready", resp);
     }
     if let Some(iam) = &frontend.iam
         && crate::iam::is_iam_request(req.method(), req.uri(), req.headers())
     {
-        let resp = iam.handle(req.map(Body::from), &request_id).await;
-        return Ok(finish(resp, &request_id, &resource));
+        return ("IAM", iam.handle(req.map(Body::from), request_id).await);
     }
     let resp = match frontend.s3.call(limit_chunks(req)).await {
         Ok(resp) => resp,
@@ -200,7 +207,7 @@ async fn handle(frontend: Frontend, mut req: Request<Incoming>) -> Result<Respon
             resp
         }
     };
-    Ok(finish(resp, &request_id, &resource))
+    ("S3", resp)
 }
 
 /// Puts aws-chunked bodies behind the chunk-size cap; other bodies go to s3s as they are.

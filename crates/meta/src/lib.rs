@@ -125,6 +125,7 @@ impl Meta {
 
     /// A write transaction, serialized with every other writer of the store.
     async fn begin_write(&self) -> Result<(tokio::sync::MutexGuard<'_, ()>, sqlx::Transaction<'_, sqlx::Any>)> {
+        let started = std::time::Instant::now();
         let guard = self.writer.lock().await;
         let tx = match self.backend {
             // IMMEDIATE takes SQLite's write lock up front (waiting up to busy_timeout), so
@@ -139,6 +140,11 @@ impl Meta {
                 tx
             }
         };
+        // How long writers queue for their turn, and how busy the pool is.
+        metrics::histogram!("osg_db_write_wait_seconds").record(started.elapsed().as_secs_f64());
+        let idle = self.pool.num_idle();
+        metrics::gauge!("osg_db_pool_connections", "state" => "idle").set(idle as f64);
+        metrics::gauge!("osg_db_pool_connections", "state" => "busy").set(f64::from(self.pool.size()) - idle as f64);
         Ok((guard, tx))
     }
 }

@@ -142,6 +142,7 @@ fn main() {
             region: "us-east-1".into(),
             shutdown_delay: 0.0,
             shutdown_grace: 30.0,
+            metrics_listen: None,
         };
         let server = Server::start(&args, true).await.unwrap();
         let endpoint = format!("http://{}", server.addr);

@@ -11,6 +11,9 @@ use tracing_subscriber::EnvFilter;
     about = "Scalable Walrus: an S3-compatible object storage gateway"
 )]
 struct Cli {
+    /// Log lines as `text` or `json` (one object per line, request ids included).
+    #[arg(long, env = "OSG_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"], global = true)]
+    log_format: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -40,11 +43,16 @@ async fn main() -> anyhow::Result<()> {
         .unwrap_or_else(|_| EnvFilter::new("info"))
         .add_directive("s3s=off".parse()?)
         .add_directive("sqlx=warn".parse()?);
-    tracing_subscriber::fmt()
+    let cli = Cli::parse();
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
-    match Cli::parse().command {
+        .with_writer(std::io::stderr);
+    if cli.log_format == "json" {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
+    match cli.command {
         Command::Gateway(args) => {
             anyhow::ensure!(args.store.db.is_some(), "osg gateway needs --db (or OSG_DB)");
             let server = Server::start(&args, false).await?;

@@ -41,6 +41,9 @@ pub struct ServeArgs {
     /// On SIGTERM: seconds requests in flight get to finish.
     #[arg(long, env = "OSG_SHUTDOWN_GRACE", default_value_t = 30.0)]
     pub shutdown_grace: f64,
+    /// Serve Prometheus metrics on this address (any path), apart from S3 traffic.
+    #[arg(long, env = "OSG_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// Completes on SIGTERM or Ctrl-C.
@@ -76,6 +79,12 @@ impl Server {
     /// Opens the metadata store (creating it on first start) and binds the listener; with
     /// `embedded`, the data directory's Walrus store is the `walrus` provider.
     pub async fn start(args: &ServeArgs, embedded: bool) -> anyhow::Result<Self> {
+        if let Some(addr) = args.metrics_listen {
+            metrics_exporter_prometheus::PrometheusBuilder::new()
+                .with_http_listener(addr)
+                .install()
+                .with_context(|| format!("serving metrics on {addr}"))?;
+        }
         let meta: Arc<Meta> = Arc::new(args.store.open().await?);
         let walrus: Option<Arc<dyn Provider>> = if embedded {
             let store = Walrus::open(&args.store.data_dir.join("walrus"))

@@ -194,6 +194,7 @@ pub fn server() -> &'static TestServer {
             region: "us-east-1".into(),
             shutdown_delay: 0.0,
             shutdown_grace: 30.0,
+            metrics_listen: None,
         };
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -354,12 +355,23 @@ impl Drop for Osg {
 /// Runs `osg COMMAND --listen 127.0.0.1:PORT --data-dir DIR` with `env`, and waits until it
 /// accepts connections.
 pub fn spawn_osg(command: &str, dir: &std::path::Path, port: u16, env: &[(&str, &str)]) -> Osg {
+    spawn_osg_logged(command, dir, port, env, std::process::Stdio::null())
+}
+
+/// [`spawn_osg`], with the process's log (standard error) going to `log`.
+pub fn spawn_osg_logged(
+    command: &str,
+    dir: &std::path::Path,
+    port: u16,
+    env: &[(&str, &str)],
+    log: impl Into<std::process::Stdio>,
+) -> Osg {
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_osg"))
         .args([command, "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
         .arg(dir)
         .envs(env.iter().copied())
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(log)
         .spawn()
         .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);

@@ -10,5 +10,6 @@ mod crash;
 mod list;
 mod multipart;
 mod objects;
+mod operations;
 mod outage;
 mod providers;

@@ -1,0 +1,98 @@
+//! What operators watch: Prometheus metrics on their own port, and JSON access-log lines
+//! that carry each request's id, operation, caller and status.
+
+use crate::common::*;
+
+const ACCESS_KEY: &str = "AKOPSTEST00000000000";
+const SECRET_KEY: &str = "ops-test-secret-key-00000000000000000000";
+
+/// The value of the sample `name{labels}` in a Prometheus text page.
+fn sample(page: &str, name_and_labels: &str) -> Option<f64> {
+    page.lines()
+        .find_map(|l| l.strip_prefix(name_and_labels)?.trim().parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_and_json_access_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let (port, metrics_port) = (free_port(), free_port());
+    let log_path = dir.path().join("gateway.log");
+    let metrics_addr = format!("127.0.0.1:{metrics_port}");
+    let _gateway = spawn_osg_logged(
+        "serve",
+        &dir.path().join("data"),
+        port,
+        &[
+            ("OSG_ADMIN_ACCESS_KEY", ACCESS_KEY),
+            ("OSG_ADMIN_SECRET_KEY", SECRET_KEY),
+            ("OSG_METRICS_LISTEN", &metrics_addr),
+            ("OSG_LOG_FORMAT", "json"),
+            ("RUST_LOG", "info"),
+        ],
+        std::fs::File::create(&log_path).unwrap(),
+    );
+    let c = client_at(&format!("http://127.0.0.1:{port}"), ACCESS_KEY, SECRET_KEY);
+    c.create_bucket().bucket("ops").send().await.unwrap();
+    let data = pattern(100_000, 1);
+    c.put_object()
+        .bucket("ops")
+        .key("k")
+        .body(data.into())
+        .send()
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        c.get_object()
+            .bucket("ops")
+            .key("k")
+            .send()
+            .await
+            .unwrap()
+            .body
+            .collect()
+            .await
+            .unwrap();
+    }
+    let missing = c.get_object().bucket("ops").key("nope").send().await;
+    assert_eq!(error_of(missing), ("NoSuchKey".into(), 404));
+
+    let page = reqwest::get(format!("http://{metrics_addr}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let count = |labels: &str| sample(&page, &format!("osg_requests_total{{{labels}}}")).unwrap_or(0.0);
+    assert_eq!(count(r#"op="PutObject",status="200""#), 1.0, "{page}");
+    assert_eq!(count(r#"op="GetObject",status="200""#), 3.0, "{page}");
+    assert_eq!(count(r#"op="GetObject",status="404""#), 1.0, "{page}");
+    let provider_out = sample(&page, r#"osg_provider_bytes_total{provider="walrus",direction="out"}"#).unwrap();
+    assert_eq!(provider_out, 100_000.0);
+    let provider_in = sample(&page, r#"osg_provider_bytes_total{provider="walrus",direction="in"}"#).unwrap();
+    assert_eq!(provider_in, 300_000.0);
+    for family in [
+        "osg_request_duration_seconds",
+        "osg_provider_request_duration_seconds",
+        "osg_db_write_wait_seconds",
+        "osg_db_pool_connections",
+        "osg_sent_bytes_total",
+    ] {
+        assert!(page.contains(family), "{family} missing from\n{page}");
+    }
+
+    // The access log: one JSON object per request, found by the request id S3 returned.
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    let lines: Vec<serde_json::Value> = log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let access: Vec<&serde_json::Value> = lines.iter().filter(|l| l["target"] == "osg::access").collect();
+    assert!(access.len() >= 6, "{log}");
+    let put_line = access
+        .iter()
+        .find(|l| l["fields"]["op"] == "PutObject")
+        .expect("a PutObject line");
+    assert_eq!(put_line["fields"]["status"], 200);
+    assert_eq!(put_line["fields"]["caller"], ACCESS_KEY);
+    assert_eq!(put_line["fields"]["path"], "/ops/k");
+    assert_eq!(put_line["fields"]["bytes_in"], 100_000);
+    assert_eq!(put_line["fields"]["request_id"].as_str().unwrap().len(), 16);
+    assert!(!log.contains(SECRET_KEY));
+}
