@@ -1,6 +1,7 @@
 //! The `osg` command's pieces, as a library so tests can run a real gateway in-process.
 
 pub mod admin;
+pub mod bench;
 pub mod bootstrap;
 pub mod serve;
 pub mod walrus;

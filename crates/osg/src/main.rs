@@ -33,6 +33,8 @@ enum Command {
     Provider(osg::admin::StoreArgs<osg::admin::ProviderCommand>),
     /// Cluster properties (`osg.backend`, ...), seen by every gateway.
     Property(osg::admin::StoreArgs<osg::admin::PropertyCommand>),
+    /// Load any S3 endpoint and report throughput and latency; removes what it wrote.
+    Bench(osg::bench::BenchArgs),
 }
 
 #[tokio::main]
@@ -67,6 +69,7 @@ async fn main() -> anyhow::Result<()> {
             server.run().await
         }
         Command::Admin(args) => osg::admin::run(args).await,
+        Command::Bench(args) => osg::bench::run(args).await,
         Command::Provider(args) => {
             let meta = args.store.open().await?;
             osg::admin::run_provider(&meta, args.json, args.command).await

@@ -96,3 +96,73 @@ async fn metrics_and_json_access_log() {
     assert_eq!(put_line["fields"]["request_id"].as_str().unwrap().len(), 16);
     assert!(!log.contains(SECRET_KEY));
 }
+
+/// `osg bench` against the test gateway, each workload briefly: it reports what it did as
+/// JSON and leaves nothing behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_smoke() {
+    let s = server();
+    for (workload, size, count) in [
+        ("put", "4KiB", "40"),
+        ("get", "4KiB", "40"),
+        ("mixed", "4KiB", "40"),
+        ("delete", "4KiB", "20"),
+        ("list", "4KiB", "10"),
+        ("multipart", "11MiB", "2"),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_osg"))
+            .args([
+                "bench",
+                "--endpoint",
+                &s.endpoint,
+                "--workload",
+                workload,
+                "--size",
+                size,
+            ])
+            .args([
+                "--concurrency",
+                "4",
+                "--count",
+                count,
+                "--objects",
+                "20",
+                "--part-size",
+                "5MiB",
+                "--json",
+            ])
+            .env("AWS_ACCESS_KEY_ID", &s.access_key)
+            .env("AWS_SECRET_ACCESS_KEY", &s.secret_key)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{workload}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report["workload"], workload);
+        assert_eq!(
+            report["ops"].as_u64().unwrap(),
+            count.parse::<u64>().unwrap(),
+            "{report}"
+        );
+        assert_eq!(report["errors"], serde_json::json!({}), "{report}");
+        assert!(report["ops_per_sec"].as_f64().unwrap() > 0.0);
+        for p in ["p50", "p90", "p99", "max"] {
+            assert!(report["latency_ms"][p].as_f64().unwrap() > 0.0, "{report}");
+        }
+        if matches!(workload, "put" | "get" | "multipart") {
+            assert!(report["mb_per_sec"].as_f64().unwrap() > 0.0, "{report}");
+        }
+    }
+    let buckets = client().list_buckets().send().await.unwrap();
+    let left: Vec<_> = buckets
+        .buckets()
+        .iter()
+        .filter_map(|b| b.name())
+        .filter(|n| n.starts_with("osg-bench-"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
