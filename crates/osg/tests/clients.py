@@ -494,7 +494,7 @@ def run_checks(osg, work, endpoint, port):
         assert b" 400 " in reply.split(b"\r\n")[0] and b"IncompleteBody" in reply, reply
         assert error_code(lambda: s3.head_object(Bucket="boto-bucket", Key="truncated"))[1] == 404
 
-    @check("HTTPS with --tls-cert/--tls-key, HTTP/1.1 and HTTP/2")
+    @check("HTTPS with --tls-cert/--tls-key, HTTP/1.1 and HTTP/2; an HTTPS provider trusted through --ca-file")
     def _():
         cert, key = os.path.join(work, "cert.pem"), os.path.join(work, "key.pem")
         self_signed(cert, key)
@@ -515,6 +515,21 @@ def run_checks(osg, work, endpoint, port):
             assert tls.get_object(Bucket="tls-bucket", Key="k")["Body"].read() == b"over tls"
             with httpx.Client(http2=True, verify=cert) as h2:
                 assert h2.get(f"https://127.0.0.1:{tls_port}/").http_version == "HTTP/2"
+
+            # The TLS gateway as an S3 provider of the main one: trusted only through --ca-file.
+            def add(name, *extra):
+                cmd = [osg, "provider", "--data-dir", data_dir, "add", name, "--kind", "s3", "--endpoint",
+                       f"https://127.0.0.1:{tls_port}", "--access-key", ACCESS_KEY, "--secret-file", "-", *extra]
+                subprocess.run(cmd, input=SECRET_KEY + "\n", check=True, capture_output=True, text=True)
+                return subprocess.run([osg, "provider", "--data-dir", data_dir, "check", name],
+                                      capture_output=True, text=True)
+
+            untrusted = add("tls-untrusted")
+            assert untrusted.returncode != 0 and "down" in untrusted.stderr, untrusted
+            trusted = add("tls-trusted", "--ca-file", cert)
+            assert trusted.returncode == 0 and "tls-trusted: up" in trusted.stdout, trusted
+            for name in ["tls-untrusted", "tls-trusted"]:
+                subprocess.run([osg, "provider", "--data-dir", data_dir, "remove", name], check=True, capture_output=True)
         finally:
             proc.kill()
             proc.wait()
