@@ -12,7 +12,7 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier};
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use bytes::Bytes;
 use serde_json::json;
 
@@ -54,8 +54,9 @@ pub struct BenchArgs {
     /// Bucket to use (created if missing, kept); by default a new one, removed afterwards.
     #[arg(long)]
     pub bucket: Option<String>,
-    /// Key prefix of everything the run writes.
-    #[arg(long, default_value = "osg-bench/")]
+    /// Key prefix of everything the run writes. Keys are then the run's hex id, a dash and a
+    /// number, which even a blob store (a standalone Walrus) takes.
+    #[arg(long, default_value = "")]
     pub prefix: String,
     /// Objects written before a get, delete, list or mixed run.
     #[arg(long, default_value_t = 256)]
@@ -120,6 +121,8 @@ struct Run {
     data: Bytes,
     args: BenchArgs,
     next: AtomicU64,
+    /// Every key written, for the cleanup: some S3 services cannot list (a standalone Walrus).
+    written: std::sync::Mutex<Vec<String>>,
 }
 
 /// Runs the benchmark and prints its summary.
@@ -165,11 +168,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let data: Vec<u8> = (0..in_memory).map(|_| rand::random::<u8>()).collect();
     let run = Arc::new(Run {
         clients,
-        base: format!("{}{:08x}/", args.prefix, rand::random::<u32>()),
+        base: format!("{}{:08x}-", args.prefix, rand::random::<u32>()),
         bucket: bucket.clone(),
         data: Bytes::from(data),
         args: args.clone(),
         next: AtomicU64::new(0),
+        written: std::sync::Mutex::default(),
     });
     let outcome = measure(&run).await;
     let cleaned = cleanup(&run, created).await;
@@ -256,12 +260,16 @@ async fn prepare(run: &Arc<Run>, n: u64) -> anyhow::Result<()> {
 }
 
 impl Run {
+    fn wrote(&self, key: &str) {
+        self.written.lock().expect("written keys").push(key.to_owned());
+    }
+
     fn prepared_key(&self, i: u64) -> String {
-        format!("{}p/{i:08}", self.base)
+        format!("{}p-{i:08}", self.base)
     }
 
     fn new_key(&self) -> String {
-        format!("{}n/{:010}", self.base, self.next.fetch_add(1, Ordering::Relaxed))
+        format!("{}n-{:010}", self.base, self.next.fetch_add(1, Ordering::Relaxed))
     }
 
     /// The body of one object: the random buffer, repeated for objects larger than it.
@@ -313,6 +321,7 @@ async fn put(client: &Client, run: &Run, key: &str) -> OpResult {
         .send()
         .await
         .map_err(|e| code_of(&e))?;
+    run.wrote(key);
     Ok(run.args.size)
 }
 
@@ -347,7 +356,7 @@ async fn list(client: &Client, run: &Run, token: &mut Option<String>) -> OpResul
     let page = client
         .list_objects_v2()
         .bucket(&run.bucket)
-        .prefix(format!("{}p/", run.base))
+        .prefix(format!("{}p-", run.base))
         .set_continuation_token(token.take())
         .send()
         .await
@@ -398,6 +407,7 @@ async fn multipart(client: &Client, run: &Run, key: &str) -> OpResult {
         .send()
         .await
         .map_err(|e| code_of(&e))?;
+    run.wrote(key);
     Ok(run.args.size)
 }
 
@@ -448,63 +458,60 @@ async fn worker(run: &Run, w: usize, prepared: u64, deadline: Instant, done: &At
     }
 }
 
-/// Removes every object the run wrote, unfinished multipart uploads, and the bucket if the
-/// run made it.
-async fn cleanup(run: &Run, remove_bucket: bool) -> anyhow::Result<()> {
-    let client = &run.clients[0];
-    let mut pages = client
-        .list_objects_v2()
-        .bucket(&run.bucket)
-        .prefix(&run.base)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.context("listing what the run wrote")?;
-        let ids: Vec<ObjectIdentifier> = page
-            .contents()
-            .iter()
-            .filter_map(|o| {
-                ObjectIdentifier::builder()
-                    .set_key(o.key().map(str::to_owned))
-                    .build()
-                    .ok()
+/// Removes every object the run wrote (one DeleteObject each, which every S3 service has),
+/// its unfinished multipart uploads where the service lists them, and the bucket if the run
+/// made it.
+async fn cleanup(run: &Arc<Run>, remove_bucket: bool) -> anyhow::Result<()> {
+    let keys = Arc::new(std::sync::Mutex::new(std::mem::take(
+        &mut *run.written.lock().expect("written keys"),
+    )));
+    let deleters: Vec<_> = (0..run.args.concurrency)
+        .map(|w| {
+            let (run, keys) = (Arc::clone(run), Arc::clone(&keys));
+            tokio::spawn(async move {
+                let client = &run.clients[w % run.clients.len()];
+                loop {
+                    let Some(key) = keys.lock().expect("written keys").pop() else {
+                        return Ok::<_, anyhow::Error>(());
+                    };
+                    client
+                        .delete_object()
+                        .bucket(&run.bucket)
+                        .key(&key)
+                        .send()
+                        .await
+                        .with_context(|| format!("deleting {key}"))?;
+                }
             })
-            .collect();
-        if ids.is_empty() {
-            continue;
-        }
-        let delete = Delete::builder().set_objects(Some(ids)).quiet(true).build()?;
-        client
-            .delete_objects()
-            .bucket(&run.bucket)
-            .delete(delete)
-            .send()
-            .await
-            .context("deleting what the run wrote")?;
+        })
+        .collect();
+    for d in deleters {
+        d.await??;
     }
-    let uploads = client
+    let client = &run.clients[0];
+    if let Ok(uploads) = client
         .list_multipart_uploads()
         .bucket(&run.bucket)
         .prefix(&run.base)
         .send()
         .await
-        .context("listing unfinished uploads")?;
-    for u in uploads.uploads() {
-        let _ = client
-            .abort_multipart_upload()
-            .bucket(&run.bucket)
-            .key(u.key().unwrap_or_default())
-            .upload_id(u.upload_id().unwrap_or_default())
-            .send()
-            .await;
+    {
+        for u in uploads.uploads() {
+            let _ = client
+                .abort_multipart_upload()
+                .bucket(&run.bucket)
+                .key(u.key().unwrap_or_default())
+                .upload_id(u.upload_id().unwrap_or_default())
+                .send()
+                .await;
+        }
     }
-    if remove_bucket {
-        client
-            .delete_bucket()
-            .bucket(&run.bucket)
-            .send()
-            .await
-            .context("removing the bench bucket")?;
+    if remove_bucket && let Err(e) = client.delete_bucket().bucket(&run.bucket).send().await {
+        eprintln!(
+            "osg bench: bucket {} left behind, empty: {}",
+            run.bucket,
+            e.code().unwrap_or("no answer")
+        );
     }
     Ok(())
 }
