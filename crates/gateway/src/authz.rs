@@ -56,7 +56,8 @@ enum Need {
 fn need(op: &str) -> Need {
     let action = match op {
         "ListBuckets" => "s3:ListAllMyBuckets",
-        "CreateBucket" => "s3:CreateBucket",
+        // Authorized in the create_bucket hook, where the body's LocationConstraint is known.
+        "CreateBucket" => return Need::Deferred,
         "DeleteBucket" => "s3:DeleteBucket",
         "HeadBucket" | "ListObjects" | "ListObjectsV2" => "s3:ListBucket",
         "GetBucketLocation" => "s3:GetBucketLocation",
@@ -167,19 +168,21 @@ impl S3Access for Access {
         Ok(())
     }
 
-    /// CreateBucket's LocationConstraint is in its body, which the check above could not see:
-    /// when there is one, authorize again with `s3:LocationConstraint` set.
+    /// CreateBucket's LocationConstraint is in its body, which the check above cannot see:
+    /// CreateBucket is authorized here, with `s3:LocationConstraint` set when there is one.
     async fn create_bucket(&self, req: &mut s3s::S3Request<s3s::dto::CreateBucketInput>) -> S3Result<()> {
-        let constraint = req
+        let Some(auth) = req.extensions.get::<Authorized>() else {
+            return Err(s3_error!(AccessDenied));
+        };
+        let mut context = auth.context.clone();
+        if let Some(constraint) = req
             .input
             .create_bucket_configuration
             .as_ref()
-            .and_then(|c| c.location_constraint.as_ref());
-        let (Some(constraint), Some(auth)) = (constraint, req.extensions.get::<Authorized>()) else {
-            return Ok(());
-        };
-        let mut context = auth.context.clone();
-        context.set("s3:LocationConstraint", constraint.as_str());
+            .and_then(|c| c.location_constraint.as_ref())
+        {
+            context.set("s3:LocationConstraint", constraint.as_str());
+        }
         let resource = resource_arn(Some(&req.input.bucket), None);
         let target = Target::new(None, None, &resource);
         authorize(&self.dir, auth.caller.as_ref(), "s3:CreateBucket", &target, &context).await
@@ -486,7 +489,6 @@ mod tests {
     fn every_served_operation_has_an_action() {
         for op in [
             "ListBuckets",
-            "CreateBucket",
             "DeleteBucket",
             "HeadBucket",
             "GetBucketLocation",
@@ -513,6 +515,7 @@ mod tests {
             assert!(matches!(need(op), Need::Action(a) if a.starts_with("s3:")), "{op}");
         }
         assert_eq!(need("DeleteObjects"), Need::Deferred);
+        assert_eq!(need("CreateBucket"), Need::Deferred);
         assert_eq!(need("PutBucketVersioning"), Need::Unknown);
     }
 

@@ -48,19 +48,28 @@ pub async fn build(
 }
 
 /// Each provider's state, `up` or why it is down, as the readiness endpoint reports it.
+/// The gateway is ready when its metadata store answers: a provider that is down only makes
+/// its own buckets answer 503, so it must not take every gateway out of a load balancer.
 pub async fn readiness(providers: &Providers) -> (bool, String) {
-    let mut states = serde_json::Map::new();
-    let mut ready = true;
-    for (name, provider) in providers.all() {
+    let probes = providers.all().into_iter().map(|(name, provider)| async move {
         let state = match tokio::time::timeout(PROBE_TIMEOUT, provider.health()).await {
             Ok(Ok(())) => "up".to_owned(),
             Ok(Err(e)) => format!("down: {e}"),
             Err(_) => "down: no answer".to_owned(),
         };
-        ready &= state == "up";
-        states.insert(name, serde_json::Value::String(state));
-    }
-    (ready, serde_json::json!({ "providers": states }).to_string())
+        (name, serde_json::Value::String(state))
+    });
+    let states: serde_json::Map<_, _> = futures::future::join_all(probes).await.into_iter().collect();
+    let metadata = match tokio::time::timeout(PROBE_TIMEOUT, providers.meta.ping()).await {
+        Ok(Ok(())) => "up".to_owned(),
+        Ok(Err(e)) => format!("down: {e}"),
+        Err(_) => "down: no answer".to_owned(),
+    };
+    let ready = metadata == "up";
+    (
+        ready,
+        serde_json::json!({ "metadata": metadata, "providers": states }).to_string(),
+    )
 }
 
 struct Remote {

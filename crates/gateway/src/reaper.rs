@@ -29,16 +29,27 @@ pub async fn run_reaper(meta: Arc<Meta>, providers: Arc<Providers>) {
 
 async fn reap_once(meta: &Meta, providers: &Providers) -> Result<usize, Box<dyn std::error::Error>> {
     let blobs = meta.claim_blobs(now_ms(), BATCH).await?;
+    let mut deleted = 0;
     for blob in &blobs {
         let (provider, key) = split(blob);
-        providers.get(provider)?.delete_blob(key).await?;
+        // A provider that is down keeps its blobs claimed until the claim runs out; the others'
+        // blobs go on being deleted.
+        let gone = match providers.get(provider) {
+            Ok(p) => p.delete_blob(key).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = gone {
+            tracing::debug!(blob, error = %e, "blob not reaped this round");
+            continue;
+        }
         meta.forget_blob(blob).await?;
+        deleted += 1;
         metrics::counter!("osg_reaper_deleted_blobs_total").increment(1);
     }
     let (pending, dead) = meta.blob_backlog().await?;
     metrics::gauge!("osg_reaper_backlog_blobs", "state" => "writing").set(pending as f64);
     metrics::gauge!("osg_reaper_backlog_blobs", "state" => "dead").set(dead as f64);
-    Ok(blobs.len())
+    Ok(deleted)
 }
 
 #[cfg(test)]

@@ -103,10 +103,14 @@ pub async fn serve<F: Future<Output = ()>>(
                 handle(frontend.clone(), req)
             });
             let result = match acceptor {
-                Some(acceptor) => match acceptor.accept(stream).await {
-                    Ok(tls) => watcher.watch(builder.serve_connection(TokioIo::new(tls), svc)).await,
-                    Err(e) => {
+                Some(acceptor) => match tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(stream)).await {
+                    Ok(Ok(tls)) => watcher.watch(builder.serve_connection(TokioIo::new(tls), svc)).await,
+                    Ok(Err(e)) => {
                         tracing::debug!(error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!("TLS handshake timed out");
                         return;
                     }
                 },

@@ -26,17 +26,21 @@ impl Meta {
     }
 
     /// Gives up a blob that will never be committed (failed upload, bad digest): reap it now.
+    /// Only a blob still under its lease is given up: if a commit that reported an error did
+    /// happen after all, the lease is gone and the blob is a version's.
     pub async fn abandon_blob(&self, blob: &str) -> Result<()> {
         let (_guard, mut tx) = self.begin_write().await?;
-        sqlx::query("DELETE FROM pending_blobs WHERE blob = $1")
+        let leased = sqlx::query("DELETE FROM pending_blobs WHERE blob = $1")
             .bind(blob)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("INSERT INTO dead_blobs (blob, after_ms) VALUES ($1, $2) ON CONFLICT (blob) DO NOTHING")
-            .bind(blob)
-            .bind(now_ms())
-            .execute(&mut *tx)
-            .await?;
+        if leased.rows_affected() > 0 {
+            sqlx::query("INSERT INTO dead_blobs (blob, after_ms) VALUES ($1, $2) ON CONFLICT (blob) DO NOTHING")
+                .bind(blob)
+                .bind(now_ms())
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -154,5 +158,12 @@ mod tests {
             super::clear_pending(&mut conn, "p1").await,
             Err(crate::Error::LeaseLost(_))
         ));
+        // A commit that reported an error but happened: its blob is no longer leased, and
+        // giving it up must not hand it to the reaper.
+        meta.begin_blob("c1").await.unwrap();
+        super::clear_pending(&mut conn, "c1").await.unwrap();
+        meta.abandon_blob("c1").await.unwrap();
+        let due = meta.claim_blobs(later + CLAIM_MS * 2, 10).await.unwrap();
+        assert_eq!(due, vec!["p1".to_owned()], "only p1's expired claim, never c1");
     }
 }

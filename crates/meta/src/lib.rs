@@ -80,7 +80,19 @@ impl Meta {
     /// Opens the PostgreSQL store at `url`, creating the schema if needed.
     pub async fn open_postgres(url: &str, sealer: Sealer) -> Result<Self> {
         sqlx::any::install_default_drivers();
-        let pool = AnyPoolOptions::new().max_connections(16).connect(url).await?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(16)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    // A gateway that stalls inside a transaction (and so holds the cluster's
+                    // write lock) is cut off rather than stopping every writer for ever.
+                    conn.execute("SET idle_in_transaction_session_timeout = '30s'; SET lock_timeout = '60s'")
+                        .await?;
+                    Ok(())
+                })
+            })
+            .connect(url)
+            .await?;
         let meta = Self {
             pool,
             backend: Backend::Postgres,
@@ -89,6 +101,12 @@ impl Meta {
         };
         schema::migrate(&meta.pool, meta.backend).await?;
         Ok(meta)
+    }
+
+    /// Fails when the database does not answer.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
     }
 
     #[must_use]

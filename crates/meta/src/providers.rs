@@ -69,6 +69,14 @@ impl Meta {
         if Self::exists(&mut tx, "SELECT 1 FROM buckets WHERE provider = $1", &[name]).await? {
             return Err(Error::DeleteConflict(format!("Buckets live on provider {name}.")));
         }
+        // Blob ids end in `@PROVIDER`: the reaper still has blobs to delete there.
+        let queued =
+            "SELECT 1 FROM pending_blobs WHERE blob LIKE $1 UNION ALL SELECT 1 FROM dead_blobs WHERE blob LIKE $1";
+        if Self::exists(&mut tx, queued, &[&format!("%@{name}")]).await? {
+            return Err(Error::DeleteConflict(format!(
+                "The reaper still has blobs to delete on provider {name}; try again later."
+            )));
+        }
         let removed = sqlx::query("DELETE FROM providers WHERE name = $1")
             .bind(name)
             .execute(&mut *tx)

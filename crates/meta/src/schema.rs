@@ -141,11 +141,13 @@ const TABLES: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS pending_blobs (
         blob TEXT PRIMARY KEY,
         expires_ms BIGINT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS pending_blobs_expiry ON pending_blobs (expires_ms)",
     // Blobs no version references any more, deleted after a grace period so that reads
     // already under way finish.
     "CREATE TABLE IF NOT EXISTS dead_blobs (
         blob TEXT PRIMARY KEY,
         after_ms BIGINT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS dead_blobs_due ON dead_blobs (after_ms)",
 ];
 
 /// Creates or upgrades the schema. On PostgreSQL, gateways starting together take turns.

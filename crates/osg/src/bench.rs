@@ -421,7 +421,7 @@ async fn worker(run: &Run, w: usize, prepared: u64, deadline: Instant, done: &At
         let over = match run.args.count {
             Some(count) => n >= count,
             None => Instant::now() >= deadline,
-        };
+        } || (run.args.workload == Workload::Delete && n >= prepared);
         if over {
             done.fetch_sub(1, Ordering::Relaxed);
             return tally;

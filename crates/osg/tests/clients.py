@@ -728,7 +728,8 @@ def run_checks(osg, work, endpoint, port):
             walrus.kill()
             walrus.wait()
             ready = requests.get(f"{endpoint}/.osg/ready")
-            assert ready.status_code == 503 and ready.json()["providers"]["standalone"].startswith("down"), ready.text
+            assert ready.status_code == 200 and ready.json()["providers"]["standalone"].startswith("down"), ready.text
+            assert ready.json()["metadata"] == "up", ready.text
             assert ready.json()["providers"]["walrus"] == "up", ready.text
             started = time.monotonic()
             code = error_code(lambda: s3.get_object(Bucket="on-standalone", Key="obj"))

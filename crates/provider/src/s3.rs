@@ -121,6 +121,13 @@ impl Provider for S3Provider {
             .key(key)
             .content_length(size)
             .body(SdkStream::new(body))
+            // The provider answers only once the whole body is in: an upload may take longer
+            // than the read timeout, which bounds the wait for an answer everywhere else.
+            .customize()
+            .config_override(
+                aws_sdk_s3::config::Config::builder()
+                    .timeout_config(TimeoutConfig::builder().disable_read_timeout().build()),
+            )
             .send()
             .await
             .map_err(|e| watch.blame(unavailable(&e)))?;

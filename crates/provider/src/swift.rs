@@ -34,6 +34,8 @@ struct Session {
 
 pub struct SwiftProvider {
     http: reqwest::Client,
+    /// For uploads, which Swift answers only once the whole body is in: no read timeout.
+    upload: reqwest::Client,
     auth: SwiftAuth,
     auth_url: String,
     user: String,
@@ -47,18 +49,25 @@ pub struct SwiftProvider {
 
 impl SwiftProvider {
     pub fn new(settings: &Settings, secret: SecretString) -> Result<Self> {
-        let mut http = reqwest::Client::builder()
-            .connect_timeout(settings.connect_timeout())
-            .read_timeout(settings.read_timeout())
-            .pool_max_idle_per_host(settings.pool_max_idle)
-            .tcp_nodelay(true);
-        if let Some(pem) = settings.ca_pem()? {
-            for cert in reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| Error::Config(e.to_string()))? {
-                http = http.add_root_certificate(cert);
+        let ca = settings.ca_pem()?;
+        let client = |read_timeout: Option<std::time::Duration>| {
+            let mut http = reqwest::Client::builder()
+                .connect_timeout(settings.connect_timeout())
+                .pool_max_idle_per_host(settings.pool_max_idle)
+                .tcp_nodelay(true);
+            if let Some(timeout) = read_timeout {
+                http = http.read_timeout(timeout);
             }
-        }
+            if let Some(pem) = &ca {
+                for cert in reqwest::Certificate::from_pem_bundle(pem).map_err(|e| Error::Config(e.to_string()))? {
+                    http = http.add_root_certificate(cert);
+                }
+            }
+            http.build().map_err(|e| Error::Config(e.to_string()))
+        };
         Ok(Self {
-            http: http.build().map_err(|e| Error::Config(e.to_string()))?,
+            http: client(Some(settings.read_timeout()))?,
+            upload: client(None)?,
             auth: settings.swift_auth,
             auth_url: settings.endpoint.trim_end_matches('/').to_owned(),
             user: settings.access_key.clone(),
@@ -122,7 +131,7 @@ impl SwiftProvider {
             header("x-storage-url").ok_or_else(|| Error::Unavailable("TempAuth sent no storage URL".into()))?;
         let expires = header("x-auth-token-expires")
             .and_then(|s| s.parse::<u64>().ok())
-            .map(|secs| Instant::now() + Duration::from_secs(secs));
+            .and_then(|secs| Instant::now().checked_add(Duration::from_secs(secs)));
         Ok(Session {
             token: token.into(),
             storage_url,
@@ -162,7 +171,7 @@ impl SwiftProvider {
         Ok(Session {
             token: token.into(),
             storage_url,
-            expires: Some(Instant::now() + expires),
+            expires: Instant::now().checked_add(expires),
         })
     }
 
@@ -274,7 +283,7 @@ impl Provider for SwiftProvider {
         let session = self.session().await?;
         let watch = BodyWatch::default();
         let response = self
-            .http
+            .upload
             .put(self.object_url(&session, key))
             .header("X-Auth-Token", session.token.expose_secret())
             .header(CONTENT_LENGTH, length)
@@ -303,7 +312,11 @@ impl Provider for SwiftProvider {
             })
             .await?;
         match response.status() {
-            StatusCode::OK | StatusCode::PARTIAL_CONTENT => {}
+            StatusCode::PARTIAL_CONTENT => {}
+            // A whole object in answer to a range is only right when the range starts at 0
+            // and covers it; anything else would serve the wrong bytes.
+            StatusCode::OK if range.start == 0 && response.content_length() == Some(range.end) => {}
+            StatusCode::OK => return Err(Error::Unavailable("swift ignored the Range of a download".into())),
             StatusCode::NOT_FOUND => return Err(Error::NotFound(key.to_owned())),
             status => return Err(failed("download", status)),
         }

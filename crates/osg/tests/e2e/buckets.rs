@@ -197,6 +197,25 @@ async fn location_constraint_names_a_provider_when_allowed() {
         .await;
     assert_eq!(error_of(r), ("AccessDenied".into(), 403));
     u.create_bucket().bucket(&denied).send().await.unwrap();
+
+    // A user allowed to create buckets only on that provider.
+    let only = meta.create_user(&account.id, "only-placed", "/").await.unwrap();
+    let policy = r#"{"Version":"2012-10-17","Statement":[
+        {"Effect":"Allow","Action":"s3:CreateBucket","Resource":"*",
+         "Condition":{"StringEquals":{"s3:LocationConstraint":"placed"}}}]}"#;
+    meta.put_inline_policy(&osg_meta::Owner::User(&only), "p", policy)
+        .await
+        .unwrap();
+    let (key, secret) = meta.create_access_key(&account.id, Some("only-placed")).await.unwrap();
+    let o = client_with(&key, &secret, None);
+    let r = o.create_bucket().bucket(bucket_name("unplaced")).send().await;
+    assert_eq!(error_of(r), ("AccessDenied".into(), 403));
+    o.create_bucket()
+        .bucket(bucket_name("placed"))
+        .create_bucket_configuration(on("placed"))
+        .send()
+        .await
+        .unwrap();
     meta.set_property("osg.placement-by-location-constraint", "false")
         .await
         .unwrap();
