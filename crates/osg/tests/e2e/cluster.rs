@@ -479,7 +479,11 @@ async fn failover_when_a_gateway_dies() {
     }
     assert!(objects >= acked.len());
     let (pending, dead) = cluster.meta().await.blob_backlog().await.unwrap();
-    assert_eq!(cluster.blob_files(), objects + usize::try_from(pending + dead).unwrap());
+    // (A lease taken just before the kill may have no file yet: hence at most, not equal.)
+    let files = cluster.blob_files();
+    assert!(files >= objects, "{files} files for {objects} objects");
+    let tracked = objects + usize::try_from(pending + dead).unwrap();
+    assert!(files <= tracked, "{files} files, only {tracked} known to the store");
     println!(
         "failover: {} objects acknowledged by 3 then 2 gateways, {} requests retried on another gateway ({:?} of writes after the kill); all read back; {pending} unfinished writes left to the reaper",
         acked.len(),
