@@ -12,15 +12,50 @@ const DEAD_GRACE_MS: i64 = 10 * 60 * 1000;
 /// How long a reaper's claim on a blob lasts before another reaper may take it.
 const CLAIM_MS: i64 = 5 * 60 * 1000;
 
+/// Leases asked for and not yet recorded, each with the way to tell its writer the outcome.
+pub(crate) type LeaseQueue = std::sync::Mutex<Vec<(String, tokio::sync::oneshot::Sender<Result<(), String>>)>>;
+
 impl Meta {
     /// Records that `blob` is about to be written; call before the first byte goes out.
+    /// Concurrent calls share a transaction: the first to get the writer's turn records every
+    /// lease queued by then, and the others find theirs done.
     pub async fn begin_blob(&self, blob: &str) -> Result<()> {
-        let (_guard, mut tx) = self.begin_write().await?;
-        sqlx::query("INSERT INTO pending_blobs (blob, expires_ms) VALUES ($1, $2)")
-            .bind(blob)
-            .bind(now_ms() + PENDING_LEASE_MS)
-            .execute(&mut *tx)
-            .await?;
+        let queue = |blob: &str| {
+            let (done, outcome) = tokio::sync::oneshot::channel();
+            self.leases.lock().expect("lease queue").push((blob.to_owned(), done));
+            outcome
+        };
+        let mut outcome = queue(blob);
+        let _turn = self.writer.lock().await;
+        match outcome.try_recv() {
+            Ok(recorded) => return recorded.map_err(batch_failed),
+            // The writer that took this lease into its batch was cancelled before it could
+            // tell: ask again (recording a lease twice is harmless).
+            Err(tokio::sync::oneshot::error::TryRecvError::Closed) => outcome = queue(blob),
+            Err(tokio::sync::oneshot::error::TryRecvError::Empty) => {}
+        }
+        let batch = std::mem::take(&mut *self.leases.lock().expect("lease queue"));
+        let told = self.record_leases(&batch).await.map_err(|e| e.to_string());
+        for (_, waiter) in batch {
+            let _ = waiter.send(told.clone());
+        }
+        outcome
+            .try_recv()
+            .unwrap_or_else(|e| Err(format!("lease not recorded: {e}")))
+            .map_err(batch_failed)
+    }
+
+    /// One transaction for a batch of leases; the caller holds the writer's turn.
+    async fn record_leases(&self, batch: &[(String, tokio::sync::oneshot::Sender<Result<(), String>>)]) -> Result<()> {
+        let mut tx = self.begin_in_turn().await?;
+        let expires = now_ms() + PENDING_LEASE_MS;
+        for (blob, _) in batch {
+            sqlx::query("INSERT INTO pending_blobs (blob, expires_ms) VALUES ($1, $2) ON CONFLICT (blob) DO NOTHING")
+                .bind(blob)
+                .bind(expires)
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -107,6 +142,11 @@ impl Meta {
     }
 }
 
+/// The error of a shared lease transaction, for each writer that was in it.
+fn batch_failed(e: String) -> Error {
+    Error::Db(sqlx::Error::Io(std::io::Error::other(e)))
+}
+
 /// Ends a blob's lease as it becomes referenced. Fails if the lease is gone (the write took
 /// longer than the lease and the reaper may already have deleted the blob).
 pub(crate) async fn clear_pending(conn: &mut AnyConnection, blob: &str) -> Result<()> {
@@ -134,6 +174,25 @@ pub(crate) async fn mark_dead(conn: &mut AnyConnection, blob: &str, now: i64) ->
 mod tests {
     use super::CLAIM_MS;
     use crate::{now_ms, test_store};
+
+    /// Many writers at once: every lease is recorded, most of them in shared transactions.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_leases_are_all_recorded() {
+        let (_dir, meta) = test_store().await;
+        let meta = std::sync::Arc::new(meta);
+        let writers: Vec<_> = (0..64)
+            .map(|i| {
+                let meta = std::sync::Arc::clone(&meta);
+                tokio::spawn(async move { meta.begin_blob(&format!("lease{i}")).await })
+            })
+            .collect();
+        for w in writers {
+            w.await.unwrap().unwrap();
+        }
+        assert_eq!(meta.blob_backlog().await.unwrap(), (64, 0));
+        let later = now_ms() + 7 * 3600 * 1000;
+        assert_eq!(meta.claim_blobs(later, 100).await.unwrap().len(), 64);
+    }
 
     #[tokio::test]
     async fn reapers_claim_expired_and_dead_blobs_once() {

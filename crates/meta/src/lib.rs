@@ -62,6 +62,9 @@ pub struct Meta {
     /// `SQLITE_BUSY` a deferred transaction gets when it upgrades to a write lock after
     /// another connection has written.
     writer: Mutex<()>,
+    /// Write leases waiting to be recorded: whoever next gets the writer's turn records all of
+    /// them in one transaction (group commit: one fsync for many concurrent PUTs).
+    leases: blobs::LeaseQueue,
     /// Seals secrets (access keys' secrets) before they reach the database.
     sealer: Sealer,
 }
@@ -97,6 +100,7 @@ impl Meta {
             pool,
             backend: Backend::Postgres,
             writer: Mutex::new(()),
+            leases: blobs::LeaseQueue::default(),
             sealer,
         };
         schema::migrate(&meta.pool, meta.backend).await?;
@@ -135,6 +139,7 @@ impl Meta {
             pool,
             backend: Backend::Sqlite,
             writer: Mutex::new(()),
+            leases: blobs::LeaseQueue::default(),
             sealer,
         };
         schema::migrate(&meta.pool, meta.backend).await?;
@@ -143,8 +148,14 @@ impl Meta {
 
     /// A write transaction, serialized with every other writer of the store.
     async fn begin_write(&self) -> Result<(tokio::sync::MutexGuard<'_, ()>, sqlx::Transaction<'_, sqlx::Any>)> {
-        let started = std::time::Instant::now();
         let guard = self.writer.lock().await;
+        let tx = self.begin_in_turn().await?;
+        Ok((guard, tx))
+    }
+
+    /// The transaction of a writer that holds `self.writer`.
+    async fn begin_in_turn(&self) -> Result<sqlx::Transaction<'_, sqlx::Any>> {
+        let started = std::time::Instant::now();
         let tx = match self.backend {
             // IMMEDIATE takes SQLite's write lock up front (waiting up to busy_timeout), so
             // other processes on the same file cannot make this transaction fail halfway.
@@ -163,7 +174,7 @@ impl Meta {
         let idle = self.pool.num_idle();
         metrics::gauge!("osg_db_pool_connections", "state" => "idle").set(idle as f64);
         metrics::gauge!("osg_db_pool_connections", "state" => "busy").set(f64::from(self.pool.size()) - idle as f64);
-        Ok((guard, tx))
+        Ok(tx)
     }
 }
 
