@@ -5,7 +5,8 @@ use sqlx::AnyPool;
 
 use crate::{Backend, Result};
 
-const SCHEMA_VERSION: i64 = 1;
+/// 2: indexes on the reaper's queues.
+const SCHEMA_VERSION: i64 = 2;
 /// The PostgreSQL advisory lock held while the schema is created or upgraded.
 const MIGRATION_LOCK: i64 = 0x6f73_6701;
 
@@ -150,7 +151,9 @@ const TABLES: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS dead_blobs_due ON dead_blobs (after_ms)",
 ];
 
-/// Creates or upgrades the schema. On PostgreSQL, gateways starting together take turns.
+/// Creates or upgrades the schema. On PostgreSQL, gateways starting together take turns; one
+/// that finds the schema current runs no DDL at all, so it cannot deadlock with gateways
+/// already serving (DDL takes table locks that running transactions hold too).
 pub async fn migrate(pool: &AnyPool, backend: Backend) -> Result<()> {
     let mut tx = pool.begin().await?;
     if backend == Backend::Postgres {
@@ -159,7 +162,20 @@ pub async fn migrate(pool: &AnyPool, backend: Backend) -> Result<()> {
             .execute(&mut *tx)
             .await?;
     }
-    for stmt in TABLES {
+    sqlx::query(TABLES[0]).execute(&mut *tx).await?;
+    let version: Option<i64> = sqlx::query_scalar("SELECT version FROM schema_version")
+        .fetch_optional(&mut *tx)
+        .await?;
+    match version {
+        Some(v) if v > SCHEMA_VERSION => {
+            return Err(crate::Error::Corrupt(format!(
+                "metadata schema version {v} is newer than this binary's {SCHEMA_VERSION}"
+            )));
+        }
+        Some(SCHEMA_VERSION) => return Ok(tx.commit().await?),
+        _ => {}
+    }
+    for stmt in &TABLES[1..] {
         let stmt = match backend {
             Backend::Sqlite => stmt.to_string(),
             // Keys sort byte-wise (S3's order), whatever the database's collation.
@@ -167,23 +183,11 @@ pub async fn migrate(pool: &AnyPool, backend: Backend) -> Result<()> {
         };
         sqlx::query(&stmt).execute(&mut *tx).await?;
     }
-    let version: Option<i64> = sqlx::query_scalar("SELECT version FROM schema_version")
-        .fetch_optional(&mut *tx)
+    sqlx::query("DELETE FROM schema_version").execute(&mut *tx).await?;
+    sqlx::query("INSERT INTO schema_version (version) VALUES ($1)")
+        .bind(SCHEMA_VERSION)
+        .execute(&mut *tx)
         .await?;
-    match version {
-        None => {
-            sqlx::query("INSERT INTO schema_version (version) VALUES ($1)")
-                .bind(SCHEMA_VERSION)
-                .execute(&mut *tx)
-                .await?;
-        }
-        Some(v) if v > SCHEMA_VERSION => {
-            return Err(crate::Error::Corrupt(format!(
-                "metadata schema version {v} is newer than this binary's {SCHEMA_VERSION}"
-            )));
-        }
-        Some(_) => {}
-    }
     tx.commit().await?;
     Ok(())
 }

@@ -35,18 +35,13 @@ impl Cluster {
         let key_file = dir.path().join("cluster.key");
         std::fs::write(&key_file, rand::random::<[u8; 32]>()).unwrap();
         let key_file = key_file.to_str().unwrap().to_owned();
-        let ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
-        let spawned: Vec<_> = ports
-            .iter()
-            .enumerate()
-            .map(|(i, port)| {
+        let spawned: Vec<_> = (0..n)
+            .map(|i| {
                 let (db, key_file, gw_dir) = (db.clone(), key_file.clone(), dir.path().join(format!("gw{i}")));
-                let port = *port;
                 std::thread::spawn(move || {
-                    spawn_osg(
+                    spawn_osg_anywhere(
                         "gateway",
                         &gw_dir,
-                        port,
                         &[
                             ("OSG_DB", db.as_str()),
                             ("OSG_MASTER_KEY_FILE", key_file.as_str()),
@@ -57,16 +52,16 @@ impl Cluster {
                 })
             })
             .collect();
-        let gateways = ports
+        let gateways = spawned
             .into_iter()
-            .zip(spawned)
-            .map(|(port, t)| (port, Some(t.join().unwrap())))
+            .map(|t| {
+                let (gateway, port) = t.join().unwrap();
+                (port, Some(gateway))
+            })
             .collect();
-        let walrus_port = free_port();
-        let walrus = spawn_osg(
+        let (walrus, walrus_port) = spawn_osg_anywhere(
             "walrus",
             &dir.path().join("walrus"),
-            walrus_port,
             &[
                 ("OSG_WALRUS_ACCESS_KEY", "AKCLUSTERWALRUS"),
                 ("OSG_WALRUS_SECRET_KEY", "cluster-walrus-secret"),
@@ -99,8 +94,9 @@ impl Cluster {
             "cluster-walrus-secret\n",
         );
         cluster.osg(&["property", "set", "osg.backend=shared"], "");
-        // Every gateway picks the new provider and property up within 2 seconds.
-        let deadline = Instant::now() + Duration::from_secs(2);
+        // Every gateway picks the new provider up (registry reloads each second, then the
+        // provider's bucket is made) and places buckets on it.
+        let deadline = Instant::now() + Duration::from_secs(5);
         for g in 0..n {
             while let Err(e) = cluster
                 .client(g)

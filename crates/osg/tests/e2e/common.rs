@@ -366,7 +366,7 @@ pub fn spawn_osg_logged(
     env: &[(&str, &str)],
     log: impl Into<std::process::Stdio>,
 ) -> Osg {
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_osg"))
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_osg"))
         .args([command, "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
         .arg(dir)
         .envs(env.iter().copied())
@@ -376,10 +376,50 @@ pub fn spawn_osg_logged(
         .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("osg {command} on port {port} exited: {status}");
+        }
         assert!(std::time::Instant::now() < deadline, "osg {command} did not start");
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     Osg(child)
+}
+
+/// Runs `osg COMMAND --listen 127.0.0.1:0 --data-dir DIR` with `env`: the process picks its
+/// own port (no race with other tests for a free one) and prints it; returns it with the
+/// process once it serves.
+pub fn spawn_osg_anywhere(command: &str, dir: &std::path::Path, env: &[(&str, &str)]) -> (Osg, u16) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_osg"))
+        .args([command, "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir)
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut errors = child.stderr.take().unwrap();
+    // What it says on standard error, for the panic message if it does not start.
+    let said = std::thread::spawn(move || std::io::read_to_string(&mut errors).unwrap_or_default());
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let port = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|line| {
+            let at = line.find("127.0.0.1:")? + "127.0.0.1:".len();
+            line[at..]
+                .split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse::<u16>()
+                .ok()
+        })
+        .unwrap_or_else(|| {
+            let _ = child.wait();
+            panic!("osg {command} did not start: {}", said.join().unwrap_or_default())
+        });
+    // Keep reading what it prints, so that it never writes into a closed pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    (Osg(child), port)
 }
 
 /// A loopback port nothing listens on yet.
