@@ -51,25 +51,26 @@ pub async fn build(
 /// The gateway is ready when its metadata store answers: a provider that is down only makes
 /// its own buckets answer 503, so it must not take every gateway out of a load balancer.
 pub async fn readiness(providers: &Providers) -> (bool, String) {
-    let probes = providers.all().into_iter().map(|(name, provider)| async move {
-        let state = match tokio::time::timeout(PROBE_TIMEOUT, provider.health()).await {
-            Ok(Ok(())) => "up".to_owned(),
-            Ok(Err(e)) => format!("down: {e}"),
-            Err(_) => "down: no answer".to_owned(),
-        };
-        (name, serde_json::Value::String(state))
-    });
+    let probes = providers
+        .all()
+        .into_iter()
+        .map(|(name, provider)| async move { (name, serde_json::Value::String(probe(provider.health()).await)) });
     let states: serde_json::Map<_, _> = futures::future::join_all(probes).await.into_iter().collect();
-    let metadata = match tokio::time::timeout(PROBE_TIMEOUT, providers.meta.ping()).await {
-        Ok(Ok(())) => "up".to_owned(),
-        Ok(Err(e)) => format!("down: {e}"),
-        Err(_) => "down: no answer".to_owned(),
-    };
+    let metadata = probe(providers.meta.ping()).await;
     let ready = metadata == "up";
     (
         ready,
         serde_json::json!({ "metadata": metadata, "providers": states }).to_string(),
     )
+}
+
+/// `up`, or why not, within the probe timeout.
+async fn probe<E: std::fmt::Display>(check: impl Future<Output = Result<(), E>>) -> String {
+    match tokio::time::timeout(PROBE_TIMEOUT, check).await {
+        Ok(Ok(())) => "up".to_owned(),
+        Ok(Err(e)) => format!("down: {e}"),
+        Err(_) => "down: no answer".to_owned(),
+    }
 }
 
 struct Remote {

@@ -98,12 +98,7 @@ async fn location_constraint_names_a_provider_when_allowed() {
         ],
     );
     let settings = osg_provider::Settings::new(&format!("http://127.0.0.1:{port}"), "AKPLACED", "placed-blobs");
-    let record = osg_meta::ProviderRecord {
-        name: "placed".into(),
-        kind: "s3".into(),
-        config: serde_json::to_string(&settings).unwrap(),
-    };
-    meta.add_provider(&record, "placed-secret").await.unwrap();
+    add_provider(&meta, "placed", "s3", &settings, "placed-secret").await;
     let on = |name: &str| {
         CreateBucketConfiguration::builder()
             .location_constraint(BucketLocationConstraint::from(name))
@@ -158,18 +153,7 @@ async fn location_constraint_names_a_provider_when_allowed() {
         .send()
         .await
         .unwrap();
-    let got = c
-        .get_object()
-        .bucket(&b)
-        .key("k")
-        .send()
-        .await
-        .unwrap()
-        .body
-        .collect()
-        .await
-        .unwrap();
-    assert_eq!(got.into_bytes(), data);
+    assert_eq!(get_bytes(&c, &b, "k").await, data);
     let blobs: usize = std::fs::read_dir(dir.path().join("buckets/placed-blobs/blobs"))
         .unwrap()
         .map(|fan| std::fs::read_dir(fan.unwrap().path()).unwrap().count())

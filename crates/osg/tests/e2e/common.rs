@@ -155,12 +155,7 @@ async fn lane_provider(lane: &str, store: &StoreOptions) -> (Blobs, LaneProvider
         other => panic!("unknown OSG_TEST_PROVIDER {other}"),
     };
     let meta = store.open().await.unwrap();
-    let record = osg_meta::ProviderRecord {
-        name: "lane".into(),
-        kind: kind.into(),
-        config: serde_json::to_string(&settings).unwrap(),
-    };
-    meta.add_provider(&record, &secret).await.unwrap();
+    add_provider(&meta, "lane", kind, &settings, &secret).await;
     meta.set_property("osg.backend", "lane").await.unwrap();
     let kind = serde_json::from_value(serde_json::Value::String(kind.into())).unwrap();
     (blobs, LaneProvider { kind, settings, secret })
@@ -311,6 +306,28 @@ pub async fn new_bucket(c: &Client, tag: &str) -> String {
     let name = bucket_name(tag);
     c.create_bucket().bucket(&name).send().await.unwrap();
     name
+}
+
+/// The whole body of `bucket/key`.
+pub async fn get_bytes(c: &Client, bucket: &str, key: &str) -> Vec<u8> {
+    let out = c.get_object().bucket(bucket).key(key).send().await.unwrap();
+    out.body.collect().await.unwrap().to_vec()
+}
+
+/// Registers a provider instance in a gateway's store.
+pub async fn add_provider(
+    meta: &osg_meta::Meta,
+    name: &str,
+    kind: &str,
+    settings: &osg_provider::Settings,
+    secret: &str,
+) {
+    let record = osg_meta::ProviderRecord {
+        name: name.into(),
+        kind: kind.into(),
+        config: serde_json::to_string(settings).unwrap(),
+    };
+    meta.add_provider(&record, secret).await.unwrap();
 }
 
 /// The S3 error code and HTTP status of a failed call.

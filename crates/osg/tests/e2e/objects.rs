@@ -4,11 +4,6 @@ use crate::common::*;
 use aws_sdk_s3::primitives::{ByteStream, DateTime};
 use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode, Delete, MetadataDirective, ObjectIdentifier};
 
-async fn get_bytes(c: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<u8> {
-    let out = c.get_object().bucket(bucket).key(key).send().await.unwrap();
-    out.body.collect().await.unwrap().to_vec()
-}
-
 #[tokio::test]
 async fn put_get_head_delete_round_trip_bytes_and_headers() {
     let c = client();

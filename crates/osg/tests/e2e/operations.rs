@@ -42,16 +42,7 @@ async fn metrics_and_json_access_log() {
         .await
         .unwrap();
     for _ in 0..3 {
-        c.get_object()
-            .bucket("ops")
-            .key("k")
-            .send()
-            .await
-            .unwrap()
-            .body
-            .collect()
-            .await
-            .unwrap();
+        get_bytes(&c, "ops", "k").await;
     }
     let missing = c.get_object().bucket("ops").key("nope").send().await;
     assert_eq!(error_of(missing), ("NoSuchKey".into(), 404));

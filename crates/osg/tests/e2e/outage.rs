@@ -82,12 +82,7 @@ async fn provider_outage_is_a_fast_503_and_loses_nothing() {
             };
             control.start();
             let settings = osg_provider::Settings::new(&format!("http://127.0.0.1:{port}"), "AKOUTAGE", "outage");
-            let record = osg_meta::ProviderRecord {
-                name: "outage".into(),
-                kind: "s3".into(),
-                config: serde_json::to_string(&settings).unwrap(),
-            };
-            meta.add_provider(&record, "outage-secret").await.unwrap();
+            add_provider(&meta, "outage", "s3", &settings, "outage-secret").await;
             meta.set_property("osg.backend", "outage").await.unwrap();
             control
         }
