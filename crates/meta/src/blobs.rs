@@ -12,72 +12,49 @@ const DEAD_GRACE_MS: i64 = 10 * 60 * 1000;
 /// How long a reaper's claim on a blob lasts before another reaper may take it.
 const CLAIM_MS: i64 = 5 * 60 * 1000;
 
-/// Leases asked for and not yet recorded, each with the way to tell its writer the outcome.
-pub(crate) type LeaseQueue = std::sync::Mutex<Vec<(String, tokio::sync::oneshot::Sender<Result<(), String>>)>>;
-
 impl Meta {
     /// Records that `blob` is about to be written; call before the first byte goes out.
-    /// Concurrent calls share a transaction: the first to get the writer's turn records every
-    /// lease queued by then, and the others find theirs done.
     pub async fn begin_blob(&self, blob: &str) -> Result<()> {
-        let queue = |blob: &str| {
-            let (done, outcome) = tokio::sync::oneshot::channel();
-            self.leases.lock().expect("lease queue").push((blob.to_owned(), done));
-            outcome
-        };
-        let mut outcome = queue(blob);
-        let _turn = self.writer.lock().await;
-        match outcome.try_recv() {
-            Ok(recorded) => return recorded.map_err(batch_failed),
-            // The writer that took this lease into its batch was cancelled before it could
-            // tell: ask again (recording a lease twice is harmless).
-            Err(tokio::sync::oneshot::error::TryRecvError::Closed) => outcome = queue(blob),
-            Err(tokio::sync::oneshot::error::TryRecvError::Empty) => {}
-        }
-        let batch = std::mem::take(&mut *self.leases.lock().expect("lease queue"));
-        let told = self.record_leases(&batch).await.map_err(|e| e.to_string());
-        for (_, waiter) in batch {
-            let _ = waiter.send(told.clone());
-        }
-        outcome
-            .try_recv()
-            .unwrap_or_else(|e| Err(format!("lease not recorded: {e}")))
-            .map_err(batch_failed)
-    }
-
-    /// One transaction for a batch of leases; the caller holds the writer's turn.
-    async fn record_leases(&self, batch: &[(String, tokio::sync::oneshot::Sender<Result<(), String>>)]) -> Result<()> {
-        let mut tx = self.begin_in_turn().await?;
-        let expires = now_ms() + PENDING_LEASE_MS;
-        for (blob, _) in batch {
-            sqlx::query("INSERT INTO pending_blobs (blob, expires_ms) VALUES ($1, $2) ON CONFLICT (blob) DO NOTHING")
+        let blob = blob.to_owned();
+        self.write(move |conn| {
+            Box::pin(async move {
+                sqlx::query(
+                    "INSERT INTO pending_blobs (blob, expires_ms) VALUES ($1, $2) ON CONFLICT (blob) DO NOTHING",
+                )
                 .bind(blob)
-                .bind(expires)
-                .execute(&mut *tx)
+                .bind(now_ms() + PENDING_LEASE_MS)
+                .execute(&mut *conn)
                 .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+                Ok(())
+            })
+        })
+        .await
     }
 
     /// Gives up a blob that will never be committed (failed upload, bad digest): reap it now.
     /// Only a blob still under its lease is given up: if a commit that reported an error did
     /// happen after all, the lease is gone and the blob is a version's.
     pub async fn abandon_blob(&self, blob: &str) -> Result<()> {
-        let (_guard, mut tx) = self.begin_write().await?;
-        let leased = sqlx::query("DELETE FROM pending_blobs WHERE blob = $1")
-            .bind(blob)
-            .execute(&mut *tx)
-            .await?;
-        if leased.rows_affected() > 0 {
-            sqlx::query("INSERT INTO dead_blobs (blob, after_ms) VALUES ($1, $2) ON CONFLICT (blob) DO NOTHING")
-                .bind(blob)
-                .bind(now_ms())
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        let blob = blob.to_owned();
+        self.write(move |conn| {
+            Box::pin(async move {
+                let leased = sqlx::query("DELETE FROM pending_blobs WHERE blob = $1")
+                    .bind(&blob)
+                    .execute(&mut *conn)
+                    .await?;
+                if leased.rows_affected() > 0 {
+                    sqlx::query(
+                        "INSERT INTO dead_blobs (blob, after_ms) VALUES ($1, $2) ON CONFLICT (blob) DO NOTHING",
+                    )
+                    .bind(&blob)
+                    .bind(now_ms())
+                    .execute(&mut *conn)
+                    .await?;
+                }
+                Ok(())
+            })
+        })
+        .await
     }
 
     /// Claims up to `limit` blobs to delete from their providers at `now`: blobs whose write
@@ -128,23 +105,20 @@ impl Meta {
 
     /// Forgets a blob after the provider has deleted it.
     pub async fn forget_blob(&self, blob: &str) -> Result<()> {
-        let (_guard, mut tx) = self.begin_write().await?;
-        sqlx::query("DELETE FROM pending_blobs WHERE blob = $1")
-            .bind(blob)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM dead_blobs WHERE blob = $1")
-            .bind(blob)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
+        let blob = blob.to_owned();
+        self.write(move |conn| {
+            Box::pin(async move {
+                for table in ["pending_blobs", "dead_blobs"] {
+                    sqlx::query(&format!("DELETE FROM {table} WHERE blob = $1"))
+                        .bind(&blob)
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                Ok(())
+            })
+        })
+        .await
     }
-}
-
-/// The error of a shared lease transaction, for each writer that was in it.
-fn batch_failed(e: String) -> Error {
-    Error::Db(sqlx::Error::Io(std::io::Error::other(e)))
 }
 
 /// Ends a blob's lease as it becomes referenced. Fails if the lease is gone (the write took

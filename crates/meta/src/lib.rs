@@ -21,13 +21,13 @@ mod providers;
 mod schema;
 mod seal;
 mod users;
+mod write;
 
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Executor};
-use tokio::sync::Mutex;
 
 pub use self::buckets::{Bucket, BucketAccess, BucketSetting, NewBucket};
 pub use self::error::{Error, Result};
@@ -49,22 +49,13 @@ pub(crate) enum Backend {
     Postgres,
 }
 
-/// The PostgreSQL advisory lock every write transaction holds: writes are serialized across
-/// all gateways, as SQLite serializes them in one, so each transaction sees the last one's
-/// result (quotas, key counts, current versions) without retry loops.
-const WRITE_LOCK: i64 = 0x6f73_6702;
-
 /// Handle on the metadata store; cheap to share behind an `Arc`.
 pub struct Meta {
     pool: AnyPool,
     backend: Backend,
-    /// SQLite allows one writer; every write takes this first, in turn, which avoids the
-    /// `SQLITE_BUSY` a deferred transaction gets when it upgrades to a write lock after
-    /// another connection has written.
-    writer: Mutex<()>,
-    /// Write leases waiting to be recorded: whoever next gets the writer's turn records all of
-    /// them in one transaction (group commit: one fsync for many concurrent PUTs).
-    leases: blobs::LeaseQueue,
+    /// Writes take turns (which also spares SQLite the `SQLITE_BUSY` a deferred transaction
+    /// gets when it upgrades to a write lock after another connection has written).
+    writer: write::Writer,
     /// Seals secrets (access keys' secrets) before they reach the database.
     sealer: Sealer,
 }
@@ -99,8 +90,7 @@ impl Meta {
         let meta = Self {
             pool,
             backend: Backend::Postgres,
-            writer: Mutex::new(()),
-            leases: blobs::LeaseQueue::default(),
+            writer: write::Writer::default(),
             sealer,
         };
         schema::migrate(&meta.pool, meta.backend).await?;
@@ -133,43 +123,11 @@ impl Meta {
         let meta = Self {
             pool,
             backend: Backend::Sqlite,
-            writer: Mutex::new(()),
-            leases: blobs::LeaseQueue::default(),
+            writer: write::Writer::default(),
             sealer,
         };
         schema::migrate(&meta.pool, meta.backend).await?;
         Ok(meta)
-    }
-
-    /// A write transaction, serialized with every other writer of the store.
-    async fn begin_write(&self) -> Result<(tokio::sync::MutexGuard<'_, ()>, sqlx::Transaction<'_, sqlx::Any>)> {
-        let guard = self.writer.lock().await;
-        let tx = self.begin_in_turn().await?;
-        Ok((guard, tx))
-    }
-
-    /// The transaction of a writer that holds `self.writer`.
-    async fn begin_in_turn(&self) -> Result<sqlx::Transaction<'_, sqlx::Any>> {
-        let started = std::time::Instant::now();
-        let tx = match self.backend {
-            // IMMEDIATE takes SQLite's write lock up front (waiting up to busy_timeout), so
-            // other processes on the same file cannot make this transaction fail halfway.
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => {
-                let mut tx = self.pool.begin().await?;
-                sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                    .bind(WRITE_LOCK)
-                    .execute(&mut *tx)
-                    .await?;
-                tx
-            }
-        };
-        // How long writers queue for their turn, and how busy the pool is.
-        metrics::histogram!("osg_db_write_wait_seconds").record(started.elapsed().as_secs_f64());
-        let idle = self.pool.num_idle();
-        metrics::gauge!("osg_db_pool_connections", "state" => "idle").set(idle as f64);
-        metrics::gauge!("osg_db_pool_connections", "state" => "busy").set(f64::from(self.pool.size()) - idle as f64);
-        Ok(tx)
     }
 }
 

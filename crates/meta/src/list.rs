@@ -1,5 +1,6 @@
 //! Listing by range scans over the listing index. A page of N entries costs N rows read, plus
-//! one jump per common prefix, however many keys the bucket or a prefix holds.
+//! one jump (a one-row query) per common prefix, however many keys the bucket or a prefix
+//! holds.
 
 use crate::objects::version_from;
 use crate::{Meta, Result, Version};
@@ -61,8 +62,11 @@ impl Meta {
         let mut cursor = after.to_owned();
         // A marker that is itself a common prefix must not be listed again.
         let mut last_prefix = common_prefix(after).filter(|p| p == after);
+        // After a jump past a common prefix, the next batch is one row: under a delimiter the
+        // next key often starts another prefix, and rows read beyond it would be thrown away.
+        let mut jumped = false;
         'scan: loop {
-            let want = max + 1 - page.entries.len();
+            let want = if jumped { 1 } else { max + 1 - page.entries.len() };
             let rows = sqlx::query(LIST_PAGE)
                 .bind(bucket)
                 .bind(&cursor)
@@ -71,7 +75,7 @@ impl Meta {
                 .fetch_all(&self.pool)
                 .await?;
             let exhausted = rows.len() < want;
-            let mut jumped = false;
+            jumped = false;
             for row in &rows {
                 let version = version_from(row)?;
                 if !version.key.starts_with(prefix) {

@@ -111,31 +111,35 @@ impl Meta {
 
     /// Records an uploaded part, replacing (and marking dead) an earlier part of that number.
     pub async fn commit_part(&self, upload_id: &str, number: u32, blob: &str, size: u64, etag: &str) -> Result<Part> {
-        let (_guard, mut tx) = self.begin_write().await?;
-        upload_in(&mut tx, upload_id).await?;
-        let now = now_ms();
-        drop_parts(&mut tx, upload_id, Some(number), &[], now).await?;
+        let upload_id = upload_id.to_owned();
         let part = Part {
             number,
             blob: blob.to_owned(),
             size,
             etag: etag.to_owned(),
-            modified_ms: now,
+            modified_ms: now_ms(),
         };
-        sqlx::query(
-            "INSERT INTO parts (upload_id, part_number, blob, size, etag, modified_ms) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(upload_id)
-        .bind(i64::from(number))
-        .bind(blob)
-        .bind(db_size(size))
-        .bind(etag)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        crate::blobs::clear_pending(&mut tx, blob).await?;
-        tx.commit().await?;
-        Ok(part)
+        self.write(move |conn| {
+            Box::pin(async move {
+                upload_in(&mut *conn, &upload_id).await?;
+                drop_parts(&mut *conn, &upload_id, Some(number), &[], part.modified_ms).await?;
+                sqlx::query(
+                    "INSERT INTO parts (upload_id, part_number, blob, size, etag, modified_ms)
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(&upload_id)
+                .bind(i64::from(number))
+                .bind(&part.blob)
+                .bind(db_size(size))
+                .bind(&part.etag)
+                .bind(part.modified_ms)
+                .execute(&mut *conn)
+                .await?;
+                crate::blobs::clear_pending(&mut *conn, &part.blob).await?;
+                Ok(part)
+            })
+        })
+        .await
     }
 
     /// Parts numbered above `after`, at most `max`; the flag tells whether more follow.

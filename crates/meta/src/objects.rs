@@ -134,34 +134,8 @@ impl Meta {
     /// `condition`, replaces the previous version (whose blobs become dead) and clears the
     /// new blobs' pending leases. Nothing is visible until this commits.
     pub async fn commit_object(&self, new: &NewVersion, condition: &Condition) -> Result<Version> {
-        let (_guard, mut tx) = self.begin_write().await?;
-        ensure_bucket(&mut tx, &new.bucket).await?;
-        let current = sqlx::query(&format!(
-            "SELECT {VERSION_COLUMNS} FROM versions
-             WHERE bucket = $1 AND key = $2 AND is_latest = 1 AND delete_marker = 0"
-        ))
-        .bind(&new.bucket)
-        .bind(&new.key)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let current = current.as_ref().map(version_from).transpose()?;
-        match (condition, &current) {
-            (Condition::None, _) => {}
-            (Condition::Absent, None) => {}
-            (Condition::Absent, Some(_)) => return Err(Error::PreconditionFailed),
-            (Condition::ETag(_), None) => return Err(Error::NoSuchKey),
-            (Condition::ETag(etag), Some(cur)) => {
-                if etag != "*" && *etag != cur.etag {
-                    return Err(Error::PreconditionFailed);
-                }
-            }
-        }
-        let version = replace_current(&mut tx, new, now_ms()).await?;
-        for piece in &version.pieces {
-            crate::blobs::clear_pending(&mut tx, &piece.blob).await?;
-        }
-        tx.commit().await?;
-        Ok(version)
+        let (new, condition) = (new.clone(), condition.clone());
+        self.write(move |conn| Box::pin(commit_in(conn, new, condition))).await
     }
 
     /// Changes the attributes (ACL, tags) of the current version of `key` in place.
@@ -193,12 +167,45 @@ impl Meta {
 
     /// Deletes the current version of `key`; returns whether there was one.
     pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<bool> {
-        let (_guard, mut tx) = self.begin_write().await?;
-        ensure_bucket(&mut tx, bucket).await?;
-        let existed = remove_version(&mut tx, bucket, key, NULL_VERSION, now_ms()).await?;
-        tx.commit().await?;
-        Ok(existed)
+        let (bucket, key) = (bucket.to_owned(), key.to_owned());
+        self.write(move |conn| {
+            Box::pin(async move {
+                ensure_bucket(&mut *conn, &bucket).await?;
+                remove_version(&mut *conn, &bucket, &key, NULL_VERSION, now_ms()).await
+            })
+        })
+        .await
     }
+}
+
+/// The commit of [`Meta::commit_object`], in its write transaction.
+async fn commit_in(conn: &mut AnyConnection, new: NewVersion, condition: Condition) -> Result<Version> {
+    ensure_bucket(&mut *conn, &new.bucket).await?;
+    let current = sqlx::query(&format!(
+        "SELECT {VERSION_COLUMNS} FROM versions
+             WHERE bucket = $1 AND key = $2 AND is_latest = 1 AND delete_marker = 0"
+    ))
+    .bind(&new.bucket)
+    .bind(&new.key)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let current = current.as_ref().map(version_from).transpose()?;
+    match (&condition, &current) {
+        (Condition::None, _) => {}
+        (Condition::Absent, None) => {}
+        (Condition::Absent, Some(_)) => return Err(Error::PreconditionFailed),
+        (Condition::ETag(_), None) => return Err(Error::NoSuchKey),
+        (Condition::ETag(etag), Some(cur)) => {
+            if etag != "*" && *etag != cur.etag {
+                return Err(Error::PreconditionFailed);
+            }
+        }
+    }
+    let version = replace_current(&mut *conn, &new, now_ms()).await?;
+    for piece in &version.pieces {
+        crate::blobs::clear_pending(&mut *conn, &piece.blob).await?;
+    }
+    Ok(version)
 }
 
 pub(crate) async fn ensure_bucket(conn: &mut AnyConnection, bucket: &str) -> Result<()> {
@@ -248,7 +255,7 @@ pub(crate) async fn replace_current(conn: &mut AnyConnection, new: &NewVersion, 
 /// Deletes one version row and marks its blobs dead; returns whether it existed.
 async fn remove_version(conn: &mut AnyConnection, bucket: &str, key: &str, version_id: &str, now: i64) -> Result<bool> {
     let pieces: Option<String> =
-        sqlx::query_scalar("SELECT pieces FROM versions WHERE bucket = $1 AND key = $2 AND version_id = $3")
+        sqlx::query_scalar("DELETE FROM versions WHERE bucket = $1 AND key = $2 AND version_id = $3 RETURNING pieces")
             .bind(bucket)
             .bind(key)
             .bind(version_id)
@@ -259,12 +266,6 @@ async fn remove_version(conn: &mut AnyConnection, bucket: &str, key: &str, versi
     for piece in &pieces {
         crate::blobs::mark_dead(conn, &piece.blob, now).await?;
     }
-    sqlx::query("DELETE FROM versions WHERE bucket = $1 AND key = $2 AND version_id = $3")
-        .bind(bucket)
-        .bind(key)
-        .bind(version_id)
-        .execute(&mut *conn)
-        .await?;
     Ok(true)
 }
 

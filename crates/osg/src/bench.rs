@@ -26,7 +26,9 @@ pub enum Workload {
     Mixed,
     /// DeleteObject of keys written first.
     Delete,
-    /// ListObjectsV2 pages over keys written first.
+    /// ListObjectsV2 pages over keys written first, spread over 1000 common prefixes
+    /// (`p-000/` to `p-999/`): with `--delimiter /` a page holds those 1000 prefixes however
+    /// many keys the bucket has.
     List,
     /// Multipart uploads: create, parts of --part-size, complete.
     Multipart,
@@ -61,6 +63,15 @@ pub struct BenchArgs {
     /// Objects written before a get, delete, list or mixed run.
     #[arg(long, default_value_t = 256)]
     pub objects: u64,
+    /// Requests in flight while writing those objects (by default --concurrency).
+    #[arg(long)]
+    pub prepare_concurrency: Option<usize>,
+    /// Delimiter of the list workload's requests.
+    #[arg(long)]
+    pub delimiter: Option<String>,
+    /// Leave what the run wrote (and the bucket) in place.
+    #[arg(long)]
+    pub keep: bool,
     /// Part size of the multipart workload.
     #[arg(long, default_value = "8MiB", value_parser = parse_size)]
     pub part_size: u64,
@@ -127,7 +138,10 @@ struct Run {
 
 /// Runs the benchmark and prints its summary.
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(args.concurrency > 0, "--concurrency must be at least 1");
+    anyhow::ensure!(
+        args.concurrency > 0 && args.prepare_concurrency != Some(0),
+        "--concurrency and --prepare-concurrency must be at least 1"
+    );
     anyhow::ensure!(
         args.workload != Workload::Multipart || args.part_size >= 5 << 20,
         "--part-size must be at least 5MiB"
@@ -176,7 +190,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         written: std::sync::Mutex::default(),
     });
     let outcome = measure(&run).await;
-    let cleaned = cleanup(&run, created).await;
+    let cleaned = if args.keep {
+        Ok(())
+    } else {
+        cleanup(&run, created).await
+    };
     let (tally, elapsed) = outcome?;
     report(&args, &tally, elapsed);
     cleaned
@@ -236,9 +254,14 @@ async fn measure(run: &Arc<Run>) -> anyhow::Result<(Tally, Duration)> {
 /// Writes `n` objects for the workloads that read or delete.
 async fn prepare(run: &Arc<Run>, n: u64) -> anyhow::Result<()> {
     let next = Arc::new(AtomicU64::new(0));
-    let writers: Vec<_> = (0..run.args.concurrency)
+    let progress = indicatif::ProgressBar::new(n).with_message("objects written first");
+    progress.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {elapsed_precise} [{bar:40}] {pos}/{len} {msg}")
+            .expect("a valid template"),
+    );
+    let writers: Vec<_> = (0..run.args.prepare_concurrency.unwrap_or(run.args.concurrency))
         .map(|w| {
-            let (run, next) = (Arc::clone(run), Arc::clone(&next));
+            let (run, next, progress) = (Arc::clone(run), Arc::clone(&next), progress.clone());
             tokio::spawn(async move {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
@@ -249,6 +272,7 @@ async fn prepare(run: &Arc<Run>, n: u64) -> anyhow::Result<()> {
                     put(client, &run, &run.prepared_key(i))
                         .await
                         .map_err(|e| anyhow::anyhow!("preparing objects: {e}"))?;
+                    progress.inc(1);
                 }
             })
         })
@@ -256,6 +280,7 @@ async fn prepare(run: &Arc<Run>, n: u64) -> anyhow::Result<()> {
     for w in writers {
         w.await??;
     }
+    progress.finish_and_clear();
     Ok(())
 }
 
@@ -265,7 +290,10 @@ impl Run {
     }
 
     fn prepared_key(&self, i: u64) -> String {
-        format!("{}p-{i:08}", self.base)
+        match self.args.workload {
+            Workload::List => format!("{}p-{:03}/{i:08}", self.base, i % 1000),
+            _ => format!("{}p-{i:08}", self.base),
+        }
     }
 
     fn new_key(&self) -> String {
@@ -357,6 +385,7 @@ async fn list(client: &Client, run: &Run, token: &mut Option<String>) -> OpResul
         .list_objects_v2()
         .bucket(&run.bucket)
         .prefix(format!("{}p-", run.base))
+        .set_delimiter(run.args.delimiter.clone())
         .set_continuation_token(token.take())
         .send()
         .await

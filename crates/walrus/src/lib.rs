@@ -3,22 +3,23 @@
 //! Layout: `ROOT/blobs/XY/KEY`, where `XY` is the first two characters of the key (keys are
 //! gateway-chosen hex ids, so 256 fan-out directories made once at open). A blob is written
 //! under its final name, then the file and its directory are fsync'd before `put_blob`
-//! returns. Nothing reads a blob until the metadata store references it, so a crash mid-write
+//! returns; a small blob is created, written and fsync'd in one trip to a blocking thread. Nothing reads a blob until the metadata store references it, so a crash mid-write
 //! leaves only an orphan that the reaper removes.
 //!
 //! [`standalone`] serves the same store to gateways on other hosts through a small S3 subset.
 
 pub mod standalone;
 
-use std::io;
+use std::io::{self, Read, Seek, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
+use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use osg_provider::{ByteStream, Error, Provider, Result};
 use tokio::fs;
-use tokio::io::{AsyncSeekExt, AsyncWriteExt};
+use tokio::io::AsyncSeekExt;
 
 /// Bytes gathered before each write(2): large writes keep the disk, not syscalls, the limit.
 const WRITE_BUFFER: usize = 1 << 20;
@@ -65,24 +66,29 @@ fn unavailable(e: &io::Error) -> Error {
 impl Provider for Walrus {
     async fn put_blob(&self, key: &str, mut body: ByteStream, _length: u64) -> Result<u64> {
         let path = self.path(key)?;
-        let file = fs::File::create_new(&path).await.map_err(|e| unavailable(&e))?;
-        let mut out = tokio::io::BufWriter::with_capacity(WRITE_BUFFER, file);
+        let mut file = None;
+        let mut buffer = BytesMut::new();
         let mut written = 0u64;
         let result = async {
             while let Some(chunk) = body.next().await {
                 let chunk = chunk.map_err(Error::Body)?;
-                out.write_all(&chunk).await.map_err(|e| unavailable(&e))?;
+                buffer.extend_from_slice(&chunk);
                 written += chunk.len() as u64;
+                if buffer.len() >= WRITE_BUFFER {
+                    let (path, full) = (path.clone(), buffer.split().freeze());
+                    file = Some(blocking(move || append(file, &path, &full)).await?);
+                }
             }
-            out.flush().await.map_err(|e| unavailable(&e))?;
-            out.get_ref().sync_all().await.map_err(|e| unavailable(&e))?;
-            sync_dir(path.parent().expect("blob paths have a parent"))
-                .await
-                .map_err(|e| unavailable(&e))
+            // The rest, the fsyncs, and for a small blob the whole write: one trip to a blocking thread.
+            let (path, rest) = (path.clone(), buffer.freeze());
+            blocking(move || {
+                append(file, &path, &rest)?.sync_all()?;
+                std::fs::File::open(path.parent().expect("blob paths have a parent"))?.sync_all()
+            })
+            .await
         }
         .await;
         if let Err(e) = result {
-            drop(out);
             let _ = fs::remove_file(&path).await;
             return Err(e);
         }
@@ -91,17 +97,31 @@ impl Provider for Walrus {
 
     async fn get_blob(&self, key: &str, range: Range<u64>) -> Result<ByteStream> {
         let path = self.path(key)?;
-        let mut file = match fs::File::open(&path).await {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Error::NotFound(key.to_owned())),
-            Err(e) => return Err(unavailable(&e)),
+        let len = range.end.saturating_sub(range.start);
+        let not_found = |e: io::Error| match e.kind() {
+            io::ErrorKind::NotFound => Error::NotFound(key.to_owned()),
+            _ => unavailable(&e),
         };
+        if len <= READ_CHUNK as u64 {
+            // Small reads (most objects) in one trip to a blocking thread.
+            let bytes = tokio::task::spawn_blocking(move || {
+                let mut file = std::fs::File::open(path)?;
+                let mut bytes = vec![0; len as usize];
+                file.seek(io::SeekFrom::Start(range.start))?;
+                file.read_exact(&mut bytes)?;
+                Ok::<_, io::Error>(Bytes::from(bytes))
+            })
+            .await
+            .map_err(|e| Error::Unavailable(e.to_string()))?
+            .map_err(not_found)?;
+            return Ok(Box::pin(futures::stream::once(async { Ok(bytes) })));
+        }
+        let mut file = fs::File::open(&path).await.map_err(not_found)?;
         if range.start > 0 {
             file.seek(io::SeekFrom::Start(range.start))
                 .await
                 .map_err(|e| unavailable(&e))?;
         }
-        let len = range.end.saturating_sub(range.start);
         let reader = tokio::io::AsyncReadExt::take(file, len);
         let stream = tokio_util::io::ReaderStream::with_capacity(reader, READ_CHUNK);
         Ok(Box::pin(stream.map(|r| r.map_err(Into::into))))
@@ -126,8 +146,22 @@ impl Provider for Walrus {
     }
 }
 
-async fn sync_dir(dir: &Path) -> io::Result<()> {
-    fs::File::open(dir).await?.sync_all().await
+/// Writes `bytes` at the end of the blob's file, creating the file with the first write.
+fn append(file: Option<std::fs::File>, path: &Path, bytes: &[u8]) -> io::Result<std::fs::File> {
+    let mut file = match file {
+        Some(file) => file,
+        None => std::fs::File::create_new(path)?,
+    };
+    file.write_all(bytes)?;
+    Ok(file)
+}
+
+/// Runs file work on a blocking thread.
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> io::Result<T> + Send + 'static) -> Result<T> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => result.map_err(|e| unavailable(&e)),
+        Err(e) => Err(Error::Unavailable(e.to_string())),
+    }
 }
 
 #[cfg(test)]
@@ -165,6 +199,31 @@ mod tests {
         assert!(matches!(w.get_blob("ab12cd", 0..1).await, Err(Error::NotFound(_))));
     }
 
+    /// A blob of several write buffers, read whole and in ranges larger and smaller than a read chunk.
+    #[tokio::test]
+    async fn large_blob_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = Walrus::open(dir.path()).await.unwrap();
+        let data: Vec<u8> = (0..(3 * WRITE_BUFFER + 12345)).map(|i| (i % 251) as u8).collect();
+        let chunks: Vec<_> = data.chunks(64 << 10).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
+        let n = w
+            .put_blob("cd34", Box::pin(futures::stream::iter(chunks)), 0)
+            .await
+            .unwrap();
+        assert_eq!(n, data.len() as u64);
+        let len = data.len() as u64;
+        assert_eq!(read_all(w.get_blob("cd34", 0..len).await.unwrap()).await, data);
+        let big = 1000..(1000 + 2 * READ_CHUNK as u64);
+        assert_eq!(
+            read_all(w.get_blob("cd34", big.clone()).await.unwrap()).await,
+            &data[1000..1000 + 2 * READ_CHUNK]
+        );
+        assert_eq!(
+            read_all(w.get_blob("cd34", (len - 10)..len).await.unwrap()).await,
+            &data[data.len() - 10..]
+        );
+    }
+
     #[tokio::test]
     async fn failed_stream_leaves_nothing() {
         let dir = tempfile::tempdir().unwrap();
@@ -175,6 +234,17 @@ mod tests {
         ]));
         assert!(matches!(w.put_blob("ef01", failing, 100).await, Err(Error::Body(_))));
         assert!(!dir.path().join("blobs/ef/ef01").exists());
+        // Failing after a first write: the file was made, and is gone.
+        let big = Bytes::from(vec![7u8; WRITE_BUFFER + 1]);
+        let failing: ByteStream = Box::pin(futures::stream::iter(vec![
+            Ok(big),
+            Err::<Bytes, osg_provider::BoxError>("client went away".into()),
+        ]));
+        assert!(matches!(
+            w.put_blob("ef02", failing, 1 << 30).await,
+            Err(Error::Body(_))
+        ));
+        assert!(!dir.path().join("blobs/ef/ef02").exists());
     }
 
     #[tokio::test]
