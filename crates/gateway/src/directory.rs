@@ -1,7 +1,8 @@
-//! What every request's authorization reads, cached: who is behind an access key, a user's
-//! policies, a bucket and its policy. Entries live for [`TTL`], so a change made elsewhere (on
-//! another gateway, or with `osg admin`) takes effect within that time; a change made through
-//! this gateway drops the entries it affects at once. Secrets are not cached.
+//! What every request's authentication and authorization read, cached: an access key's secret
+//! and who is behind it, a user's policies, a bucket and its policy. Entries live for [`TTL`],
+//! so a change made elsewhere (on another gateway, or with `osg admin`) takes effect within
+//! that time; a change made through this gateway drops the entries it affects at once.
+//! Unknown and inactive keys are never cached, so a new key works at once.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -10,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use osg_meta::{Bucket, Caller, Meta, User};
 use osg_policy::{Kind, Policy};
+use secrecy::SecretString;
 
 use crate::error::Result;
 
@@ -56,6 +58,7 @@ impl<K: Eq + Hash, V: Clone> Ttl<K, V> {
 
 pub struct Directory {
     meta: Arc<Meta>,
+    secrets: Ttl<String, SecretString>,
     callers: Ttl<String, Caller>,
     user_policies: Ttl<(String, String), Arc<Vec<Policy>>>,
     buckets: Ttl<String, Bucket>,
@@ -66,6 +69,7 @@ impl Directory {
     pub fn new(meta: Arc<Meta>) -> Self {
         Self {
             meta,
+            secrets: Ttl::new(),
             callers: Ttl::new(),
             user_policies: Ttl::new(),
             buckets: Ttl::new(),
@@ -77,7 +81,19 @@ impl Directory {
         &self.meta
     }
 
-    /// Who signs with `access_key`; `None` for an unknown or inactive key (never cached).
+    /// The secret of `access_key`, unsealed; `None` for an unknown or inactive key.
+    pub async fn secret(&self, access_key: &str) -> Result<Option<SecretString>> {
+        if let Some(s) = self.secrets.get(&access_key.to_owned()) {
+            return Ok(Some(s));
+        }
+        let secret = self.meta.secret_key(access_key).await?;
+        if let Some(s) = &secret {
+            self.secrets.put(access_key.to_owned(), s.clone());
+        }
+        Ok(secret)
+    }
+
+    /// Who signs with `access_key`; `None` for an unknown or inactive key.
     pub async fn caller(&self, access_key: &str) -> Result<Option<Caller>> {
         if let Some(c) = self.callers.get(&access_key.to_owned()) {
             return Ok(Some(c));
@@ -130,6 +146,7 @@ impl Directory {
 
     /// Drops every cached identity after this gateway changed users, keys or policies.
     pub fn forget_identities(&self) {
+        self.secrets.clear();
         self.callers.clear();
         self.user_policies.clear();
     }

@@ -95,7 +95,7 @@ pub fn frontend(gateway: Gateway, config: &Config) -> Frontend {
     let dir = Arc::clone(&gateway.dir);
     let providers = Arc::clone(&gateway.providers);
     let mut builder = s3s::service::S3ServiceBuilder::new(gateway);
-    builder.set_auth(auth::Auth::new(Arc::clone(&meta)));
+    builder.set_auth(auth::Auth::new(Arc::clone(&dir)));
     builder.set_access(authz::Access::new(Arc::clone(&dir)));
     if let Some(domain) = &config.domain {
         builder.set_host(host::Domain::new(domain));

@@ -181,23 +181,28 @@ impl Meta {
 /// The commit of [`Meta::commit_object`], in its write transaction.
 async fn commit_in(conn: &mut AnyConnection, new: NewVersion, condition: Condition) -> Result<Version> {
     ensure_bucket(&mut *conn, &new.bucket).await?;
-    let current = sqlx::query(&format!(
-        "SELECT {VERSION_COLUMNS} FROM versions
-             WHERE bucket = $1 AND key = $2 AND is_latest = 1 AND delete_marker = 0"
-    ))
-    .bind(&new.bucket)
-    .bind(&new.key)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let current = current.as_ref().map(version_from).transpose()?;
-    match (&condition, &current) {
-        (Condition::None, _) => {}
-        (Condition::Absent, None) => {}
-        (Condition::Absent, Some(_)) => return Err(Error::PreconditionFailed),
-        (Condition::ETag(_), None) => return Err(Error::NoSuchKey),
-        (Condition::ETag(etag), Some(cur)) => {
-            if etag != "*" && *etag != cur.etag {
-                return Err(Error::PreconditionFailed);
+    // Only a conditional write reads the current version first; the others replace it blind.
+    let expected = match &condition {
+        Condition::None => None,
+        Condition::Absent => Some(None),
+        Condition::ETag(etag) => Some(Some(etag)),
+    };
+    if let Some(expected) = expected {
+        let current: Option<String> = sqlx::query_scalar(
+            "SELECT etag FROM versions WHERE bucket = $1 AND key = $2 AND is_latest = 1 AND delete_marker = 0",
+        )
+        .bind(&new.bucket)
+        .bind(&new.key)
+        .fetch_optional(&mut *conn)
+        .await?;
+        match (expected, current) {
+            (None, None) => {}
+            (None, Some(_)) => return Err(Error::PreconditionFailed),
+            (Some(_), None) => return Err(Error::NoSuchKey),
+            (Some(etag), Some(cur)) => {
+                if etag != "*" && *etag != cur {
+                    return Err(Error::PreconditionFailed);
+                }
             }
         }
     }

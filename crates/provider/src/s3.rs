@@ -25,6 +25,11 @@ use crate::{BodyWatch, BoxError, ByteStream, Error, Flavour, Provider, Result, S
 
 pub struct S3Provider {
     client: Client,
+    /// The same client without a read timeout, for uploads: the provider answers only once the
+    /// whole body is in, which may take longer than the read timeout that bounds the wait for
+    /// an answer everywhere else. (A second client, not a per-request override, which rebuilds
+    /// the client's configuration on every request.)
+    upload_client: Client,
     bucket: String,
 }
 
@@ -84,8 +89,19 @@ impl S3Provider {
                 virtual_host_bucket: (!settings.path_style).then(|| settings.bucket.clone()),
             });
         }
+        let conf = conf.build();
+        let upload_conf = conf
+            .to_builder()
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(settings.connect_timeout())
+                    .disable_read_timeout()
+                    .build(),
+            )
+            .build();
         Ok(Self {
-            client: Client::from_conf(conf.build()),
+            client: Client::from_conf(conf),
+            upload_client: Client::from_conf(upload_conf),
             bucket: settings.bucket.clone(),
         })
     }
@@ -115,19 +131,12 @@ impl Provider for S3Provider {
         let frames = watch.watch(body).map_ok(Frame::data);
         let body = SdkBody::from_body_1_x(http_body_util::StreamBody::new(frames));
         let size = i64::try_from(length).map_err(|_| Error::Unavailable("object too large".into()))?;
-        self.client
+        self.upload_client
             .put_object()
             .bucket(&self.bucket)
             .key(key)
             .content_length(size)
             .body(SdkStream::new(body))
-            // The provider answers only once the whole body is in: an upload may take longer
-            // than the read timeout, which bounds the wait for an answer everywhere else.
-            .customize()
-            .config_override(
-                aws_sdk_s3::config::Config::builder()
-                    .timeout_config(TimeoutConfig::builder().disable_read_timeout().build()),
-            )
             .send()
             .await
             .map_err(|e| watch.blame(unavailable(&e)))?;

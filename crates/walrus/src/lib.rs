@@ -15,14 +15,16 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures::StreamExt;
 use osg_provider::{ByteStream, Error, Provider, Result};
 use tokio::fs;
 use tokio::io::AsyncSeekExt;
 
-/// Bytes gathered before each write(2): large writes keep the disk, not syscalls, the limit.
+/// Bytes gathered before each write: large writes keep the disk, not syscalls, the limit.
 const WRITE_BUFFER: usize = 1 << 20;
+/// At most this many chunks per write (the kernel takes up to 1024 buffers in one writev).
+const MAX_CHUNKS: usize = 1024;
 /// Size of each chunk read back from disk.
 const READ_CHUNK: usize = 256 << 10;
 
@@ -67,20 +69,24 @@ impl Provider for Walrus {
     async fn put_blob(&self, key: &str, mut body: ByteStream, _length: u64) -> Result<u64> {
         let path = self.path(key)?;
         let mut file = None;
-        let mut buffer = BytesMut::new();
+        // Chunks as they came (no copy), written together with one writev(2).
+        let mut pending = Vec::new();
+        let mut pending_len = 0;
         let mut written = 0u64;
         let result = async {
             while let Some(chunk) = body.next().await {
                 let chunk = chunk.map_err(Error::Body)?;
-                buffer.extend_from_slice(&chunk);
                 written += chunk.len() as u64;
-                if buffer.len() >= WRITE_BUFFER {
-                    let (path, full) = (path.clone(), buffer.split().freeze());
+                pending_len += chunk.len();
+                pending.push(chunk);
+                if pending_len >= WRITE_BUFFER || pending.len() >= MAX_CHUNKS {
+                    let (path, full) = (path.clone(), std::mem::take(&mut pending));
+                    pending_len = 0;
                     file = Some(blocking(move || append(file, &path, &full)).await?);
                 }
             }
             // The rest, the fsyncs, and for a small blob the whole write: one trip to a blocking thread.
-            let (path, rest) = (path.clone(), buffer.freeze());
+            let (path, rest) = (path.clone(), pending);
             blocking(move || {
                 append(file, &path, &rest)?.sync_all()?;
                 std::fs::File::open(path.parent().expect("blob paths have a parent"))?.sync_all()
@@ -146,13 +152,20 @@ impl Provider for Walrus {
     }
 }
 
-/// Writes `bytes` at the end of the blob's file, creating the file with the first write.
-fn append(file: Option<std::fs::File>, path: &Path, bytes: &[u8]) -> io::Result<std::fs::File> {
+/// Writes `chunks` at the end of the blob's file, creating the file with the first write.
+fn append(file: Option<std::fs::File>, path: &Path, chunks: &[Bytes]) -> io::Result<std::fs::File> {
     let mut file = match file {
         Some(file) => file,
         None => std::fs::File::create_new(path)?,
     };
-    file.write_all(bytes)?;
+    let mut slices: Vec<io::IoSlice> = chunks.iter().map(|c| io::IoSlice::new(c)).collect();
+    let mut slices = &mut slices[..];
+    while !slices.is_empty() {
+        match file.write_vectored(slices)? {
+            0 => return Err(io::ErrorKind::WriteZero.into()),
+            n => io::IoSlice::advance_slices(&mut slices, n),
+        }
+    }
     Ok(file)
 }
 

@@ -65,6 +65,7 @@ async fn metrics_and_json_access_log() {
         "osg_request_duration_seconds",
         "osg_provider_request_duration_seconds",
         "osg_db_write_wait_seconds",
+        "osg_db_writes_per_transaction",
         "osg_db_pool_connections",
         "osg_sent_bytes_total",
     ] {
