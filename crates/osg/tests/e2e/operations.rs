@@ -94,13 +94,15 @@ async fn metrics_and_json_access_log() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bench_smoke() {
     let s = server();
-    for (workload, size, count) in [
-        ("put", "4KiB", "40"),
-        ("get", "4KiB", "40"),
-        ("mixed", "4KiB", "40"),
-        ("delete", "4KiB", "20"),
-        ("list", "4KiB", "10"),
-        ("multipart", "11MiB", "2"),
+    let none: &[&str] = &[];
+    for (workload, size, count, extra) in [
+        ("put", "4KiB", "40", none),
+        ("get", "4KiB", "40", none),
+        ("mixed", "4KiB", "40", none),
+        ("delete", "4KiB", "20", none),
+        ("list", "4KiB", "10", none),
+        ("list", "0", "10", &["--delimiter", "/", "--prepare-concurrency", "8"]),
+        ("multipart", "11MiB", "2", none),
     ] {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_osg"))
             .args([
@@ -123,6 +125,7 @@ async fn bench_smoke() {
                 "5MiB",
                 "--json",
             ])
+            .args(extra)
             .env("AWS_ACCESS_KEY_ID", &s.access_key)
             .env("AWS_SECRET_ACCESS_KEY", &s.secret_key)
             .env("AWS_EC2_METADATA_DISABLED", "true")
