@@ -77,6 +77,9 @@ pub struct BenchArgs {
     pub part_size: u64,
     #[arg(long, default_value = "us-east-1")]
     pub region: String,
+    /// PEM certificates to trust besides the system's (an HTTPS endpoint with its own CA).
+    #[arg(long)]
+    pub ca_file: Option<std::path::PathBuf>,
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
@@ -146,10 +149,15 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         args.workload != Workload::Multipart || args.part_size >= 5 << 20,
         "--part-size must be at least 5MiB"
     );
-    let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new(args.region.clone()))
-        .load()
-        .await;
+    let mut shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(args.region.clone()));
+    if let Some(path) = &args.ca_file {
+        let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let http = osg_provider::s3::http_client(Some(pem), args.concurrency)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        shared = shared.http_client(http);
+    }
+    let shared = shared.load().await;
     let clients: Vec<Client> = args
         .endpoints
         .iter()

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
+use aws_sdk_s3::config::SharedHttpClient;
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
@@ -36,19 +37,7 @@ pub struct S3Provider {
 impl S3Provider {
     /// A client for the service `settings` describe, signing with `secret_key`.
     pub fn new(settings: &Settings, secret_key: SecretString) -> Result<Self> {
-        let mut trust = TrustStore::default();
-        if let Some(pem) = settings.ca_pem()? {
-            trust = trust.with_pem_certificate(pem);
-        }
-        let tls = TlsContext::builder()
-            .with_trust_store(trust)
-            .build()
-            .map_err(|e| Error::Config(e.to_string()))?;
-        let http = aws_smithy_http_client::Builder::new()
-            .pool_max_idle_per_host(settings.pool_max_idle)
-            .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc))
-            .tls_context(tls)
-            .build_https();
+        let http = http_client(settings.ca_pem()?, settings.pool_max_idle)?;
         let timeouts = TimeoutConfig::builder()
             .connect_timeout(settings.connect_timeout())
             .read_timeout(settings.read_timeout())
@@ -105,6 +94,24 @@ impl S3Provider {
             bucket: settings.bucket.clone(),
         })
     }
+}
+
+/// An HTTP(S) client for aws-sdk-s3 (rustls) that also trusts the PEM certificates `ca_pem`
+/// holds, keeping up to `pool_max_idle` idle connections per host.
+pub fn http_client(ca_pem: Option<Vec<u8>>, pool_max_idle: usize) -> Result<SharedHttpClient> {
+    let mut trust = TrustStore::default();
+    if let Some(pem) = ca_pem {
+        trust = trust.with_pem_certificate(pem);
+    }
+    let tls = TlsContext::builder()
+        .with_trust_store(trust)
+        .build()
+        .map_err(|e| Error::Config(e.to_string()))?;
+    Ok(aws_smithy_http_client::Builder::new()
+        .pool_max_idle_per_host(pool_max_idle)
+        .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc))
+        .tls_context(tls)
+        .build_https())
 }
 
 fn unavailable<E: std::error::Error + 'static, R: std::fmt::Debug>(e: &SdkError<E, R>) -> Error {
