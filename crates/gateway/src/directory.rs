@@ -47,6 +47,23 @@ impl<K: Eq + Hash, V: Clone> Ttl<K, V> {
         entries.insert(key, (Instant::now(), value));
     }
 
+    /// The cached value of `key`, or what `fetch` finds, cached when it finds one (so a key
+    /// made a moment ago is seen at once).
+    async fn get_or_fetch<E>(
+        &self,
+        key: K,
+        fetch: impl Future<Output = std::result::Result<Option<V>, E>>,
+    ) -> std::result::Result<Option<V>, E> {
+        if let Some(v) = self.get(&key) {
+            return Ok(Some(v));
+        }
+        let found = fetch.await?;
+        if let Some(v) = &found {
+            self.put(key, v.clone());
+        }
+        Ok(found)
+    }
+
     fn forget(&self, key: &K) {
         self.entries.lock().expect("cache lock").remove(key);
     }
@@ -83,26 +100,14 @@ impl Directory {
 
     /// The secret of `access_key`, unsealed; `None` for an unknown or inactive key.
     pub async fn secret(&self, access_key: &str) -> Result<Option<SecretString>> {
-        if let Some(s) = self.secrets.get(&access_key.to_owned()) {
-            return Ok(Some(s));
-        }
-        let secret = self.meta.secret_key(access_key).await?;
-        if let Some(s) = &secret {
-            self.secrets.put(access_key.to_owned(), s.clone());
-        }
-        Ok(secret)
+        let fetch = self.meta.secret_key(access_key);
+        Ok(self.secrets.get_or_fetch(access_key.to_owned(), fetch).await?)
     }
 
     /// Who signs with `access_key`; `None` for an unknown or inactive key.
     pub async fn caller(&self, access_key: &str) -> Result<Option<Caller>> {
-        if let Some(c) = self.callers.get(&access_key.to_owned()) {
-            return Ok(Some(c));
-        }
-        let caller = self.meta.caller(access_key).await?;
-        if let Some(c) = &caller {
-            self.callers.put(access_key.to_owned(), c.clone());
-        }
-        Ok(caller)
+        let fetch = self.meta.caller(access_key);
+        Ok(self.callers.get_or_fetch(access_key.to_owned(), fetch).await?)
     }
 
     /// A user's identity policies, parsed once per cache lifetime.
