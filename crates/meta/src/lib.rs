@@ -87,14 +87,7 @@ impl Meta {
             })
             .connect(url)
             .await?;
-        let meta = Self {
-            pool,
-            backend: Backend::Postgres,
-            writer: write::Writer::default(),
-            sealer,
-        };
-        schema::migrate(&meta.pool, meta.backend).await?;
-        Ok(meta)
+        Self::with_pool(pool, Backend::Postgres, sealer).await
     }
 
     /// Fails when the database does not answer.
@@ -120,14 +113,18 @@ impl Meta {
             })
             .connect(&url)
             .await?;
-        let meta = Self {
+        Self::with_pool(pool, Backend::Sqlite, sealer).await
+    }
+
+    /// The store on `pool`, its schema created or brought up to date.
+    async fn with_pool(pool: AnyPool, backend: Backend, sealer: Sealer) -> Result<Self> {
+        schema::migrate(&pool, backend).await?;
+        Ok(Self {
             pool,
-            backend: Backend::Sqlite,
+            backend,
             writer: write::Writer::default(),
             sealer,
-        };
-        schema::migrate(&meta.pool, meta.backend).await?;
-        Ok(meta)
+        })
     }
 }
 

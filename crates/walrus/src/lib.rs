@@ -3,8 +3,9 @@
 //! Layout: `ROOT/blobs/XY/KEY`, where `XY` is the first two characters of the key (keys are
 //! gateway-chosen hex ids, so 256 fan-out directories made once at open). A blob is written
 //! under its final name, then the file and its directory are fsync'd before `put_blob`
-//! returns; a small blob is created, written and fsync'd in one trip to a blocking thread. Nothing reads a blob until the metadata store references it, so a crash mid-write
-//! leaves only an orphan that the reaper removes.
+//! returns; a small blob is created, written and fsync'd in one trip to a blocking thread.
+//! Nothing reads a blob until the metadata store references it, so a crash mid-write leaves
+//! only an orphan that the reaper removes.
 //!
 //! [`standalone`] serves the same store to gateways on other hosts through a small S3 subset.
 
@@ -82,7 +83,8 @@ impl Provider for Walrus {
                 if pending_len >= WRITE_BUFFER || pending.len() >= MAX_CHUNKS {
                     let (path, full) = (path.clone(), std::mem::take(&mut pending));
                     pending_len = 0;
-                    file = Some(blocking(move || append(file, &path, &full)).await?);
+                    let appended = blocking(move || append(file, &path, &full)).await;
+                    file = Some(appended.map_err(|e| unavailable(&e))?);
                 }
             }
             // The rest, the fsyncs, and for a small blob the whole write: one trip to a blocking thread.
@@ -92,6 +94,7 @@ impl Provider for Walrus {
                 std::fs::File::open(path.parent().expect("blob paths have a parent"))?.sync_all()
             })
             .await
+            .map_err(|e| unavailable(&e))
         }
         .await;
         if let Err(e) = result {
@@ -110,15 +113,14 @@ impl Provider for Walrus {
         };
         if len <= READ_CHUNK as u64 {
             // Small reads (most objects) in one trip to a blocking thread.
-            let bytes = tokio::task::spawn_blocking(move || {
+            let bytes = blocking(move || {
                 let mut file = std::fs::File::open(path)?;
                 let mut bytes = vec![0; len as usize];
                 file.seek(io::SeekFrom::Start(range.start))?;
                 file.read_exact(&mut bytes)?;
-                Ok::<_, io::Error>(Bytes::from(bytes))
+                Ok(Bytes::from(bytes))
             })
             .await
-            .map_err(|e| Error::Unavailable(e.to_string()))?
             .map_err(not_found)?;
             return Ok(Box::pin(futures::stream::once(async { Ok(bytes) })));
         }
@@ -170,11 +172,10 @@ fn append(file: Option<std::fs::File>, path: &Path, chunks: &[Bytes]) -> io::Res
 }
 
 /// Runs file work on a blocking thread.
-async fn blocking<T: Send + 'static>(work: impl FnOnce() -> io::Result<T> + Send + 'static) -> Result<T> {
-    match tokio::task::spawn_blocking(work).await {
-        Ok(result) => result.map_err(|e| unavailable(&e)),
-        Err(e) => Err(Error::Unavailable(e.to_string())),
-    }
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> io::Result<T> + Send + 'static) -> io::Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|e| Err(io::Error::other(e)))
 }
 
 #[cfg(test)]
