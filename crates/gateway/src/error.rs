@@ -89,11 +89,22 @@ fn unavailable(message: &'static str) -> S3Error {
 }
 
 /// An upload stream that failed while we read it. s3s does not export its aws-chunked error
-/// type, so its variants are told apart by name.
+/// type, and the stream's errors reach here boxed through the provider, so they are told apart
+/// by their text (ours start with the S3 code they stand for).
 fn body_error(e: &(dyn std::error::Error + 'static)) -> S3Error {
     let text = e.to_string();
     tracing::debug!(error = %text, "upload stream failed");
-    if text.contains("SignatureMismatch") {
+    if text.contains("RequestTimeout") {
+        s3_error!(
+            RequestTimeout,
+            "Your socket connection to the server was not read from or written to within the timeout period."
+        )
+    } else if text.contains("EntityTooLarge") {
+        s3_error!(
+            EntityTooLarge,
+            "Your proposed upload exceeds the maximum allowed object size."
+        )
+    } else if text.contains("SignatureMismatch") {
         s3_error!(SignatureDoesNotMatch, "A chunk signature does not match.")
     } else if text.contains("Sha256Mismatch") {
         custom(

@@ -1,25 +1,31 @@
 //! The Object Storage Gateway: a stateless S3 front end.
 //!
-//! A request arrives at [`server`], which gives it a request id and hands it to the s3s
-//! service (or, for a form POST to `/`, to the IAM Query API in [`iam`]). s3s parses and authenticates it ([`auth`] looks up secrets in the metadata store),
-//! then calls the [`S3`](s3s::S3) implementation in [`s3`], one module per S3 area. Object
-//! bytes stream between the client and the [`Provider`]; everything else is in [`Meta`].
+//! A request arrives at [`server`], which gives it a request id, refuses what s3s would wrongly
+//! take ([`s3s_gaps`]) and hands it to the s3s service (or, for a form POST to `/`, to the
+//! IAM Query API in [`iam`]; for a form upload to a bucket, to `s3::post_object`). s3s parses
+//! and authenticates it ([`auth`] looks up secrets in the metadata store), [`authz`]
+//! authorizes it, then s3s calls the [`S3`](s3s::S3) implementation in [`s3`], one module per
+//! S3 area. Object bytes stream between the client and the [`Provider`]; everything else is
+//! in [`Meta`].
 
 mod auth;
 mod authz;
-mod chunk_limit;
 mod directory;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod host;
 mod iam;
+mod idle;
 mod metered;
 mod observe;
 pub mod providers;
 mod reaper;
 mod s3;
+mod s3s_gaps;
 mod server;
-mod sigv2;
-mod skew;
+mod sigv4;
 
 use std::sync::Arc;
 
@@ -30,6 +36,7 @@ pub use self::server::{Shutdown, TlsFiles, serve};
 pub use s3s::service::S3Service;
 
 /// What every request handler shares: the metadata store and the provider.
+#[derive(Clone)]
 pub struct Gateway {
     meta: Arc<Meta>,
     dir: Arc<directory::Directory>,
@@ -44,7 +51,12 @@ pub struct Config {
     pub region: String,
     /// Base domain for virtual-hosted-style requests (`bucket.DOMAIN`); path style always works.
     pub domain: Option<String>,
+    /// How long a request body may bring no byte before the request fails.
+    pub body_idle_timeout: std::time::Duration,
 }
+
+/// How long a request body may bring no byte, unless configured otherwise.
+pub const DEFAULT_BODY_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Gateway {
     #[must_use]
@@ -63,6 +75,11 @@ impl Gateway {
 #[derive(Clone)]
 pub struct Frontend {
     s3: S3Service,
+    /// For form uploads, served before s3s; a standalone Walrus has none.
+    gateway: Option<Gateway>,
+    /// The region requests must be signed for; a standalone Walrus takes any.
+    region: Option<String>,
+    body_idle_timeout: std::time::Duration,
     /// The IAM endpoint beside S3; a standalone Walrus has none.
     iam: Option<Arc<iam::Iam>>,
     /// The virtual-hosting domain, if any.
@@ -80,6 +97,9 @@ impl Frontend {
     pub fn s3_only(s3: S3Service) -> Self {
         Self {
             s3,
+            gateway: None,
+            region: None,
+            body_idle_timeout: DEFAULT_BODY_IDLE_TIMEOUT,
             iam: None,
             domain: None,
             providers: None,
@@ -94,20 +114,24 @@ pub fn frontend(gateway: Gateway, config: &Config) -> Frontend {
     let meta = Arc::clone(&gateway.meta);
     let dir = Arc::clone(&gateway.dir);
     let providers = Arc::clone(&gateway.providers);
-    let mut builder = s3s::service::S3ServiceBuilder::new(gateway);
+    let mut builder = s3s::service::S3ServiceBuilder::new(gateway.clone());
     builder.set_auth(auth::Auth::new(Arc::clone(&dir)));
     builder.set_access(authz::Access::new(Arc::clone(&dir)));
+    builder.set_validation(s3::BucketNames);
     if let Some(domain) = &config.domain {
         builder.set_host(host::Domain::new(domain));
     }
     let mut limits = s3s::config::S3Config::default();
-    // POST (browser form) uploads are gathered in memory by s3s before we see them: keep
-    // them small. Larger objects go through PUT or multipart, which stream.
-    limits.post_object_max_file_size = 64 << 20;
-    limits.xml_max_body_size = 4 << 20;
+    // Form uploads are served before s3s, which would gather their file in memory before the
+    // access check; should one reach it, it may gather nothing.
+    limits.post_object_max_file_size = 0;
+    limits.xml_max_body_size = usize::try_from(s3s_gaps::MAX_DOCUMENT).unwrap_or(usize::MAX);
     builder.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(limits))));
     Frontend {
         s3: builder.build(),
+        region: Some(gateway.region.clone()),
+        gateway: Some(gateway),
+        body_idle_timeout: config.body_idle_timeout,
         iam: Some(Arc::new(iam::Iam::new(meta, dir))),
         domain: config.domain.clone(),
         providers: Some(providers),

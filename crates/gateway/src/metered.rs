@@ -39,7 +39,7 @@ impl Metered {
 
 #[async_trait]
 impl Provider for Metered {
-    async fn put_blob(&self, key: &str, body: ByteStream, length: u64) -> Result<u64> {
+    async fn put_blob(&self, key: &str, body: ByteStream, length: Option<u64>) -> Result<u64> {
         let started = Instant::now();
         let result = self.inner.put_blob(key, body, length).await;
         self.observe("put", started, &result);
@@ -47,6 +47,10 @@ impl Provider for Metered {
             self.bytes("out", n);
         }
         result
+    }
+
+    fn needs_length(&self) -> bool {
+        self.inner.needs_length()
     }
 
     async fn get_blob(&self, key: &str, range: Range<u64>) -> Result<ByteStream> {

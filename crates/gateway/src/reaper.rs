@@ -76,7 +76,7 @@ mod tests {
         );
         for blob in ["aa11", "bb22"] {
             meta.begin_blob(blob).await.unwrap();
-            walrus.put_blob(blob, body(b"bytes"), 5).await.unwrap();
+            walrus.put_blob(blob, body(b"bytes"), Some(5)).await.unwrap();
         }
         meta.abandon_blob("aa11").await.unwrap();
         assert_eq!(reap_once(&meta, &providers).await.unwrap(), 1);

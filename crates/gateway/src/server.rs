@@ -158,20 +158,13 @@ async fn handle(frontend: Frontend, mut req: Request<Incoming>) -> Result<Respon
 }
 
 /// The response, and the operation's name for the log when the access check did not name it.
-async fn respond(frontend: Frontend, mut req: Request<Incoming>, request_id: &str) -> (&'static str, Response<Body>) {
+async fn respond(frontend: Frontend, req: Request<Incoming>, request_id: &str) -> (&'static str, Response<Body>) {
     let resource = req.uri().path().to_owned();
-    if let Some(uri) = crate::sigv2::canonical_uri(req.uri(), req.headers(), frontend.domain.as_deref()) {
-        *req.uri_mut() = uri;
+    if let Err(refusal) = crate::s3s_gaps::skew::check(req.headers()) {
+        return ("S3", refusal.into_response());
     }
-    if crate::skew::too_skewed(req.headers(), time::OffsetDateTime::now_utc()) {
-        let err = s3s::s3_error!(
-            RequestTimeTooSkewed,
-            "The difference between the request time and the current time is too large."
-        );
-        if let Ok(resp) = err.to_http_response() {
-            return ("S3", resp);
-        }
-    }
+    // Every body, IAM's and S3's, is cut when its client stops sending.
+    let req = req.map(|body| crate::idle::IdleTimeout::new(body, frontend.body_idle_timeout));
     if req.method() == http::Method::GET && resource == LIVE_PATH {
         return ("Live", Response::new(Body::from(Bytes::from_static(b"live"))));
     }
@@ -197,9 +190,18 @@ async fn respond(frontend: Frontend, mut req: Request<Incoming>, request_id: &st
     if let Some(iam) = &frontend.iam
         && crate::iam::is_iam_request(req.method(), req.uri(), req.headers())
     {
-        return ("IAM", iam.handle(req.map(Body::from), request_id).await);
+        return ("IAM", iam.handle(req.map(Body::http_body), request_id).await);
     }
-    let resp = match frontend.s3.call(limit_chunks(req)).await {
+    if let Err(refusal) = crate::s3s_gaps::screen(&req, frontend.region.as_deref(), frontend.domain.as_deref()) {
+        return ("S3", refusal.into_response());
+    }
+    if let Some(gateway) = &frontend.gateway
+        && let Some(bucket) = crate::s3::post_object::target(&req, frontend.domain.as_deref())
+    {
+        return ("PostObject", crate::s3::post_object::serve(gateway, req, bucket).await);
+    }
+    let req = crate::s3s_gaps::prepare(req, frontend.domain.as_deref());
+    let resp = match frontend.s3.call(req).await {
         Ok(resp) => resp,
         Err(e) => {
             tracing::error!(error = ?e, "request failed outside any operation");
@@ -212,20 +214,6 @@ async fn respond(frontend: Frontend, mut req: Request<Incoming>, request_id: &st
         }
     };
     ("S3", resp)
-}
-
-/// Puts aws-chunked bodies behind the chunk-size cap; other bodies go to s3s as they are.
-fn limit_chunks(req: Request<Incoming>) -> Request<Body> {
-    let chunked = req
-        .headers()
-        .get("x-amz-content-sha256")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("STREAMING-"));
-    if chunked {
-        req.map(|b| Body::http_body(crate::chunk_limit::ChunkLimit::new(b)))
-    } else {
-        req.map(Body::from)
-    }
 }
 
 /// 16 hex digits, like S3's request ids.

@@ -85,6 +85,7 @@ impl Meta {
                     Ok(())
                 })
             })
+            .after_release(|conn, _| Box::pin(clean_after_release(conn)))
             .connect(url)
             .await?;
         Self::with_pool(pool, Backend::Postgres, sealer).await
@@ -97,8 +98,19 @@ impl Meta {
     }
 
     /// Opens (creating if needed) the SQLite store at `path`; secrets are sealed with `sealer`.
+    /// The database file is the owner's alone (0600), and so are its WAL and shared-memory
+    /// files, which SQLite creates with the database file's mode.
     pub async fn open_sqlite(path: &Path, sealer: Sealer) -> Result<Self> {
         sqlx::any::install_default_drivers();
+        private_file(path)?;
+        // A store made by an older version may have them already, with wider modes.
+        for suffix in ["-wal", "-shm"] {
+            let mut side = path.as_os_str().to_owned();
+            side.push(suffix);
+            if Path::new(&side).exists() {
+                private_file(Path::new(&side))?;
+            }
+        }
         let url = format!("sqlite://{}?mode=rwc", path.display());
         let pool = AnyPoolOptions::new()
             .max_connections(8)
@@ -111,6 +123,7 @@ impl Meta {
                     Ok(())
                 })
             })
+            .after_release(|conn, _| Box::pin(clean_after_release(conn)))
             .connect(&url)
             .await?;
         Self::with_pool(pool, Backend::Sqlite, sealer).await
@@ -126,6 +139,35 @@ impl Meta {
             sealer,
         })
     }
+}
+
+/// Creates `path` (mode 0600) unless it exists, and takes group and other permissions away
+/// from it if it does.
+fn private_file(path: &Path) -> Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map_err(sqlx::Error::Io)?;
+    let mut permissions = file.metadata().map_err(sqlx::Error::Io)?.permissions();
+    if permissions.mode() & 0o077 != 0 {
+        permissions.set_mode(permissions.mode() & 0o700);
+        file.set_permissions(permissions).map_err(sqlx::Error::Io)?;
+    }
+    Ok(())
+}
+
+/// Whether a connection handed back to the pool may serve again. A transaction whose COMMIT
+/// or ROLLBACK failed (SQLite rolls back by itself when the disk is full) leaves sqlx believing
+/// the connection is still inside it, and every later `BEGIN` on it fails: such a connection
+/// is closed instead. The ping first lets a rollback queued by a dropped transaction run.
+async fn clean_after_release(conn: &mut sqlx::AnyConnection) -> std::result::Result<bool, sqlx::Error> {
+    use sqlx::Connection as _;
+    conn.ping().await?;
+    Ok(!conn.is_in_transaction())
 }
 
 /// Milliseconds since the Unix epoch: the store's one time unit.

@@ -103,7 +103,7 @@ impl StoreOptions {
     /// Opens the metadata store (creating the data directory and, for SQLite, the master key
     /// on first use).
     pub async fn open(&self) -> anyhow::Result<Meta> {
-        std::fs::create_dir_all(&self.data_dir).with_context(|| format!("creating {}", self.data_dir.display()))?;
+        private_dir(&self.data_dir)?;
         let key = match (&self.master_key_file, &self.db) {
             (Some(file), _) => read_master_key(file)?,
             (None, Some(_)) => anyhow::bail!("with --db, give every gateway the same --master-key-file"),
@@ -116,6 +116,23 @@ impl StoreOptions {
         };
         meta.context("opening the metadata store")
     }
+}
+
+/// Creates `dir` (mode 0700) unless it exists, and takes group and other permissions away from
+/// it if it does: it holds the metadata store, the master key, credentials and object bytes.
+pub fn private_dir(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("creating {}", dir.display()))?;
+    let mut permissions = std::fs::metadata(dir)?.permissions();
+    if permissions.mode() & 0o077 != 0 {
+        permissions.set_mode(permissions.mode() & 0o700);
+        std::fs::set_permissions(dir, permissions).with_context(|| format!("restricting {}", dir.display()))?;
+    }
+    Ok(())
 }
 
 /// The master key at `path`, created there on first use. Gateways sharing a metadata store

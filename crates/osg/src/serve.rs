@@ -44,6 +44,10 @@ pub struct ServeArgs {
     /// Serve Prometheus metrics on this address (any path), apart from S3 traffic.
     #[arg(long, env = "OSG_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
+    /// Seconds a request body may bring no byte before the request fails (RequestTimeout)
+    /// and what it uploaded is given up.
+    #[arg(long, env = "OSG_BODY_IDLE_TIMEOUT", default_value_t = 60.0)]
+    pub body_idle_timeout: f64,
 }
 
 /// Completes on SIGTERM or Ctrl-C.
@@ -104,6 +108,7 @@ impl Server {
         let config = Config {
             region: args.region.clone(),
             domain: args.domain.clone(),
+            body_idle_timeout: seconds(args.body_idle_timeout, "--body-idle-timeout")?,
         };
         let frontend = osg_gateway::frontend(gateway, &config);
         let listener = TcpListener::bind(args.listen)

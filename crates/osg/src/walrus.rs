@@ -30,7 +30,7 @@ pub struct WalrusServer {
 
 impl WalrusServer {
     pub async fn start(args: &WalrusArgs) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(&args.data_dir).with_context(|| format!("creating {}", args.data_dir.display()))?;
+        crate::bootstrap::private_dir(&args.data_dir)?;
         let credentials = args.data_dir.join(CREDENTIALS_FILE);
         let (access_key, secret) = match (
             std::env::var("OSG_WALRUS_ACCESS_KEY"),

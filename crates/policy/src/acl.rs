@@ -10,6 +10,13 @@ pub const ALL_USERS: &str = "http://acs.amazonaws.com/groups/global/AllUsers";
 pub const AUTHENTICATED_USERS: &str = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers";
 pub const LOG_DELIVERY: &str = "http://acs.amazonaws.com/groups/s3/LogDelivery";
 
+/// Whether `uri` names one of S3's predefined groups (any other is refused, not stored as a
+/// grant that no one could ever hold).
+#[must_use]
+pub fn is_known_group(uri: &str) -> bool {
+    [ALL_USERS, AUTHENTICATED_USERS, LOG_DELIVERY].contains(&uri)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Permission {
     Read,

@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::Context;
-use crate::wildcard::{self, Piece};
+use crate::wildcard::{self, Token};
 
 /// One operator applied to one key.
 #[derive(Debug, Clone)]
@@ -201,14 +201,14 @@ impl Test {
     fn compare(self, value: &str, policy: &str, cx: &Context) -> bool {
         match self {
             Self::StringEquals | Self::StringEqualsIgnoreCase | Self::StringLike | Self::ArnLike => {
-                let Some(pieces) = wildcard::substitute(policy, cx) else {
+                let Some(tokens) = wildcard::substitute(policy, cx) else {
                     return false;
                 };
                 match self {
-                    Self::StringEquals => wildcard::literal(&pieces) == value,
-                    Self::StringEqualsIgnoreCase => wildcard::literal(&pieces).eq_ignore_ascii_case(value),
-                    Self::StringLike => wildcard::matches_substituted(&pieces, value, false),
-                    _ => arn_like(&pieces, value),
+                    Self::StringEquals => wildcard::literal(&tokens) == value,
+                    Self::StringEqualsIgnoreCase => wildcard::literal(&tokens).eq_ignore_ascii_case(value),
+                    Self::StringLike => wildcard::matches_tokens(&tokens, value, false),
+                    _ => arn_like(&tokens, value),
                 }
             }
             Self::NumericEquals
@@ -254,12 +254,12 @@ impl Test {
     }
 }
 
-/// ArnEquals/ArnLike: each of the six colon-separated parts matched on its own.
-fn arn_like(pattern: &[Piece], value: &str) -> bool {
-    let pattern = wildcard::literal(pattern);
-    let p: Vec<&str> = pattern.splitn(6, ':').collect();
+/// ArnEquals/ArnLike: each of the six colon-separated parts matched on its own (the last
+/// part keeps its colons).
+fn arn_like(pattern: &[Token], value: &str) -> bool {
+    let p: Vec<&[Token]> = pattern.splitn(6, |t| *t == Token::Char(':')).collect();
     let v: Vec<&str> = value.splitn(6, ':').collect();
-    p.len() == 6 && v.len() == 6 && p.iter().zip(&v).all(|(p, v)| wildcard::matches(p, v, false))
+    p.len() == 6 && v.len() == 6 && p.iter().zip(&v).all(|(p, v)| wildcard::matches_tokens(p, v, false))
 }
 
 /// An ISO 8601 time or epoch seconds.

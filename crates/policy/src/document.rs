@@ -73,7 +73,7 @@ fn strings(v: &Value, what: &str) -> Result<Vec<String>, PolicyError> {
 impl Policy {
     /// Parses and validates a policy document.
     pub fn parse(text: &str, kind: Kind) -> Result<Self, PolicyError> {
-        let doc: Value = serde_json::from_str(text).map_err(|e| bad(format!("Syntax errors in policy: {e}")))?;
+        let Strict(doc) = serde_json::from_str(text).map_err(|e| bad(format!("Syntax errors in policy: {e}")))?;
         let Value::Object(doc) = doc else {
             return Err(bad("The policy must be a JSON object"));
         };
@@ -272,13 +272,80 @@ impl Statement {
         if let Some(r) = &self.resource {
             let hit = r.items.iter().any(|pattern| {
                 wildcard::substitute(pattern, req.context)
-                    .is_some_and(|pieces| wildcard::matches_substituted(&pieces, req.resource, false))
+                    .is_some_and(|tokens| wildcard::matches_tokens(&tokens, req.resource, false))
             });
             if hit == r.negated {
                 return false;
             }
         }
         self.conditions.iter().all(|c| c.holds(req.context))
+    }
+}
+
+/// A JSON value read with every object's keys unique: `{"Effect":"Allow","Effect":"Deny"}`
+/// means different things to different readers, so it is refused, as AWS refuses it.
+struct Strict(Value);
+
+impl<'de> serde::Deserialize<'de> for Strict {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(StrictVisitor).map(Strict)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Strict(v)) = seq.next_element()? {
+            items.push(v);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let Strict(v) = map.next_value()?;
+            if out.insert(key.clone(), v).is_some() {
+                return Err(serde::de::Error::custom(format!("duplicate key {key}")));
+            }
+        }
+        Ok(Value::Object(out))
     }
 }
 
@@ -561,6 +628,9 @@ mod tests {
             r#"{"Statement":{"Effect":"Allow","Action":"s3:*","Resource":"*","Principal":"*"}}"#,
             r#"{"Statement":{"Effect":"Allow","Action":"s3:*","Resource":"*","Condition":{"Nope":{"k":"v"}}}}"#,
             r#"{"Statement":{"Effect":"Allow","Action":"s3:*","Resource":"*","Extra":1}}"#,
+            r#"{"Statement":{"Effect":"Deny","Effect":"Allow","Action":"s3:*","Resource":"*"}}"#,
+            r#"{"Statement":{"Effect":"Allow","Action":"s3:*","Resource":"*",
+                "Condition":{"StringEquals":{"s3:prefix":"a","s3:prefix":"b"}}}}"#,
         ] {
             assert!(Policy::parse(doc, id).is_err(), "{doc}");
         }

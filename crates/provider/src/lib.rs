@@ -47,10 +47,17 @@ pub enum Error {
 /// Where object bytes live.
 #[async_trait]
 pub trait Provider: Send + Sync + 'static {
-    /// Stores the whole stream, `length` bytes, under `key` and returns the length stored.
-    /// (Remote providers need the length before the first byte.) When this returns `Ok` the
-    /// bytes are durable; on `Err` nothing readable is left under `key`.
-    async fn put_blob(&self, key: &str, body: ByteStream, length: u64) -> Result<u64>;
+    /// Stores the whole stream under `key` and returns the length stored. `length` is the
+    /// stream's length when known; a provider that [`needs_length`](Self::needs_length) is
+    /// always given it. When this returns `Ok` the bytes are durable; on `Err` nothing readable
+    /// is left under `key`.
+    async fn put_blob(&self, key: &str, body: ByteStream, length: Option<u64>) -> Result<u64>;
+
+    /// Whether [`put_blob`](Self::put_blob) must know the length before the first byte (an S3
+    /// service does; a local disk and Swift's chunked uploads do not).
+    fn needs_length(&self) -> bool {
+        true
+    }
 
     /// Streams the bytes of `key` within `range` (which the caller has checked against the
     /// blob's size).

@@ -133,7 +133,8 @@ where
 
 #[async_trait]
 impl Provider for S3Provider {
-    async fn put_blob(&self, key: &str, body: ByteStream, length: u64) -> Result<u64> {
+    async fn put_blob(&self, key: &str, body: ByteStream, length: Option<u64>) -> Result<u64> {
+        let length = length.ok_or_else(|| Error::Config("an S3 provider needs each blob's length".into()))?;
         let watch = BodyWatch::default();
         let frames = watch.watch(body).map_ok(Frame::data);
         let body = SdkBody::from_body_1_x(http_body_util::StreamBody::new(frames));

@@ -277,28 +277,41 @@ fn failed(what: &str, status: StatusCode) -> Error {
 
 #[async_trait]
 impl Provider for SwiftProvider {
-    async fn put_blob(&self, key: &str, body: ByteStream, length: u64) -> Result<u64> {
+    async fn put_blob(&self, key: &str, body: ByteStream, length: Option<u64>) -> Result<u64> {
         // A streamed body cannot be sent twice: the token is renewed ahead of its expiry
         // instead, and a 401 here only drops it for the next request.
         let session = self.session().await?;
         let watch = BodyWatch::default();
-        let response = self
+        let counted = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counter = std::sync::Arc::clone(&counted);
+        let body = watch.watch(body).inspect_ok(move |chunk| {
+            counter.fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        });
+        let mut request = self
             .upload
             .put(self.object_url(&session, key))
-            .header("X-Auth-Token", session.token.expose_secret())
-            .header(CONTENT_LENGTH, length)
-            .body(reqwest::Body::wrap_stream(watch.watch(body)))
+            .header("X-Auth-Token", session.token.expose_secret());
+        // Without a length, reqwest sends the body chunked, which Swift takes.
+        if let Some(length) = length {
+            request = request.header(CONTENT_LENGTH, length);
+        }
+        let response = request
+            .body(reqwest::Body::wrap_stream(body))
             .send()
             .await
             .map_err(|e| watch.blame(unreachable("upload", &e)))?;
         match response.status() {
-            StatusCode::CREATED => Ok(length),
+            StatusCode::CREATED => Ok(counted.load(std::sync::atomic::Ordering::Relaxed)),
             StatusCode::UNAUTHORIZED => {
                 self.forget(&session).await;
                 Err(refused("Swift", StatusCode::UNAUTHORIZED))
             }
             status => Err(watch.blame(failed("upload", status))),
         }
+    }
+
+    fn needs_length(&self) -> bool {
+        false
     }
 
     async fn get_blob(&self, key: &str, range: Range<u64>) -> Result<ByteStream> {

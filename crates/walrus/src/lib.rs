@@ -13,6 +13,7 @@ pub mod standalone;
 
 use std::io::{self, Read, Seek, Write};
 use std::ops::Range;
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
@@ -34,12 +35,20 @@ pub struct Walrus {
 }
 
 impl Walrus {
-    /// Opens (creating if needed) a Walrus store rooted at `root`.
+    /// Opens (creating if needed) a Walrus store rooted at `root`. Its directories are the
+    /// owner's alone (0700), as are its blobs (0600): object bytes are no one else's to read.
     pub async fn open(root: &Path) -> io::Result<Self> {
         let blobs = root.join("blobs");
-        for i in 0..=255u8 {
-            fs::create_dir_all(blobs.join(format!("{i:02x}"))).await?;
-        }
+        let dirs = blobs.clone();
+        blocking(move || {
+            let mut builder = std::fs::DirBuilder::new();
+            builder.recursive(true).mode(0o700);
+            for i in 0..=255u8 {
+                builder.create(dirs.join(format!("{i:02x}")))?;
+            }
+            Ok(())
+        })
+        .await?;
         Ok(Self { blobs })
     }
 
@@ -67,7 +76,7 @@ fn unavailable(e: &io::Error) -> Error {
 
 #[async_trait]
 impl Provider for Walrus {
-    async fn put_blob(&self, key: &str, mut body: ByteStream, _length: u64) -> Result<u64> {
+    async fn put_blob(&self, key: &str, mut body: ByteStream, _length: Option<u64>) -> Result<u64> {
         let path = self.path(key)?;
         let mut file = None;
         // Chunks as they came (no copy), written together with one writev(2).
@@ -102,6 +111,10 @@ impl Provider for Walrus {
             return Err(e);
         }
         Ok(written)
+    }
+
+    fn needs_length(&self) -> bool {
+        false
     }
 
     async fn get_blob(&self, key: &str, range: Range<u64>) -> Result<ByteStream> {
@@ -158,7 +171,11 @@ impl Provider for Walrus {
 fn append(file: Option<std::fs::File>, path: &Path, chunks: &[Bytes]) -> io::Result<std::fs::File> {
     let mut file = match file {
         Some(file) => file,
-        None => std::fs::File::create_new(path)?,
+        None => std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)?,
     };
     let mut slices: Vec<io::IoSlice> = chunks.iter().map(|c| io::IoSlice::new(c)).collect();
     let mut slices = &mut slices[..];
@@ -200,7 +217,10 @@ mod tests {
     async fn put_get_range_delete() {
         let dir = tempfile::tempdir().unwrap();
         let w = Walrus::open(dir.path()).await.unwrap();
-        let n = w.put_blob("ab12cd", body(&[b"hello ", b"world"]), 11).await.unwrap();
+        let n = w
+            .put_blob("ab12cd", body(&[b"hello ", b"world"]), Some(11))
+            .await
+            .unwrap();
         assert_eq!(n, 11);
         assert!(dir.path().join("blobs/ab/ab12cd").is_file());
         assert_eq!(
@@ -221,7 +241,7 @@ mod tests {
         let data: Vec<u8> = (0..(3 * WRITE_BUFFER + 12345)).map(|i| (i % 251) as u8).collect();
         let chunks: Vec<_> = data.chunks(64 << 10).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
         let n = w
-            .put_blob("cd34", Box::pin(futures::stream::iter(chunks)), 0)
+            .put_blob("cd34", Box::pin(futures::stream::iter(chunks)), None)
             .await
             .unwrap();
         assert_eq!(n, data.len() as u64);
@@ -246,7 +266,10 @@ mod tests {
             Ok(Bytes::from_static(b"partial")),
             Err::<Bytes, osg_provider::BoxError>("client went away".into()),
         ]));
-        assert!(matches!(w.put_blob("ef01", failing, 100).await, Err(Error::Body(_))));
+        assert!(matches!(
+            w.put_blob("ef01", failing, Some(100)).await,
+            Err(Error::Body(_))
+        ));
         assert!(!dir.path().join("blobs/ef/ef01").exists());
         // Failing after a first write: the file was made, and is gone.
         let big = Bytes::from(vec![7u8; WRITE_BUFFER + 1]);
@@ -255,7 +278,7 @@ mod tests {
             Err::<Bytes, osg_provider::BoxError>("client went away".into()),
         ]));
         assert!(matches!(
-            w.put_blob("ef02", failing, 1 << 30).await,
+            w.put_blob("ef02", failing, Some(1 << 30)).await,
             Err(Error::Body(_))
         ));
         assert!(!dir.path().join("blobs/ef/ef02").exists());
@@ -266,7 +289,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let w = Walrus::open(dir.path()).await.unwrap();
         for key in ["../../etc/passwd", "a/b", "x", "ab cd"] {
-            assert!(w.put_blob(key, body(&[b"x"]), 1).await.is_err(), "{key}");
+            assert!(w.put_blob(key, body(&[b"x"]), Some(1)).await.is_err(), "{key}");
         }
     }
 }

@@ -84,7 +84,7 @@ impl S3 for Standalone {
             Some(body) => Box::pin(body),
             None => Box::pin(futures::stream::empty()),
         };
-        let written = store.put_blob(&req.input.key, body, length).await.map_err(s3)?;
+        let written = store.put_blob(&req.input.key, body, Some(length)).await.map_err(s3)?;
         if written != length {
             let _ = store.delete_blob(&req.input.key).await;
             return Err(s3_error!(IncompleteBody));

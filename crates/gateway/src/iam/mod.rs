@@ -10,7 +10,6 @@ mod error;
 mod groups;
 mod keys;
 mod policies;
-mod sigv4;
 mod users;
 mod xml;
 
@@ -26,6 +25,8 @@ use secrecy::ExposeSecret;
 
 pub use self::error::IamError;
 use self::policies::On;
+#[cfg(feature = "fuzzing")]
+pub(crate) use self::users::{check_name, check_path};
 use self::xml::Xml;
 pub use self::xml::escape as escape_xml;
 use crate::authz::{self, Connection};
@@ -140,7 +141,7 @@ impl Iam {
             .headers
             .get(http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(sigv4::parse_authorization)
+            .and_then(crate::sigv4::parse_authorization)
             .filter(|a| a.service == "iam" || a.service == "sts")
             .ok_or_else(|| {
                 IamError::new(
@@ -157,7 +158,7 @@ impl Iam {
             )
         };
         let secret = self.meta.secret_key(&auth.access_key).await?.ok_or_else(invalid_key)?;
-        if !sigv4::verify(
+        if !crate::sigv4::verify(
             &parts.method,
             &parts.uri,
             &parts.headers,

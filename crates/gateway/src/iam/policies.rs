@@ -9,8 +9,11 @@ use super::users::{check_name, check_path};
 use super::xml::{Xml, date, element, escape};
 use super::{Call, IamError, groups, users};
 
-/// Largest policy document accepted.
-const MAX_POLICY_BYTES: usize = 10 << 10;
+/// The quotas on a policy document's size, as AWS counts it (characters other than white
+/// space): a managed policy, a user's inline policy, a group's inline policy.
+const MANAGED_POLICY_SIZE: (&str, usize) = ("PolicySize", 6144);
+const USER_POLICY_SIZE: (&str, usize) = ("UserPolicySize", 2048);
+const GROUP_POLICY_SIZE: (&str, usize) = ("GroupPolicySize", 5120);
 
 /// Whether an action is about a user's or a group's policies.
 #[derive(Debug, Clone, Copy)]
@@ -48,14 +51,14 @@ async fn principal(call: &Call<'_>, on: On, action: &str) -> Result<Principal, I
     })
 }
 
-/// A policy document from `PolicyDocument`, checked.
-fn document<'a>(call: &'a Call<'_>) -> Result<&'a str, IamError> {
+/// A policy document from `PolicyDocument`, checked, within the quota `(name, size)`.
+fn document<'a>(call: &'a Call<'_>, (quota, size): (&str, usize)) -> Result<&'a str, IamError> {
     let document = call.required("PolicyDocument")?;
-    if document.len() > MAX_POLICY_BYTES {
+    if document.chars().filter(|c| !c.is_whitespace()).count() > size {
         return Err(IamError::new(
             "LimitExceeded",
             409,
-            "Maximum policy size of 10240 bytes exceeded.",
+            format!("Cannot exceed quota for {quota}: {size}"),
         ));
     }
     Policy::parse(document, Kind::Identity).map_err(|e| IamError::malformed_policy(e.to_string()))?;
@@ -71,7 +74,13 @@ pub async fn put_inline(call: &Call<'_>, on: On, action: &'static str) -> Result
     let who = principal(call, on, action).await?;
     let name = call.required("PolicyName")?;
     check_name(name, "policyName")?;
-    call.meta.put_inline_policy(&who.owner(), name, document(call)?).await?;
+    let quota = match on {
+        On::User => USER_POLICY_SIZE,
+        On::Group => GROUP_POLICY_SIZE,
+    };
+    call.meta
+        .put_inline_policy(&who.owner(), name, document(call, quota)?)
+        .await?;
     Ok(Xml::empty(action))
 }
 
@@ -155,7 +164,12 @@ pub async fn create_policy(call: &Call<'_>) -> Result<Xml, IamError> {
         .await?;
     let policy = call
         .meta
-        .create_policy(&call.caller.account.id, name, path, document(call)?)
+        .create_policy(
+            &call.caller.account.id,
+            name,
+            path,
+            document(call, MANAGED_POLICY_SIZE)?,
+        )
         .await?;
     Ok(Xml::result("CreatePolicy").raw(&policy_xml("Policy", &policy)))
 }
@@ -217,7 +231,7 @@ pub async fn create_policy_version(call: &Call<'_>) -> Result<Xml, IamError> {
     let set_default = call.param("SetAsDefault") == Some("true");
     let id = call
         .meta
-        .create_policy_version(&policy, document(call)?, set_default)
+        .create_policy_version(&policy, document(call, MANAGED_POLICY_SIZE)?, set_default)
         .await?;
     let policy = call.meta.managed_policy(&policy.account_id, &policy.name).await?;
     let version = call

@@ -84,10 +84,7 @@ impl GrantHeaders<'_> {
 
     /// The grants the headers name, for a resource owned by `owner` (canonical id).
     async fn grants(&self, meta: &Meta, owner: &str) -> Result<Acl> {
-        let mut grants = vec![Grant {
-            grantee: Grantee::Account(owner.to_owned()),
-            permission: Permission::FullControl,
-        }];
+        let mut named = Vec::new();
         for (header, permission) in [
             (self.read, Permission::Read),
             (self.write, Permission::Write),
@@ -95,26 +92,96 @@ impl GrantHeaders<'_> {
             (self.write_acp, Permission::WriteAcp),
             (self.full_control, Permission::FullControl),
         ] {
-            for item in header.into_iter().flat_map(|h| h.split(',')) {
-                let (kind, value) = item
-                    .trim()
-                    .split_once('=')
-                    .ok_or_else(|| s3_error!(InvalidArgument, "Invalid grant header."))?;
-                let value = value.trim().trim_matches('"').to_owned();
-                let grantee = match kind.trim() {
-                    "id" => Grantee::Account(value),
-                    "uri" => Grantee::Group(value),
-                    "emailAddress" => Grantee::Account(by_email(meta, &value).await?),
-                    _ => return Err(s3_error!(InvalidArgument, "Invalid grant header.").into()),
-                };
-                grants.push(Grant { grantee, permission });
+            for grantee in header.map(parse_grant_header).transpose()?.unwrap_or_default() {
+                named.push((grantee, permission));
             }
         }
-        Ok(Acl { grants })
+        let mut acl = resolve(meta, named).await?;
+        acl.grants.insert(
+            0,
+            Grant {
+                grantee: Grantee::Account(owner.to_owned()),
+                permission: Permission::FullControl,
+            },
+        );
+        Ok(acl)
     }
 }
 
-/// The ACL a request asks for: a canned ACL, grant headers, or (for Put*Acl) a body.
+/// A grantee as a request names it, before an e-mail address is looked up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Named {
+    Id(String),
+    Group(String),
+    Email(String),
+}
+
+/// The grantees of one `x-amz-grant-*` header: `id="..."`, `uri="..."` or
+/// `emailAddress="..."`, comma-separated. A group must be one of S3's.
+pub fn parse_grant_header(header: &str) -> Result<Vec<Named>> {
+    let invalid = || s3_error!(InvalidArgument, "Invalid grant header.");
+    header
+        .split(',')
+        .map(|item| {
+            let (kind, value) = item.trim().split_once('=').ok_or_else(invalid)?;
+            let value = value.trim().trim_matches('"').to_owned();
+            Ok(match kind.trim() {
+                "id" => Named::Id(value),
+                "uri" => group(value)?,
+                "emailAddress" => Named::Email(value),
+                _ => return Err(invalid().into()),
+            })
+        })
+        .collect()
+}
+
+/// The grants of an `AccessControlPolicy` document.
+pub fn body_grants(policy: &dto::AccessControlPolicy) -> Result<Vec<(Named, Permission)>> {
+    let mut grants = Vec::new();
+    for g in policy.grants.iter().flatten() {
+        let (Some(grantee), Some(permission)) = (&g.grantee, &g.permission) else {
+            return Err(s3_error!(MalformedACLError).into());
+        };
+        let permission = Permission::parse(permission.as_str()).ok_or_else(|| s3_error!(MalformedACLError))?;
+        let named = match (
+            grantee.type_.as_str(),
+            &grantee.id,
+            &grantee.uri,
+            &grantee.email_address,
+        ) {
+            (dto::Type::CANONICAL_USER, Some(id), _, _) => Named::Id(id.clone()),
+            (dto::Type::GROUP, _, Some(uri), _) => group(uri.clone())?,
+            (dto::Type::AMAZON_CUSTOMER_BY_EMAIL, _, _, Some(email)) => Named::Email(email.clone()),
+            _ => return Err(s3_error!(MalformedACLError).into()),
+        };
+        grants.push((named, permission));
+    }
+    Ok(grants)
+}
+
+/// The ACL of named grants, e-mail addresses looked up.
+async fn resolve(meta: &Meta, named: Vec<(Named, Permission)>) -> Result<Acl> {
+    let mut grants = Vec::with_capacity(named.len());
+    for (who, permission) in named {
+        let grantee = match who {
+            Named::Id(id) => Grantee::Account(id),
+            Named::Group(uri) => Grantee::Group(uri),
+            Named::Email(email) => Grantee::Account(by_email(meta, &email).await?),
+        };
+        grants.push(Grant { grantee, permission });
+    }
+    Ok(Acl { grants })
+}
+
+/// A grant to a predefined group; any other URI is refused, as S3 refuses it.
+fn group(uri: String) -> Result<Named> {
+    if osg_policy::acl::is_known_group(&uri) {
+        Ok(Named::Group(uri))
+    } else {
+        Err(s3_error!(InvalidArgument, "Invalid group uri").into())
+    }
+}
+
 /// The canonical id of the account with this e-mail address.
 async fn by_email(meta: &Meta, email: &str) -> Result<String> {
     let account = meta.account_by_email(email).await?;
@@ -123,6 +190,7 @@ async fn by_email(meta: &Meta, email: &str) -> Result<String> {
         .canonical_id)
 }
 
+/// The ACL a request asks for: a canned ACL, grant headers, or (for Put*Acl) a body.
 async fn requested_acl(
     meta: &Meta,
     canned: Option<&str>,
@@ -140,27 +208,7 @@ async fn requested_acl(
         return headers.grants(meta, owner).await.map(Some);
     }
     let Some(policy) = body else { return Ok(None) };
-    let mut grants = Vec::new();
-    for g in policy.grants.iter().flatten() {
-        let (Some(grantee), Some(permission)) = (&g.grantee, &g.permission) else {
-            return Err(s3_error!(MalformedACLError).into());
-        };
-        let permission = Permission::parse(permission.as_str()).ok_or_else(|| s3_error!(MalformedACLError))?;
-        let grantee = match (grantee.type_.as_str(), &grantee.id, &grantee.uri) {
-            (dto::Type::CANONICAL_USER, Some(id), _) => Grantee::Account(id.clone()),
-            (dto::Type::GROUP, _, Some(uri)) => Grantee::Group(uri.clone()),
-            (dto::Type::AMAZON_CUSTOMER_BY_EMAIL, _, _) => {
-                let email = grantee
-                    .email_address
-                    .as_deref()
-                    .ok_or_else(|| s3_error!(MalformedACLError))?;
-                Grantee::Account(by_email(meta, email).await?)
-            }
-            _ => return Err(s3_error!(MalformedACLError).into()),
-        };
-        grants.push(Grant { grantee, permission });
-    }
-    Ok(Some(Acl { grants }))
+    resolve(meta, body_grants(policy)?).await.map(Some)
 }
 
 /// Whether an ACL gives nothing to anyone but `owners` (what ACL-less buckets accept).

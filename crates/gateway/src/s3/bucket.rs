@@ -29,6 +29,11 @@ pub async fn list_buckets(gw: &Gateway, req: S3Request<ListBucketsInput>) -> Res
 pub async fn create_bucket(gw: &Gateway, req: S3Request<CreateBucketInput>) -> Result<S3Response<CreateBucketOutput>> {
     let caller = access::caller(&req)?;
     let input = &req.input;
+    if let Some(c) = &input.create_bucket_configuration
+        && (c.bucket.is_some() || c.location.is_some())
+    {
+        return Err(s3_error!(NotImplemented, "Directory buckets are not implemented.").into());
+    }
     let constraint = input
         .create_bucket_configuration
         .as_ref()
@@ -62,6 +67,23 @@ pub async fn create_bucket(gw: &Gateway, req: S3Request<CreateBucketInput>) -> R
     Ok(S3Response::new(CreateBucketOutput {
         location: Some(format!("/{}", input.bucket)),
     }))
+}
+
+/// S3's bucket naming rules (s3s's), and the names AWS reserves for its own uses: access
+/// point aliases (`-s3alias`), Object Lambda (`--ol-s3`), directory buckets (`--x-s3`),
+/// table buckets (`--table-s3`), Multi-Region Access Points (`.mrap`), and the `xn--`,
+/// `sthree-` and `amzn-s3-demo-` prefixes. A reserved name answers `InvalidBucketName`.
+pub struct BucketNames;
+
+const RESERVED_PREFIXES: &[&str] = &["xn--", "sthree-", "amzn-s3-demo-"];
+const RESERVED_SUFFIXES: &[&str] = &["-s3alias", "--ol-s3", "--x-s3", "--table-s3", ".mrap"];
+
+impl s3s::validation::NameValidation for BucketNames {
+    fn validate_bucket_name(&self, name: &str) -> bool {
+        s3s::path::check_bucket_name(name)
+            && !RESERVED_PREFIXES.iter().any(|p| name.starts_with(p))
+            && !RESERVED_SUFFIXES.iter().any(|s| name.ends_with(s))
+    }
 }
 
 /// The cluster property that lets CreateBucket's LocationConstraint name a provider.

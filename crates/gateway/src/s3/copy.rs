@@ -68,6 +68,11 @@ async fn source<T>(gw: &Gateway, req: &S3Request<T>, source: &CopySource) -> Res
     };
     let auth = access::authorized(req)?;
     let source_bucket = gw.dir.bucket(bucket).await?;
+    if let Some(expected) = req.headers.get("x-amz-source-expected-bucket-owner")
+        && expected.as_bytes() != source_bucket.owner.as_bytes()
+    {
+        return Err(s3_error!(AccessDenied).into());
+    }
     let resource = authz::resource_arn(Some(bucket), Some(key));
     authz::authorize(
         &gw.dir,
@@ -139,16 +144,17 @@ pub async fn copy_object(gw: &Gateway, req: S3Request<CopyObjectInput>) -> Resul
     let stored = gw.store(&bucket.provider, body, expected, None).await?;
     attrs.acl = acl;
     attrs.tags = tags;
+    let checksums = checksum::to_dto(&stored.checksums);
     let condition = osg_meta::Condition::None;
     let version = gw
-        .commit_stored(input.bucket, input.key, &stored, attrs, owner, &condition)
+        .commit_stored(input.bucket, input.key, stored, attrs, owner, &condition)
         .await?;
     let result = with_checksums!(
         CopyObjectResult {
             e_tag: Some(etag(&version.etag)),
             last_modified: Some(timestamp(version.modified_ms)),
         },
-        checksum::to_dto(&stored.checksums)
+        checksums
     );
     Ok(S3Response::new(CopyObjectOutput {
         copy_object_result: Some(result),
@@ -203,17 +209,7 @@ pub async fn upload_part_copy(
     let length = i64::try_from(span.end - span.start).ok();
     let expected = Expected::new(length, None, Wanted::default())?;
     let stored = gw.store(&bucket.provider, body, expected, None).await?;
-    let part = match gw
-        .meta
-        .commit_part(&upload.upload_id, number, &stored.blob, stored.size, &stored.md5)
-        .await
-    {
-        Ok(p) => p,
-        Err(e) => {
-            gw.discard(&stored.blob).await;
-            return Err(e.into());
-        }
-    };
+    let part = gw.commit_stored_part(&upload.upload_id, number, &stored).await?;
     Ok(S3Response::new(UploadPartCopyOutput {
         copy_part_result: Some(CopyPartResult {
             e_tag: Some(etag(&part.etag)),

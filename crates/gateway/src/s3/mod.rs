@@ -11,18 +11,26 @@ mod get;
 mod list;
 mod multipart;
 mod policy;
+pub(crate) mod post_object;
 mod put;
 mod stream;
-mod tagging;
+pub(crate) mod tagging;
+pub(crate) mod unhonoured;
 
 use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response, S3Result};
 
 use crate::Gateway;
 
+pub(crate) use self::bucket::BucketNames;
+
 /// Wraps an operation: its `crate::error::Error` becomes an S3 error here.
 macro_rules! ops {
     ($($name:ident: $module:ident, $input:ty => $output:ty;)*) => {
+        /// The operations served, by their method names (`list_objects_v2`).
+        #[cfg(test)]
+        pub const SERVED: &[&str] = &[$(stringify!($name)),*];
+
         #[async_trait::async_trait]
         impl S3 for Gateway {
             $(

@@ -86,14 +86,7 @@ pub async fn upload_part(gw: &Gateway, req: S3Request<UploadPartInput>) -> Resul
         None => Box::pin(futures::stream::empty()) as osg_provider::ByteStream,
     };
     let stored = gw.store(&bucket.provider, body, expected, req.trailing_headers).await?;
-    if let Err(e) = gw
-        .meta
-        .commit_part(&upload.upload_id, number, &stored.blob, stored.size, &stored.md5)
-        .await
-    {
-        gw.discard(&stored.blob).await;
-        return Err(e.into());
-    }
+    gw.commit_stored_part(&upload.upload_id, number, &stored).await?;
     Ok(S3Response::new(with_checksums!(
         UploadPartOutput {
             e_tag: Some(etag(&stored.md5))

@@ -49,12 +49,14 @@ pub async fn put_object(gw: &Gateway, req: S3Request<PutObjectInput>) -> Result<
     );
     attrs.acl = acl;
     attrs.tags = tags;
-    gw.commit_stored(input.bucket, input.key, &stored, attrs, owner, &condition)
+    let checksums = checksum::to_dto(&stored.checksums);
+    let version = gw
+        .commit_stored(input.bucket, input.key, stored, attrs, owner, &condition)
         .await?;
     Ok(S3Response::new(with_checksums!(
         PutObjectOutput {
-            e_tag: Some(etag(&stored.md5))
+            e_tag: Some(etag(&version.etag))
         },
-        checksum::to_dto(&stored.checksums)
+        checksums
     )))
 }

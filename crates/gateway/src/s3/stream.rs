@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use base64::Engine as _;
 use futures::{StreamExt, TryStreamExt};
 use md5::{Digest as _, Md5};
-use osg_meta::{Condition, NewVersion, ObjectAttrs, Piece, Version};
+use osg_meta::{Condition, NewVersion, ObjectAttrs, Part, Piece, Version};
 use osg_provider::{BoxError, ByteStream};
 use s3s::TrailingHeaders;
 use s3s::checksum::ChecksumHasher;
@@ -18,12 +18,25 @@ use super::checksum::Wanted;
 use crate::Gateway;
 use crate::error::Result;
 
-/// Largest object a single PUT (or part, or copy) may carry, as in S3.
+/// Largest object a single PUT (or part, or copy, or form upload) may carry, as in S3.
 pub const MAX_PUT_SIZE: u64 = 5 << 30;
+
+/// How much of a body of unknown length is held in memory at a time for a provider that needs
+/// each blob's length: the body is stored as pieces of this size.
+const PIECE_SIZE: usize = 8 << 20;
+
+/// What an upload promises about its length.
+#[derive(Debug, Clone, Copy)]
+pub enum Length {
+    /// `Content-Length` (or the decoded length of an aws-chunked body).
+    Exactly(u64),
+    /// A form upload's file: known when it ends, and then within these bounds.
+    Within { min: u64, max: u64 },
+}
 
 /// What an upload promises about its body.
 pub struct Expected {
-    pub length: u64,
+    pub length: Length,
     /// Decoded `Content-MD5`.
     pub md5: Option<[u8; 16]>,
     pub checksums: Wanted,
@@ -45,13 +58,30 @@ impl Expected {
                     .ok_or_else(|| s3_error!(InvalidDigest, "The Content-MD5 you specified was invalid."))
             })
             .transpose()?;
-        Ok(Self { length, md5, checksums })
+        Ok(Self {
+            length: Length::Exactly(length),
+            md5,
+            checksums,
+        })
+    }
+
+    /// A body whose length is known only at its end, between `min` and `max` bytes.
+    pub fn within(min: u64, max: u64) -> Self {
+        Self {
+            length: Length::Within {
+                min,
+                max: max.min(MAX_PUT_SIZE),
+            },
+            md5: None,
+            checksums: Wanted::default(),
+        }
     }
 }
 
 /// A body now durable on the provider, not yet referenced by any version.
 pub struct Stored {
-    pub blob: String,
+    /// One piece, unless a body of unknown length went to a provider that needs lengths.
+    pub pieces: Vec<Piece>,
     pub size: u64,
     /// Hex MD5: the object's ETag.
     pub md5: String,
@@ -63,10 +93,16 @@ struct Digests {
     checksums: ChecksumHasher,
 }
 
+/// The stream failed: more bytes than a form upload allows. Told apart from other stream
+/// failures by its text (`crate::error`).
+#[derive(Debug, thiserror::Error)]
+#[error("EntityTooLarge: the upload exceeds {0} bytes")]
+struct TooLarge(u64);
+
 impl Gateway {
-    /// Streams `body` to a new blob while hashing it, then verifies length, Content-MD5 and
+    /// Streams `body` to new blobs while hashing it, then verifies length, Content-MD5 and
     /// flexible checksums (s3s checks signed payload hashes and chunk signatures as the body
-    /// streams). On any failure the blob is given up.
+    /// streams). On any failure the blobs are given up.
     pub(crate) async fn store(
         &self,
         provider_name: &str,
@@ -75,9 +111,6 @@ impl Gateway {
         trailers: Option<TrailingHeaders>,
     ) -> Result<Stored> {
         let provider = self.providers.get(provider_name)?;
-        let key = uuid::Uuid::new_v4().simple().to_string();
-        let blob = crate::providers::blob_id(&key, provider_name);
-        self.meta.begin_blob(&blob).await?;
         let digests = Arc::new(Mutex::new(Some(Digests {
             md5: Md5::new(),
             checksums: expected.checksums.hasher(),
@@ -89,38 +122,109 @@ impl Gateway {
             d.md5.update(chunk);
             d.checksums.update(chunk);
         }));
-        let result = match provider.put_blob(&key, body, expected.length).await {
-            Ok(size) => {
-                let digests = digests
-                    .lock()
-                    .expect("digest lock")
-                    .take()
-                    .expect("digests are taken once");
-                verify(size, digests, &expected, trailers)
+        let pieces = match expected.length {
+            Length::Exactly(n) => vec![self.put_piece(&*provider, provider_name, body, Some(n)).await?],
+            Length::Within { max, .. } => {
+                let body = capped(body, max);
+                if provider.needs_length() {
+                    self.put_in_pieces(&*provider, provider_name, body).await?
+                } else {
+                    vec![self.put_piece(&*provider, provider_name, body, None).await?]
+                }
             }
-            Err(e) => Err(e.into()),
         };
-        match result {
-            Ok((size, md5, checksums)) => Ok(Stored {
-                blob,
+        let size = pieces.iter().map(|p| p.size).sum();
+        let digests = digests
+            .lock()
+            .expect("digest lock")
+            .take()
+            .expect("digests are taken once");
+        match verify(size, digests, &expected, trailers) {
+            Ok((md5, checksums)) => Ok(Stored {
+                pieces,
                 size,
                 md5,
                 checksums,
             }),
             Err(e) => {
-                self.discard(&blob).await;
+                self.discard_all(&pieces).await;
                 Err(e)
             }
         }
     }
 
+    /// One new blob holding `body`; given up if the provider fails.
+    async fn put_piece(
+        &self,
+        provider: &dyn osg_provider::Provider,
+        provider_name: &str,
+        body: ByteStream,
+        length: Option<u64>,
+    ) -> Result<Piece> {
+        let key = uuid::Uuid::new_v4().simple().to_string();
+        let blob = crate::providers::blob_id(&key, provider_name);
+        self.meta.begin_blob(&blob).await?;
+        match provider.put_blob(&key, body, length).await {
+            Ok(size) => Ok(Piece { blob, size }),
+            Err(e) => {
+                self.discard(&blob).await;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// A body of unknown length, for a provider that needs each blob's length: stored in
+    /// pieces of [`PIECE_SIZE`], each held in memory only until it is sent.
+    async fn put_in_pieces(
+        &self,
+        provider: &dyn osg_provider::Provider,
+        provider_name: &str,
+        mut body: ByteStream,
+    ) -> Result<Vec<Piece>> {
+        let mut pieces = Vec::new();
+        loop {
+            let mut chunks = Vec::new();
+            let mut len = 0;
+            let mut ended = false;
+            while len < PIECE_SIZE {
+                match body.next().await {
+                    Some(Ok(chunk)) => {
+                        len += chunk.len();
+                        chunks.push(Ok(chunk));
+                    }
+                    Some(Err(e)) => {
+                        self.discard_all(&pieces).await;
+                        return Err(osg_provider::Error::Body(e).into());
+                    }
+                    None => {
+                        ended = true;
+                        break;
+                    }
+                }
+            }
+            if len > 0 || pieces.is_empty() {
+                let piece = Box::pin(futures::stream::iter(chunks));
+                match self.put_piece(provider, provider_name, piece, Some(len as u64)).await {
+                    Ok(p) => pieces.push(p),
+                    Err(e) => {
+                        self.discard_all(&pieces).await;
+                        return Err(e);
+                    }
+                }
+            }
+            if ended {
+                return Ok(pieces);
+            }
+        }
+    }
+
     /// Makes a stored body the current version of `bucket/key` (with its checksums); if the
-    /// commit fails, the blob is given up.
+    /// commit fails, the blobs are given up.
     pub(crate) async fn commit_stored(
         &self,
         bucket: String,
         key: String,
-        stored: &Stored,
+        stored: Stored,
         mut attrs: ObjectAttrs,
         owner: String,
         condition: &Condition,
@@ -130,21 +234,43 @@ impl Gateway {
             bucket,
             key,
             size: stored.size,
-            etag: stored.md5.clone(),
+            etag: stored.md5,
             parts_count: None,
-            pieces: vec![Piece {
-                blob: stored.blob.clone(),
-                size: stored.size,
-            }],
+            pieces: stored.pieces,
             attrs,
             owner,
         };
         match self.meta.commit_object(&new, condition).await {
             Ok(version) => Ok(version),
             Err(e) => {
-                self.discard(&stored.blob).await;
+                self.discard_all(&new.pieces).await;
                 Err(e.into())
             }
+        }
+    }
+
+    /// Makes a stored body (of known length: one blob) part `number` of an upload; if the
+    /// commit fails, the blob is given up.
+    pub(crate) async fn commit_stored_part(&self, upload_id: &str, number: u32, stored: &Stored) -> Result<Part> {
+        let [piece] = stored.pieces.as_slice() else {
+            return Err(s3_error!(InternalError, "A part is stored as one blob.").into());
+        };
+        match self
+            .meta
+            .commit_part(upload_id, number, &piece.blob, stored.size, &stored.md5)
+            .await
+        {
+            Ok(part) => Ok(part),
+            Err(e) => {
+                self.discard(&piece.blob).await;
+                Err(e.into())
+            }
+        }
+    }
+
+    async fn discard_all(&self, pieces: &[Piece]) {
+        for piece in pieces {
+            self.discard(&piece.blob).await;
         }
     }
 
@@ -195,9 +321,20 @@ fn verify(
     d: Digests,
     expected: &Expected,
     trailers: Option<TrailingHeaders>,
-) -> Result<(u64, String, BTreeMap<String, String>)> {
-    if size != expected.length {
-        return Err(s3_error!(IncompleteBody, "The request body ended before its declared length.").into());
+) -> Result<(String, BTreeMap<String, String>)> {
+    match expected.length {
+        Length::Exactly(n) if size != n => {
+            return Err(s3_error!(IncompleteBody, "The request body ended before its declared length.").into());
+        }
+        Length::Within { min, .. } if size < min => {
+            return Err(s3_error!(
+                EntityTooSmall,
+                "Your proposed upload is smaller than the minimum allowed object size."
+            )
+            .into());
+        }
+        Length::Within { max, .. } if size > max => return Err(s3_error!(EntityTooLarge).into()),
+        _ => {}
     }
     let md5: [u8; 16] = d.md5.finalize().into();
     if expected.md5.is_some_and(|m| m != md5) {
@@ -209,5 +346,19 @@ fn verify(
     }
     let trailers = trailers.and_then(|t| t.take());
     let checksums = expected.checksums.verify(&d.checksums.finalize(), trailers.as_ref())?;
-    Ok((size, hex::encode(md5), checksums))
+    Ok((hex::encode(md5), checksums))
+}
+
+/// `body`, failing as soon as more than `max` bytes have passed.
+fn capped(body: ByteStream, max: u64) -> ByteStream {
+    let mut seen = 0u64;
+    Box::pin(body.and_then(move |chunk| {
+        seen += chunk.len() as u64;
+        let result = if seen > max {
+            Err(BoxError::from(TooLarge(max)))
+        } else {
+            Ok(chunk)
+        };
+        futures::future::ready(result)
+    }))
 }

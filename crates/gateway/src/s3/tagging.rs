@@ -32,6 +32,15 @@ fn check(tags: &[(String, String)]) -> Result<BTreeMap<String, String>> {
     Ok(out)
 }
 
+/// The tags of a `<TagSet>` (PutObjectTagging's body, a form upload's `tagging` field).
+pub fn from_tag_set(tag_set: &[Tag]) -> Result<BTreeMap<String, String>> {
+    let pairs: Vec<(String, String)> = tag_set
+        .iter()
+        .map(|t| (t.key.clone().unwrap_or_default(), t.value.clone().unwrap_or_default()))
+        .collect();
+    check(&pairs)
+}
+
 /// The tags of an `x-amz-tagging: k1=v1&k2=v2` header.
 pub fn from_header(header: Option<&str>) -> Result<BTreeMap<String, String>> {
     let pairs: Vec<(String, String)> = header
@@ -46,13 +55,7 @@ pub async fn put_object_tagging(
 ) -> Result<S3Response<PutObjectTaggingOutput>> {
     let bucket = access::bucket(&req)?;
     let i = &req.input;
-    let pairs: Vec<(String, String)> = i
-        .tagging
-        .tag_set
-        .iter()
-        .map(|t| (t.key.clone().unwrap_or_default(), t.value.clone().unwrap_or_default()))
-        .collect();
-    let tags = check(&pairs)?;
+    let tags = from_tag_set(&i.tagging.tag_set)?;
     gw.meta
         .update_object_attrs(&bucket.name, &i.key, |attrs| attrs.tags = tags)
         .await?;

@@ -13,3 +13,5 @@ mod objects;
 mod operations;
 mod outage;
 mod providers;
+mod raw;
+mod security;

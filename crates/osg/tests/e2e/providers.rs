@@ -53,7 +53,10 @@ async fn contract(provider: Arc<dyn Provider>, impostor: Option<Arc<dyn Provider
     let key = format!("{:032x}", rand::random::<u128>());
     let data = pattern(3 << 20, 11);
     assert_eq!(
-        provider.put_blob(&key, stream(&data), data.len() as u64).await.unwrap(),
+        provider
+            .put_blob(&key, stream(&data), Some(data.len() as u64))
+            .await
+            .unwrap(),
         data.len() as u64
     );
     assert_eq!(
@@ -74,8 +77,23 @@ async fn contract(provider: Arc<dyn Provider>, impostor: Option<Arc<dyn Provider
     provider.delete_blob(&key).await.unwrap();
     assert!(matches!(provider.get_blob(&key, 0..1).await, Err(Error::NotFound(_))));
 
+    // A provider that does not need the length takes a stream of unknown length (POST form
+    // uploads); one that does refuses it without storing anything.
+    let unsized_key = format!("{:032x}", rand::random::<u128>());
+    let r = provider.put_blob(&unsized_key, stream(&data), None).await;
+    if provider.needs_length() {
+        assert!(matches!(r, Err(Error::Config(_))), "{r:?}");
+    } else {
+        assert_eq!(r.unwrap(), data.len() as u64);
+        assert_eq!(
+            read(provider.get_blob(&unsized_key, 0..data.len() as u64).await.unwrap()).await,
+            data
+        );
+        provider.delete_blob(&unsized_key).await.unwrap();
+    }
+
     let torn = format!("{:032x}", rand::random::<u128>());
-    let r = provider.put_blob(&torn, failing_stream(), 1 << 20).await;
+    let r = provider.put_blob(&torn, failing_stream(), Some(1 << 20)).await;
     assert!(matches!(r, Err(Error::Body(_))), "{r:?}");
     assert!(
         matches!(provider.get_blob(&torn, 0..1).await, Err(Error::NotFound(_))),
@@ -84,7 +102,7 @@ async fn contract(provider: Arc<dyn Provider>, impostor: Option<Arc<dyn Provider
 
     if let Some(impostor) = impostor {
         assert!(matches!(impostor.health().await, Err(Error::Unavailable(_))));
-        let r = impostor.put_blob(&key, stream(b"x"), 1).await;
+        let r = impostor.put_blob(&key, stream(b"x"), Some(1)).await;
         assert!(matches!(r, Err(Error::Unavailable(_))), "{r:?}");
     }
 }
@@ -106,7 +124,10 @@ async fn s3_provider_over_standalone_walrus() {
     let impostor = connect(Kind::S3, &settings, "not-the-secret".to_owned().into()).unwrap();
     contract(Arc::clone(&provider), Some(impostor)).await;
 
-    provider.put_blob("0123abcd", stream(b"on disk"), 7).await.unwrap();
+    provider
+        .put_blob("0123abcd", stream(b"on disk"), Some(7))
+        .await
+        .unwrap();
     assert_eq!(
         std::fs::read(dir.path().join("buckets/blobs/blobs/01/0123abcd")).unwrap(),
         b"on disk",
@@ -200,7 +221,7 @@ async fn swift_logs_in_again_when_its_token_is_refused() {
     };
     let provider = connect(lane.kind, &lane.settings, lane.secret.clone().into()).unwrap();
     provider.prepare().await.unwrap();
-    provider.put_blob("0ld70ken", stream(b"before"), 6).await.unwrap();
+    provider.put_blob("0ld70ken", stream(b"before"), Some(6)).await.unwrap();
 
     let http = reqwest::Client::new();
     let login = || {

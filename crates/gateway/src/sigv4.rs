@@ -1,6 +1,6 @@
-//! SigV4 verification for IAM and STS requests. s3s checks S3's signatures but refuses the
-//! `iam` service in a credential scope, so the IAM endpoint checks its own: the same
-//! algorithm over the form body.
+//! SigV4 verification where s3s does not do it: IAM and STS requests (s3s refuses the `iam`
+//! service in a credential scope), checked over the form body; and POST form uploads, whose
+//! signature is over the policy document (`crate::s3::post_object`).
 
 use hmac::{Hmac, Mac};
 use http::{HeaderMap, Method, Uri};
@@ -108,11 +108,17 @@ pub fn verify(
         auth.scope,
         hex::encode(Sha256::digest(canonical.as_bytes()))
     );
+    signature_matches(secret, &auth.scope, &string_to_sign, &auth.signature)
+}
+
+/// Whether `signature` (hex) signs `string_to_sign` with the key `secret` derives for `scope`
+/// (`date/region/service/aws4_request`); compared in constant time.
+pub fn signature_matches(secret: &str, scope: &str, string_to_sign: &str, signature: &str) -> bool {
     let mut key = format!("AWS4{secret}").into_bytes();
-    for part in auth.scope.split('/') {
+    for part in scope.split('/') {
         key = hmac(&key, part.as_bytes());
     }
-    let Ok(given) = hex::decode(&auth.signature) else {
+    let Ok(given) = hex::decode(signature) else {
         return false;
     };
     let mut mac = Hmac::<Sha256>::new_from_slice(&key).expect("HMAC takes keys of any length");

@@ -33,6 +33,18 @@ fn parse_http_date(v: &str) -> Option<OffsetDateTime> {
     OffsetDateTime::parse(&v.replace("GMT", "+0000"), &Rfc2822).ok()
 }
 
+/// Refuses a header-signed request dated too far from now (IAM's requests too).
+pub fn check(headers: &HeaderMap) -> Result<(), super::Refusal> {
+    if too_skewed(headers, OffsetDateTime::now_utc()) {
+        return Err(super::Refusal::new(
+            "RequestTimeTooSkewed",
+            http::StatusCode::FORBIDDEN,
+            "The difference between the request time and the current time is too large.",
+        ));
+    }
+    Ok(())
+}
+
 /// Whether a header-signed request is too far from `now`, or carries no date we can read
 /// (which would let it be replayed forever). Requests without an Authorization header
 /// (anonymous, presigned, POST forms) are not judged here.

@@ -1,7 +1,8 @@
-//! A cap on `aws-chunked` chunk sizes. s3s 0.14 gathers each signed chunk whole in memory
-//! before checking its signature, and takes the chunk size from the client; this watches the
-//! framing as it streams past and fails the body before an oversized chunk is gathered. SDKs
-//! send chunks of 64 KiB to a few MiB.
+//! A cap on `aws-chunked` chunk sizes and on their sum. s3s 0.14 gathers each signed chunk
+//! whole in memory before checking its signature, and takes the chunk size from the client;
+//! this watches the framing as it streams past and fails the body before an oversized chunk
+//! is gathered (SDKs send chunks of 64 KiB to a few MiB), and as soon as the chunks carry more
+//! than `x-amz-decoded-content-length` declared, before the excess reaches a provider.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -30,13 +31,17 @@ enum State {
 pub struct ChunkLimit<B> {
     inner: B,
     state: State,
+    /// Data bytes the chunks may still carry (`x-amz-decoded-content-length`; s3s refuses a
+    /// streaming request without it).
+    left: u64,
 }
 
 impl<B> ChunkLimit<B> {
-    pub fn new(inner: B) -> Self {
+    pub fn new(inner: B, declared: Option<u64>) -> Self {
         Self {
             inner,
             state: State::Header(Vec::new()),
+            left: declared.unwrap_or(0),
         }
     }
 
@@ -67,6 +72,9 @@ impl<B> ChunkLimit<B> {
                     if size > MAX_CHUNK {
                         return Err(ChunkError("ChunkTooLarge: chunk exceeds 16 MiB"));
                     }
+                    self.left = self.left.checked_sub(size).ok_or(ChunkError(
+                        "FormatError: the chunks carry more than x-amz-decoded-content-length",
+                    ))?;
                     // Data is followed by CRLF; the zero-size chunk ends the chunks.
                     self.state = if size == 0 { State::Done } else { State::Data(size + 2) };
                 }
@@ -74,6 +82,13 @@ impl<B> ChunkLimit<B> {
         }
         Ok(())
     }
+}
+
+/// Whether a body framed as `pieces` passes, with `declared` data bytes.
+#[cfg(any(test, feature = "fuzzing"))]
+pub fn verdict(pieces: &[&[u8]], declared: u64) -> bool {
+    let mut guard = ChunkLimit::new((), Some(declared));
+    pieces.iter().try_for_each(|p| guard.observe(p)).is_ok()
 }
 
 fn chunk_size(line: &[u8]) -> Option<u64> {
@@ -85,7 +100,7 @@ fn chunk_size(line: &[u8]) -> Option<u64> {
 impl<B> Body for ChunkLimit<B>
 where
     B: Body<Data = Bytes> + Unpin,
-    B::Error: std::error::Error + Send + Sync + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     type Data = Bytes;
     type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -118,9 +133,12 @@ where
 mod tests {
     use super::*;
 
-    fn feed(pieces: &[&[u8]]) -> Result<(), ChunkError> {
-        let mut guard = ChunkLimit::new(());
-        pieces.iter().try_for_each(|p| guard.observe(p))
+    fn feed(pieces: &[&[u8]]) -> Result<(), ()> {
+        feed_declared(pieces, 1 << 30)
+    }
+
+    fn feed_declared(pieces: &[&[u8]], declared: u64) -> Result<(), ()> {
+        if verdict(pieces, declared) { Ok(()) } else { Err(()) }
     }
 
     #[test]
@@ -141,5 +159,19 @@ mod tests {
         assert!(feed(&[b"1000001;chunk-signature=x\r\n"]).is_err());
         assert!(feed(&[b"zz\r\n"]).is_err());
         assert!(feed(&[&[b'1'; 5000]]).is_err());
+    }
+
+    #[test]
+    fn refuses_data_past_the_declared_length_when_its_chunk_header_arrives() {
+        let sig = ";chunk-signature=0123456789abcdef\r\n";
+        let body = format!("5{sig}hello\r\n3{sig}abc\r\n0{sig}\r\n");
+        assert!(feed_declared(&[body.as_bytes()], 8).is_ok());
+        let first = format!("5{sig}hello\r\n");
+        assert!(
+            feed_declared(&[first.as_bytes()], 4).is_err(),
+            "the first chunk is already too long"
+        );
+        let second = format!("3{sig}");
+        assert!(feed_declared(&[first.as_bytes(), second.as_bytes()], 7).is_err());
     }
 }

@@ -1,0 +1,167 @@
+//! Request headers, form fields and parameters that S3 defines and this gateway does not
+//! implement: each is refused with the error AWS gives where it does not support something
+//! (mostly `501 NotImplemented`), never accepted and ignored. A client that asks for
+//! encryption, immutability or a storage class must not believe it got one.
+//!
+//! Checked by the access check before any body is read (and by POST form uploads for their
+//! fields). Headers S3 defines and the gateway honours are listed in `docs/compatibility.md`;
+//! headers S3 does not define are ignored, as S3 ignores them.
+
+use s3s::{S3Error, s3_error};
+
+/// Storage classes AWS offers; every object here is STANDARD.
+const STORAGE_CLASSES: &[&str] = &[
+    "REDUCED_REDUNDANCY",
+    "STANDARD_IA",
+    "ONEZONE_IA",
+    "INTELLIGENT_TIERING",
+    "GLACIER",
+    "DEEP_ARCHIVE",
+    "OUTPOSTS",
+    "GLACIER_IR",
+    "SNOW",
+    "EXPRESS_ONEZONE",
+];
+
+/// Refuses the first header (or form field) of `op` that asks for something not implemented.
+/// Names are lower case.
+pub fn check<'a>(op: &str, inputs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<(), S3Error> {
+    inputs
+        .into_iter()
+        .find_map(|(name, value)| refusal(op, name, value))
+        .map_or(Ok(()), Err)
+}
+
+/// Refuses a `versionId` other than `null`: versioning is not implemented, so every object is
+/// its `null` version and no other version can exist.
+pub fn check_version_id(version_id: Option<&str>) -> Result<(), S3Error> {
+    match version_id {
+        None | Some("null") => Ok(()),
+        Some(_) => Err(s3_error!(InvalidArgument, "Invalid version id specified")),
+    }
+}
+
+fn refusal(op: &str, name: &str, value: &str) -> Option<S3Error> {
+    let not_implemented = |what: &str| Some(s3_error!(NotImplemented, "{what} is not implemented ({name})."));
+    match name {
+        n if n.starts_with("x-amz-server-side-encryption")
+            || n.starts_with("x-amz-copy-source-server-side-encryption") =>
+        {
+            not_implemented("Server-side encryption")
+        }
+        "x-amz-object-lock-mode"
+        | "x-amz-object-lock-retain-until-date"
+        | "x-amz-object-lock-legal-hold"
+        | "x-amz-bypass-governance-retention" => not_implemented("Object Lock"),
+        "x-amz-bucket-object-lock-enabled" if !value.trim().eq_ignore_ascii_case("false") => {
+            not_implemented("Object Lock")
+        }
+        "x-amz-storage-class" => match value.trim() {
+            "STANDARD" => None,
+            class if STORAGE_CLASSES.contains(&class) => not_implemented("Storage classes other than STANDARD"),
+            _ => Some(s3_error!(
+                InvalidStorageClass,
+                "The storage class you specified is not valid"
+            )),
+        },
+        "x-amz-website-redirect-location" => not_implemented("Website redirects"),
+        "x-amz-mfa" => not_implemented("MFA delete"),
+        "x-amz-write-offset-bytes" => not_implemented("Appending to an object"),
+        "x-amz-checksum-type" => not_implemented("Whole-object checksum types"),
+        "x-amz-mp-object-size" => not_implemented("Checking a multipart object's size"),
+        "x-amz-optional-object-attributes" => not_implemented("Optional object attributes in listings"),
+        "x-amz-if-match-last-modified-time" | "x-amz-if-match-size" | "x-amz-if-match-initiated-time" => {
+            not_implemented("Conditional deletes")
+        }
+        "if-match" | "if-none-match" if op == "DeleteObject" => not_implemented("Conditional deletes"),
+        n if op == "CompleteMultipartUpload" && n.starts_with("x-amz-checksum-") => {
+            not_implemented("Whole-object checksums of multipart uploads")
+        }
+        "x-amz-security-token" => Some(s3_error!(
+            InvalidToken,
+            "Temporary security credentials are not supported by this endpoint."
+        )),
+        "x-amz-copy-source" => copy_source_version(value),
+        _ => None,
+    }
+}
+
+/// `x-amz-copy-source: bucket/key?versionId=ID`, judged like a `versionId` parameter.
+fn copy_source_version(value: &str) -> Option<S3Error> {
+    let (_, query) = value.split_once('?')?;
+    let version = crate::authz::form_pairs(query).find(|(k, _)| k == "versionId")?.1;
+    check_version_id(Some(&version)).err()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(op: &str, name: &str, value: &str) -> Option<String> {
+        check(op, [(name, value)]).err().map(|e| e.code().as_str().to_owned())
+    }
+
+    #[test]
+    fn protection_requests_are_refused() {
+        for name in [
+            "x-amz-server-side-encryption",
+            "x-amz-server-side-encryption-customer-key",
+            "x-amz-server-side-encryption-aws-kms-key-id",
+            "x-amz-copy-source-server-side-encryption-customer-algorithm",
+            "x-amz-object-lock-mode",
+            "x-amz-object-lock-retain-until-date",
+            "x-amz-object-lock-legal-hold",
+            "x-amz-bypass-governance-retention",
+            "x-amz-website-redirect-location",
+            "x-amz-checksum-type",
+        ] {
+            assert_eq!(
+                code("PutObject", name, "x").as_deref(),
+                Some("NotImplemented"),
+                "{name}"
+            );
+        }
+        assert_eq!(
+            code("CreateBucket", "x-amz-bucket-object-lock-enabled", "true").as_deref(),
+            Some("NotImplemented")
+        );
+        assert_eq!(code("CreateBucket", "x-amz-bucket-object-lock-enabled", "false"), None);
+        assert_eq!(code("PutObject", "x-amz-storage-class", "STANDARD"), None);
+        assert_eq!(
+            code("PutObject", "x-amz-storage-class", "GLACIER").as_deref(),
+            Some("NotImplemented")
+        );
+        assert_eq!(
+            code("PutObject", "x-amz-storage-class", "COLD").as_deref(),
+            Some("InvalidStorageClass")
+        );
+        assert_eq!(
+            code("DeleteObject", "if-match", "\"e\"").as_deref(),
+            Some("NotImplemented")
+        );
+        assert_eq!(code("GetObject", "if-match", "\"e\""), None);
+        assert_eq!(
+            code("PutObject", "x-amz-security-token", "t").as_deref(),
+            Some("InvalidToken")
+        );
+        assert_eq!(code("PutObject", "x-amz-meta-colour", "blue"), None);
+        assert_eq!(
+            code("CompleteMultipartUpload", "x-amz-checksum-crc32", "AAAAAA==").as_deref(),
+            Some("NotImplemented")
+        );
+        assert_eq!(code("PutObject", "x-amz-checksum-crc32", "AAAAAA=="), None);
+    }
+
+    #[test]
+    fn only_the_null_version_exists() {
+        assert!(check_version_id(None).is_ok());
+        assert!(check_version_id(Some("null")).is_ok());
+        assert!(check_version_id(Some("3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY")).is_err());
+        assert_eq!(code("CopyObject", "x-amz-copy-source", "b/k?versionId=null"), None);
+        assert_eq!(
+            code("CopyObject", "x-amz-copy-source", "b/k?versionId=v2").as_deref(),
+            Some("InvalidArgument")
+        );
+        assert_eq!(code("CopyObject", "x-amz-copy-source", "b/k"), None);
+    }
+}
