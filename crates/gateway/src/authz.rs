@@ -234,11 +234,11 @@ impl S3Access for Access {
             set_request_tags(&mut context, form_pairs(tagging).collect());
         }
         // An anonymous caller learns nothing of buckets that do not exist (the operation
-        // answers NoSuchBucket to others), and has its body parsed only where a policy may
-        // let it in: DeleteObjects is refused before its body is read.
-        if caller.is_none()
-            && ((bucket_name.is_some() && bucket.is_none() && op != "CreateBucket") || op == "DeleteObjects")
-        {
+        // answers NoSuchBucket to others), and never has a body read before it is authorized:
+        // the operations authorized once their body is parsed (CreateBucket, DeleteObjects,
+        // PutObjectTagging) are refused to it outright.
+        let missing_bucket = bucket_name.is_some() && bucket.is_none() && op != "CreateBucket";
+        if caller.is_none() && (missing_bucket || need == Need::Deferred) {
             return Err(s3_error!(AccessDenied));
         }
         if let (Some(expected), Some(b)) = (cx.headers().get("x-amz-expected-bucket-owner"), &bucket)
@@ -316,8 +316,14 @@ impl S3Access for Access {
 
 /// `s3:RequestObjectTag/KEY` and `s3:RequestObjectTagKeys` for the tags a request sets.
 pub fn set_request_tags(context: &mut Context, tags: Vec<(String, String)>) {
+    // Condition keys are case-insensitive and tag keys are not: tags whose keys differ only
+    // in case give their key every value, so a condition on one sees the other's too.
+    let mut by_key: HashMap<String, Vec<String>> = HashMap::new();
     for (k, v) in &tags {
-        context.set(&format!("s3:RequestObjectTag/{k}"), v.clone());
+        by_key.entry(k.to_ascii_lowercase()).or_default().push(v.clone());
+    }
+    for (k, values) in by_key {
+        context.set_all(&format!("s3:RequestObjectTag/{k}"), values);
     }
     context.set_all("s3:RequestObjectTagKeys", tags.into_iter().map(|(k, _)| k).collect());
 }

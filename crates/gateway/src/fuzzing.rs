@@ -37,7 +37,7 @@ pub fn request_screen(data: &[u8]) {
     }
     let _ = crate::s3s_gaps::skew::too_skewed(&headers, now);
     for method in [Method::PUT, Method::POST] {
-        let _ = crate::s3s_gaps::xml_body::check(&method, &uri, &headers, true, 1024);
+        let _ = crate::s3s_gaps::xml_body::check(&method, &uri, &headers, true, true, 1024);
     }
 }
 

@@ -10,6 +10,7 @@
 
 mod auth;
 mod authz;
+mod connection;
 mod directory;
 mod error;
 #[cfg(feature = "fuzzing")]
@@ -51,12 +52,17 @@ pub struct Config {
     pub region: String,
     /// Base domain for virtual-hosted-style requests (`bucket.DOMAIN`); path style always works.
     pub domain: Option<String>,
-    /// How long a request body may bring no byte before the request fails.
-    pub body_idle_timeout: std::time::Duration,
+    /// How long a request body may bring no byte before the request fails, and a connection
+    /// may stay quiet between requests before it is closed.
+    pub idle_timeout: std::time::Duration,
+    /// How many connections are served at once; more wait to be accepted.
+    pub max_connections: usize,
 }
 
-/// How long a request body may bring no byte, unless configured otherwise.
-pub const DEFAULT_BODY_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+/// How long a body or a connection may stay quiet, unless configured otherwise.
+pub const DEFAULT_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+/// How many connections are served at once, unless configured otherwise.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 
 impl Gateway {
     #[must_use]
@@ -79,7 +85,8 @@ pub struct Frontend {
     gateway: Option<Gateway>,
     /// The region requests must be signed for; a standalone Walrus takes any.
     region: Option<String>,
-    body_idle_timeout: std::time::Duration,
+    idle_timeout: std::time::Duration,
+    max_connections: usize,
     /// The IAM endpoint beside S3; a standalone Walrus has none.
     iam: Option<Arc<iam::Iam>>,
     /// The virtual-hosting domain, if any.
@@ -99,7 +106,8 @@ impl Frontend {
             s3,
             gateway: None,
             region: None,
-            body_idle_timeout: DEFAULT_BODY_IDLE_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
             iam: None,
             domain: None,
             providers: None,
@@ -125,13 +133,17 @@ pub fn frontend(gateway: Gateway, config: &Config) -> Frontend {
     // Form uploads are served before s3s, which would gather their file in memory before the
     // access check; should one reach it, it may gather nothing.
     limits.post_object_max_file_size = 0;
+    limits.form_max_field_size = 1;
+    limits.form_max_fields_size = 1;
+    limits.form_max_parts = 1;
     limits.xml_max_body_size = usize::try_from(s3s_gaps::MAX_DOCUMENT).unwrap_or(usize::MAX);
     builder.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(limits))));
     Frontend {
         s3: builder.build(),
         region: Some(gateway.region.clone()),
         gateway: Some(gateway),
-        body_idle_timeout: config.body_idle_timeout,
+        idle_timeout: config.idle_timeout,
+        max_connections: config.max_connections,
         iam: Some(Arc::new(iam::Iam::new(meta, dir))),
         domain: config.domain.clone(),
         providers: Some(providers),

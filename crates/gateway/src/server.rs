@@ -19,6 +19,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls;
 
 use crate::Frontend;
+use crate::connection::{Activity, Watched};
 use crate::observe::Observed;
 
 /// The readiness and liveness endpoints; no bucket can be named `.osg`.
@@ -66,9 +67,16 @@ pub async fn serve<F: Future<Output = ()>>(
     let signal = shutdown.signal;
     tokio::pin!(signal);
     let mut close_at: Option<tokio::time::Instant> = None;
+    // At most this many connections at once: past it, new ones wait in the listen backlog
+    // rather than take the file descriptors the store and providers need.
+    let slots = Arc::new(tokio::sync::Semaphore::new(frontend.max_connections));
+    let first_request = HEADER_TIMEOUT.min(frontend.idle_timeout);
     loop {
         let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
+            accepted = async {
+                let slot = Arc::clone(&slots).acquire_owned().await.expect("the semaphore is never closed");
+                (listener.accept().await, slot)
+            } => accepted,
             () = &mut signal, if close_at.is_none() => {
                 tracing::info!(delay = ?shutdown.delay, "shutting down: readiness is false");
                 frontend.draining.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -77,6 +85,7 @@ pub async fn serve<F: Future<Output = ()>>(
             }
             () = tokio::time::sleep_until(close_at.unwrap_or_else(tokio::time::Instant::now)), if close_at.is_some() => break,
         };
+        let (accepted, slot) = accepted;
         let (stream, peer) = match accepted {
             Ok(conn) => conn,
             Err(e) => {
@@ -93,28 +102,48 @@ pub async fn serve<F: Future<Output = ()>>(
         let builder = builder.clone();
         let acceptor = acceptor.clone();
         let watcher = graceful.watcher();
+        let idle_timeout = frontend.idle_timeout;
         tokio::spawn(async move {
+            let _slot = slot;
             let conn = crate::authz::Connection {
                 peer,
                 tls: acceptor.is_some(),
             };
+            let activity = Activity::new();
+            let stream = Watched::new(stream, Arc::clone(&activity));
+            let requests = Arc::clone(&activity);
             let svc = hyper::service::service_fn(move |mut req: Request<Incoming>| {
                 req.extensions_mut().insert(conn);
-                handle(frontend.clone(), req)
+                let handling = requests.request();
+                let frontend = frontend.clone();
+                async move {
+                    let resp = handle(frontend, req).await;
+                    drop(handling);
+                    resp
+                }
             });
-            let result = match acceptor {
-                Some(acceptor) => match tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(stream)).await {
-                    Ok(Ok(tls)) => watcher.watch(builder.serve_connection(TokioIo::new(tls), svc)).await,
-                    Ok(Err(e)) => {
-                        tracing::debug!(error = %e, "TLS handshake failed");
-                        return;
-                    }
-                    Err(_) => {
-                        tracing::debug!("TLS handshake timed out");
-                        return;
-                    }
-                },
-                None => watcher.watch(builder.serve_connection(TokioIo::new(stream), svc)).await,
+            let serving = async {
+                match acceptor {
+                    Some(acceptor) => match tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(tls)) => watcher.watch(builder.serve_connection(TokioIo::new(tls), svc)).await,
+                        Ok(Err(e)) => {
+                            tracing::debug!(error = %e, "TLS handshake failed");
+                            Ok(())
+                        }
+                        Err(_) => {
+                            tracing::debug!("TLS handshake timed out");
+                            Ok(())
+                        }
+                    },
+                    None => watcher.watch(builder.serve_connection(TokioIo::new(stream), svc)).await,
+                }
+            };
+            let result = tokio::select! {
+                result = serving => result,
+                () = activity.idle(first_request, idle_timeout) => {
+                    tracing::debug!(%peer, "closing an idle connection");
+                    Ok(())
+                }
             };
             if let Err(e) = result {
                 tracing::debug!(error = %e, "connection ended with an error");
@@ -164,7 +193,7 @@ async fn respond(frontend: Frontend, req: Request<Incoming>, request_id: &str) -
         return ("S3", refusal.into_response());
     }
     // Every body, IAM's and S3's, is cut when its client stops sending.
-    let req = req.map(|body| crate::idle::IdleTimeout::new(body, frontend.body_idle_timeout));
+    let req = req.map(|body| crate::idle::IdleTimeout::new(body, frontend.idle_timeout));
     if req.method() == http::Method::GET && resource == LIVE_PATH {
         return ("Live", Response::new(Body::from(Bytes::from_static(b"live"))));
     }
@@ -195,10 +224,19 @@ async fn respond(frontend: Frontend, req: Request<Incoming>, request_id: &str) -
     if let Err(refusal) = crate::s3s_gaps::screen(&req, frontend.region.as_deref(), frontend.domain.as_deref()) {
         return ("S3", refusal.into_response());
     }
-    if let Some(gateway) = &frontend.gateway
-        && let Some(bucket) = crate::s3::post_object::target(&req, frontend.domain.as_deref())
-    {
-        return ("PostObject", crate::s3::post_object::serve(gateway, req, bucket).await);
+    if crate::s3::post_object::is_form(&req) {
+        let bucket = crate::s3::post_object::target(&req, frontend.domain.as_deref());
+        return match (&frontend.gateway, bucket) {
+            (Some(gateway), Some(bucket)) => ("PostObject", crate::s3::post_object::serve(gateway, req, bucket).await),
+            _ => {
+                let refusal = crate::s3s_gaps::Refusal::new(
+                    "MethodNotAllowed",
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "The specified method is not allowed against this resource.",
+                );
+                ("S3", refusal.into_response())
+            }
+        };
     }
     let req = crate::s3s_gaps::prepare(req, frontend.domain.as_deref());
     let resp = match frontend.s3.call(req).await {

@@ -45,9 +45,13 @@ pub struct ServeArgs {
     #[arg(long, env = "OSG_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
     /// Seconds a request body may bring no byte before the request fails (RequestTimeout)
-    /// and what it uploaded is given up.
-    #[arg(long, env = "OSG_BODY_IDLE_TIMEOUT", default_value_t = 60.0)]
-    pub body_idle_timeout: f64,
+    /// and what it uploaded is given up; and a connection may stay quiet between requests
+    /// before it is closed.
+    #[arg(long, env = "OSG_IDLE_TIMEOUT", default_value_t = 60.0)]
+    pub idle_timeout: f64,
+    /// Connections served at once; more wait in the listen backlog.
+    #[arg(long, env = "OSG_MAX_CONNECTIONS", default_value_t = osg_gateway::DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
 }
 
 /// Completes on SIGTERM or Ctrl-C.
@@ -108,7 +112,8 @@ impl Server {
         let config = Config {
             region: args.region.clone(),
             domain: args.domain.clone(),
-            body_idle_timeout: seconds(args.body_idle_timeout, "--body-idle-timeout")?,
+            idle_timeout: seconds(args.idle_timeout, "--idle-timeout")?,
+            max_connections: args.max_connections.max(1),
         };
         let frontend = osg_gateway::frontend(gateway, &config);
         let listener = TcpListener::bind(args.listen)

@@ -36,17 +36,18 @@ pub const MAX_PRE_DATA: u64 = 20 << 10;
 /// How long the fields before the file may take to arrive.
 pub const PRE_DATA_TIME: Duration = Duration::from_secs(30);
 
+/// Whether a request is a form upload (a `multipart/form-data` POST), wherever it goes. s3s
+/// would parse any such body before routing it, so none reaches s3s.
+pub fn is_form<B>(req: &Request<B>) -> bool {
+    let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let mime = content_type.and_then(|v| v.parse::<mime::Mime>().ok());
+    req.method() == http::Method::POST
+        && mime.is_some_and(|m| m.type_() == mime::MULTIPART && m.subtype() == mime::FORM_DATA)
+}
+
 /// The bucket a form upload posts to: `POST /BUCKET` (or `/BUCKET/`), or `POST /` on a
-/// virtual host `BUCKET.DOMAIN`; `None` for any other request.
+/// virtual host `BUCKET.DOMAIN`; `None` for a form posted anywhere else.
 pub fn target<B>(req: &Request<B>, domain: Option<&str>) -> Option<String> {
-    if req.method() != http::Method::POST {
-        return None;
-    }
-    let content_type = req.headers().get(header::CONTENT_TYPE)?.to_str().ok()?;
-    let mime: mime::Mime = content_type.parse().ok()?;
-    if mime.type_() != mime::MULTIPART || mime.subtype() != mime::FORM_DATA {
-        return None;
-    }
     let path = req.uri().path();
     let host = req
         .headers()
@@ -141,13 +142,14 @@ where
     B::Error: Into<BoxError>,
 {
     let (parts, body) = req.into_parts();
-    // Its options are form fields; a header asking for what is not implemented is refused
-    // all the same.
-    let headers = parts
-        .headers
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.to_str().unwrap_or_default()));
-    unhonoured::check("PostObject", headers)?;
+    // Its options are form fields: an `x-amz-*` header, which no signature covers here, would
+    // be an option no one signed.
+    if let Some(name) = parts.headers.keys().find(|k| k.as_str().starts_with("x-amz-")) {
+        return Err(s3_error!(
+            InvalidArgument,
+            "A form upload takes its options as form fields, not as the header {name}."
+        ));
+    }
     let content_type = parts
         .headers
         .get(header::CONTENT_TYPE)
@@ -697,11 +699,9 @@ mod tests {
         assert_eq!(target(&req("POST", "/b/", "h:1", form), None).as_deref(), Some("b"));
         assert_eq!(target(&req("POST", "/b/k", "h:1", form), None), None);
         assert_eq!(target(&req("POST", "/", "h:1", form), None), None);
-        assert_eq!(target(&req("PUT", "/b", "h:1", form), None), None);
-        assert_eq!(
-            target(&req("POST", "/b", "h:1", "application/x-www-form-urlencoded"), None),
-            None
-        );
+        assert!(is_form(&req("POST", "/b/k", "h:1", "Multipart/Form-Data; boundary=x")));
+        assert!(!is_form(&req("PUT", "/b", "h:1", form)));
+        assert!(!is_form(&req("POST", "/b", "h:1", "application/x-www-form-urlencoded")));
         assert_eq!(
             target(
                 &req(

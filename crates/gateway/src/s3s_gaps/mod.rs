@@ -84,15 +84,11 @@ impl Refusal {
 /// Refuses an S3 request s3s would take but AWS refuses, before any secret is looked up.
 /// `region` is the one requests must be signed for (`None`: any, for a standalone Walrus);
 /// `domain` the virtual-hosting domain, if any.
-pub fn screen<B>(req: &Request<B>, region: Option<&str>, domain: Option<&str>) -> Result<(), Refusal> {
+pub fn screen<B: http_body::Body>(req: &Request<B>, region: Option<&str>, domain: Option<&str>) -> Result<(), Refusal> {
     signed::check(req.uri(), req.headers(), region, time::OffsetDateTime::now_utc())?;
-    xml_body::check(
-        req.method(),
-        req.uri(),
-        req.headers(),
-        names_object(req, domain),
-        MAX_DOCUMENT,
-    )
+    let has_body = !req.body().is_end_stream();
+    let object = names_object(req, domain);
+    xml_body::check(req.method(), req.uri(), req.headers(), object, has_body, MAX_DOCUMENT)
 }
 
 /// Whether a request names an object: a path `/BUCKET/KEY`, or any path but `/` on a virtual

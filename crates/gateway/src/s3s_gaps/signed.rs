@@ -10,10 +10,16 @@
 //!   or, presigned, `AuthorizationQueryParametersError`);
 //! - a presigned SigV4 URL lives at most 7 days (`X-Amz-Expires` <= 604800), and a presigned
 //!   SigV2 URL expires at most 7 days from now (SigV2 has no limit of its own; this one is ours);
-//! - a request uses one way of signing, not a header and a query string at once.
+//! - a request uses one way of signing, not a header and a query string at once;
+//! - the SigV4 algorithm is `AWS4-HMAC-SHA256` (s3s puts that name in the string to sign
+//!   whatever the header says, so `AWS Credential=...` would pass its check);
+//! - a SigV2 request names only the subresources its string to sign covers: s3s's
+//!   canonical resource holds a subresource given once, and routes on newer ones it does not
+//!   hold at all (`ownershipControls`, `publicAccessBlock`, ...), so `?acl&acl` or
+//!   `?publicAccessBlock` added to a signed URL would change the operation. Those requests
+//!   answer what AWS answers SigV2 for newer operations: use SigV4.
 //!
-//! SigV2 needs nothing more: its string to sign holds every `x-amz-*` header, so an added one
-//! breaks the signature.
+//! SigV2's string to sign holds every `x-amz-*` header, so an added one breaks the signature.
 
 use http::{HeaderMap, StatusCode, Uri};
 use time::OffsetDateTime;
@@ -46,8 +52,9 @@ pub fn check(uri: &Uri, headers: &HeaderMap, region: Option<&str>, now: OffsetDa
         ));
     }
     if let Some(header) = authorization.first() {
-        if header.starts_with("AWS ") {
-            return Ok(());
+        // s3s's test for SigV2: `AWS ` and an `ACCESS_KEY:SIGNATURE`.
+        if header.strip_prefix("AWS ").is_some_and(|rest| rest.contains(':')) {
+            return sigv2_query(&query);
         }
         let malformed = |why: &str| {
             Refusal::new(
@@ -103,7 +110,10 @@ pub fn check(uri: &Uri, headers: &HeaderMap, region: Option<&str>, now: OffsetDa
         // s3s refuses a presigned URL without X-Amz-SignedHeaders.
         return param("X-Amz-SignedHeaders").map_or(Ok(()), |signed| signed_headers(signed, headers));
     }
-    if let Some(expires) = param("Expires").filter(|_| v2_query)
+    if !v2_query {
+        return Ok(());
+    }
+    if let Some(expires) = param("Expires")
         && expires
             .parse::<i64>()
             .is_ok_and(|at| at - now.unix_timestamp() > MAX_PRESIGNED_SECS)
@@ -112,6 +122,75 @@ pub fn check(uri: &Uri, headers: &HeaderMap, region: Option<&str>, now: OffsetDa
             "AuthorizationQueryParametersError",
             StatusCode::BAD_REQUEST,
             format!("Expires must be less than a week ({MAX_PRESIGNED_SECS} seconds) in the future"),
+        ));
+    }
+    sigv2_query(&query)
+}
+
+/// The subresources s3s 0.14 puts in SigV2's canonical resource.
+const SIGV2_SIGNED: &[&str] = &[
+    "accelerate",
+    "acl",
+    "analytics",
+    "cors",
+    "defaultObjectAcl",
+    "delete",
+    "inventory",
+    "lifecycle",
+    "location",
+    "logging",
+    "metrics",
+    "notification",
+    "object-lock",
+    "partNumber",
+    "policy",
+    "replication",
+    "requestPayment",
+    "response-cache-control",
+    "response-content-disposition",
+    "response-content-encoding",
+    "response-content-language",
+    "response-content-type",
+    "response-expires",
+    "restore",
+    "select",
+    "select-type",
+    "storageClass",
+    "tagging",
+    "torrent",
+    "uploadId",
+    "uploads",
+    "versionId",
+    "versioning",
+    "versions",
+    "website",
+];
+
+/// Query parameters s3s routes on that SigV2's canonical resource does not hold.
+const SIGV2_UNSIGNED_ROUTES: &[&str] = &[
+    "attributes",
+    "encryption",
+    "id",
+    "intelligent-tiering",
+    "legal-hold",
+    "metadataTable",
+    "ownershipControls",
+    "policyStatus",
+    "publicAccessBlock",
+    "retention",
+    "session",
+];
+
+/// Refuses a SigV2 request whose query could pick an operation its signature does not cover.
+fn sigv2_query(query: &[(String, String)]) -> Result<(), Refusal> {
+    let count = |name: &str| query.iter().filter(|(k, _)| k == name).count();
+    let uncovered = query.iter().any(|(k, _)| SIGV2_UNSIGNED_ROUTES.contains(&k.as_str()))
+        || SIGV2_SIGNED.iter().any(|name| count(name) > 1);
+    if uncovered {
+        return Err(Refusal::new(
+            "InvalidRequest",
+            StatusCode::BAD_REQUEST,
+            "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.",
         ));
     }
     Ok(())
@@ -126,7 +205,7 @@ struct V4Fields<'a> {
 
 fn v4_fields(header: &str) -> Option<V4Fields<'_>> {
     let (algorithm, rest) = header.split_once(' ')?;
-    if !algorithm.starts_with("AWS4-") {
+    if algorithm != "AWS4-HMAC-SHA256" {
         return None;
     }
     let mut fields = V4Fields {
@@ -272,6 +351,32 @@ mod tests {
         assert_eq!(
             run("/b/k", &[("authorization", "AWS AK:sig"), ("x-amz-acl", "x")]),
             Ok(())
+        );
+        // A SigV4 header under another algorithm name (s3s checks it as SigV4 all the same).
+        let renamed = AUTH.replace("AWS4-HMAC-SHA256 ", "AWS ");
+        let r = run("/b/k", &[("authorization", &renamed), ("x-amz-acl", "x")]).unwrap_err();
+        assert_eq!(r.code, "AuthorizationHeaderMalformed");
+        let renamed = AUTH.replace("AWS4-HMAC-SHA256 ", "AWS4-HMAC-SHA512 ");
+        assert!(run("/b/k", &[("authorization", &renamed)]).is_err());
+    }
+
+    #[test]
+    fn sigv2_requests_name_only_what_their_signature_covers() {
+        let v2 = [("authorization", "AWS AK:sig")];
+        assert_eq!(run("/b/k?acl", &v2), Ok(()));
+        assert_eq!(run("/b/k?acl&acl", &v2).unwrap_err().code, "InvalidRequest");
+        assert_eq!(run("/b?publicAccessBlock", &v2).unwrap_err().code, "InvalidRequest");
+        assert_eq!(run("/b?ownershipControls", &v2).unwrap_err().code, "InvalidRequest");
+        assert_eq!(run("/b?prefix=a&max-keys=5&list-type=2", &v2), Ok(()));
+        let presigned = "/b/k?AWSAccessKeyId=AK&Expires=1800000100&Signature=s";
+        assert_eq!(run(presigned, &[]), Ok(()));
+        assert_eq!(
+            run(&format!("{presigned}&tagging&tagging"), &[]).unwrap_err().code,
+            "InvalidRequest"
+        );
+        assert_eq!(
+            run(&format!("{presigned}&retention"), &[]).unwrap_err().code,
+            "InvalidRequest"
         );
     }
 

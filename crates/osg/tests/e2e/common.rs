@@ -190,7 +190,8 @@ pub fn server() -> &'static TestServer {
             shutdown_delay: 0.0,
             shutdown_grace: 30.0,
             metrics_listen: None,
-            body_idle_timeout: 5.0,
+            idle_timeout: 5.0,
+            max_connections: osg_gateway::DEFAULT_MAX_CONNECTIONS,
         };
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {

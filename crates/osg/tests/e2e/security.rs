@@ -884,7 +884,7 @@ async fn a_body_that_stops_arriving_is_cut_and_its_blob_given_up() {
         ("OSG_ADMIN_ACCESS_KEY", "AKIDLETEST0000000000"),
         ("OSG_ADMIN_SECRET_KEY", "idle-secret"),
     ];
-    cmd_env.push(("OSG_BODY_IDLE_TIMEOUT", "2"));
+    cmd_env.push(("OSG_IDLE_TIMEOUT", "2"));
     let (_gateway, port) = spawn_osg_anywhere("serve", dir.path(), &cmd_env);
     let endpoint = format!("http://127.0.0.1:{port}");
     let c = client_at(&endpoint, "AKIDLETEST0000000000", "idle-secret");
@@ -1145,4 +1145,233 @@ async fn operations_without_an_action_are_denied_even_to_the_owner() {
     // An operation with an action but no implementation says so to whoever may call it.
     let r = c.get_bucket_versioning().bucket(&b).send().await;
     assert_eq!(error_of(r), ("NotImplemented".into(), 501));
+}
+
+// ---- Found by the second review ----
+
+#[tokio::test]
+async fn a_sigv4_header_under_another_algorithm_name_is_refused() {
+    let c = client();
+    let b = new_bucket(&c, "sec-rename").await;
+    c.put_object()
+        .bucket(&b)
+        .key("secret")
+        .body(b"TOPSECRET".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let endpoint = &server().endpoint;
+    let mut signed = signer().sign(Req::new("PUT", &format!("/{b}/up")).body("hello"), &host(), true);
+    let auth = signed.headers.iter_mut().find(|(k, _)| k == "authorization").unwrap();
+    auth.1 = auth.1.replacen("AWS4-HMAC-SHA256 ", "AWS ", 1);
+    let tampered = signed
+        .header("x-amz-copy-source", &format!("/{b}/secret"))
+        .header("x-amz-meta-evil", "1");
+    let a = raw::send(endpoint, &tampered).await;
+    assert_eq!(
+        (a.status, a.code()),
+        (400, "AuthorizationHeaderMalformed"),
+        "{}",
+        a.body
+    );
+    assert_eq!(error_of(c.head_object().bucket(&b).key("up").send().await).1, 404);
+}
+
+#[tokio::test]
+async fn a_sigv2_url_cannot_be_turned_into_another_operation() {
+    let c = client();
+    let b = new_bucket(&c, "sec-v2sub").await;
+    with_acls(&c, &b).await;
+    c.put_object()
+        .bucket(&b)
+        .key("private.txt")
+        .body(b"private data".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let endpoint = &server().endpoint;
+    let resource = format!("/{b}/private.txt");
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let url = signer().presign_v2(Req::new("PUT", &resource), &resource, now + 300);
+    let acl = r#"<AccessControlPolicy><Owner><ID>x</ID></Owner><AccessControlList><Grant><Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="Group"><URI>http://acs.amazonaws.com/groups/global/AllUsers</URI></Grantee><Permission>READ</Permission></Grant></AccessControlList></AccessControlPolicy>"#;
+    for extra in [
+        &[("acl", ""), ("acl", "")][..],
+        &[("tagging", ""), ("tagging", "")],
+        &[("publicAccessBlock", "")],
+    ] {
+        let mut req = url.clone().body(acl);
+        for (k, v) in extra {
+            req = req.query(k, v);
+        }
+        let a = raw::send(endpoint, &req).await;
+        assert_eq!((a.status, a.code()), (400, "InvalidRequest"), "{extra:?}: {}", a.body);
+    }
+    let anonymous = reqwest::get(format!("{endpoint}{resource}")).await.unwrap();
+    assert_eq!(anonymous.status(), 403);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_are_closed_and_capped() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("OSG_ADMIN_ACCESS_KEY", "AKCONNTEST0000000000"),
+        ("OSG_ADMIN_SECRET_KEY", "conn-secret"),
+        ("OSG_IDLE_TIMEOUT", "2"),
+        ("OSG_MAX_CONNECTIONS", "4"),
+    ];
+    let (_gateway, port) = spawn_osg_anywhere("serve", dir.path(), &env);
+    let addr = format!("127.0.0.1:{port}");
+    let closed_within = |stream: &mut std::net::TcpStream, limit: Duration| {
+        use std::io::Read as _;
+        stream.set_read_timeout(Some(limit)).unwrap();
+        let mut buf = [0u8; 4096];
+        loop {
+            match stream.read(&mut buf) {
+                Ok(0) => return true,
+                Ok(_) => {}
+                Err(_) => return false,
+            }
+        }
+    };
+    // A connection that sends nothing, and an HTTP/2 one that only says hello.
+    let started = Instant::now();
+    let mut silent = std::net::TcpStream::connect(&addr).unwrap();
+    let mut h2 = std::net::TcpStream::connect(&addr).unwrap();
+    std::io::Write::write_all(
+        &mut h2,
+        b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00",
+    )
+    .unwrap();
+    assert!(closed_within(&mut silent, Duration::from_secs(10)));
+    assert!(closed_within(&mut h2, Duration::from_secs(10)));
+    assert!(started.elapsed() < Duration::from_secs(8), "{:?}", started.elapsed());
+    // A kept-alive connection after its request.
+    let mut kept = std::net::TcpStream::connect(&addr).unwrap();
+    std::io::Write::write_all(
+        &mut kept,
+        format!("GET /.osg/live HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes(),
+    )
+    .unwrap();
+    assert!(closed_within(&mut kept, Duration::from_secs(10)));
+    // Four idle connections fill the gateway; a fifth is served once they are closed.
+    let idle: Vec<_> = (0..4).map(|_| std::net::TcpStream::connect(&addr).unwrap()).collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    let resp = reqwest::get(format!("http://{addr}/.osg/live")).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(
+        started.elapsed() >= Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(idle);
+}
+
+#[tokio::test]
+async fn a_document_without_a_length_is_411_and_anonymous_body_operations_are_denied() {
+    let c = client();
+    let b = new_bucket(&c, "sec-411").await;
+    c.put_object()
+        .bucket(&b)
+        .key("k")
+        .body(b"x".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let head = format!(
+        "PUT /sec-411-new HTTP/1.1\r\nHost: {}\r\nTransfer-Encoding: chunked\r\n\r\n",
+        host()
+    );
+    let chunk = format!("{:x}\r\n{}\r\n0\r\n\r\n", 6 << 20, "x".repeat(6 << 20));
+    let answer = raw::raw_exchange(
+        &host(),
+        &head,
+        &[chunk.as_bytes()],
+        Duration::ZERO,
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 411"),
+        "{}",
+        &answer[..answer.len().min(300)]
+    );
+    // Anonymous PutObjectTagging: the same answer for a bucket that exists and one that does not.
+    for bucket in [b.as_str(), "sec-411-missing"] {
+        let resp = reqwest::Client::new()
+            .put(format!("{}/{bucket}/k?tagging", server().endpoint))
+            .body("not xml")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 403, "{bucket}");
+        assert!(resp.text().await.unwrap().contains("<Code>AccessDenied</Code>"));
+    }
+}
+
+#[tokio::test]
+async fn tags_that_differ_in_case_both_meet_tag_conditions() {
+    let c = client();
+    let b = new_bucket(&c, "sec-tagcase").await;
+    let policy = format!(
+        r#"{{"Statement":{{"Effect":"Deny","Principal":"*","Action":"s3:PutObject","Resource":"arn:aws:s3:::{b}/*",
+            "Condition":{{"StringEquals":{{"s3:RequestObjectTag/Confidential":"true"}}}}}}}}"#
+    );
+    c.put_bucket_policy().bucket(&b).policy(policy).send().await.unwrap();
+    for tagging in [
+        "Confidential=true",
+        "Confidential=true&confidential=no",
+        "confidential=no&Confidential=true",
+    ] {
+        let r = c
+            .put_object()
+            .bucket(&b)
+            .key("k")
+            .tagging(tagging)
+            .body(b"x".to_vec().into())
+            .send()
+            .await;
+        assert_eq!(error_of(r), ("AccessDenied".into(), 403), "{tagging}");
+    }
+}
+
+#[tokio::test]
+async fn form_uploads_take_no_x_amz_headers() {
+    let c = client();
+    let b = new_bucket(&c, "sec-formhdr").await;
+    let fields = signed_form_fields(&signer(), &b, "k", 100);
+    let refs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let resp = reqwest::Client::new()
+        .post(format!("{}/{b}", server().endpoint))
+        .header("content-type", "multipart/form-data; boundary=SEC0FORM")
+        .header("x-amz-acl", "bucket-owner-full-control")
+        .body(form("SEC0FORM", &refs, b"x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    assert_eq!(error_of(c.head_object().bucket(&b).key("k").send().await).1, 404);
+    // A form posted anywhere but a bucket is refused before it is read.
+    let big = "v".repeat(19 << 20);
+    let body = form("SEC0FORM", &[("key", "k"), ("pad", &big)], b"x");
+    let head = format!(
+        "POST /{b}/k HTTP/1.1\r\nHost: {}\r\nContent-Type: multipart/form-data; boundary=SEC0FORM\r\nContent-Length: {}\r\n\r\n",
+        host(),
+        body.len()
+    );
+    let started = Instant::now();
+    let answer = raw::raw_exchange(
+        &host(),
+        &head,
+        &[&body[..1 << 20]],
+        Duration::ZERO,
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 405"),
+        "{}",
+        &answer[..answer.len().min(300)]
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
 }
