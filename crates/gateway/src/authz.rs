@@ -22,7 +22,6 @@ use s3s::{S3Error, S3Result, s3_error};
 
 use crate::directory::Directory;
 use crate::error::Error;
-use crate::s3::acl::{self, PublicAccessBlock};
 use osg_policy::acl::{AclNeed, permission_for};
 
 /// How the request reached us, put in the request's extensions by the listener.
@@ -377,10 +376,7 @@ pub async fn authorize(
         Some(user) => dir.identity_policies(user).await?,
         None => Arc::new(Vec::new()),
     };
-    let bucket_policy = match bucket {
-        Some(b) => dir.bucket_policy(&b.name).await?,
-        None => None,
-    };
+    let bucket_policy = bucket.and_then(|b| dir.bucket_policy(b));
     // s3:ExistingObjectTag/KEY costs a lookup of the object, so only when a policy asks.
     let mut context = std::borrow::Cow::Borrowed(context);
     let wants_tags = identity_policies
@@ -414,7 +410,7 @@ pub async fn authorize(
         (Some(_), None) => true,
         (None, _) => false,
     };
-    let pab = bucket.map(PublicAccessBlock::of).unwrap_or_default();
+    let pab = bucket.map(|b| b.config.public_access_block()).unwrap_or_default();
     let mut resource_side = match &bucket_policy {
         Some(policy) => {
             let mut decision = policy.evaluate(&request);
@@ -476,15 +472,15 @@ async fn acl_allows(
     ignore_public: bool,
     account_grants: bool,
 ) -> bool {
-    let Some(bucket) = target.bucket.filter(|b| acl::acls_enabled(b)) else {
+    let Some(bucket) = target.bucket.filter(|b| b.config.ownership.acls_enabled()) else {
         return false;
     };
     match permission_for(action) {
-        Some(AclNeed::Bucket(p)) => acl::parse_acl(&bucket.access.acl).allows(who, p, ignore_public, account_grants),
+        Some(AclNeed::Bucket(p)) => bucket.config.acl.allows(who, p, ignore_public, account_grants),
         Some(AclNeed::Object(p)) => {
             let Some(key) = target.key else { return false };
             let stored = meta.object(&bucket.name, key).await.ok().and_then(|v| v.attrs.acl);
-            stored.is_some_and(|a| acl::parse_acl(&a).allows(who, p, ignore_public, account_grants))
+            stored.is_some_and(|a| a.allows(who, p, ignore_public, account_grants))
         }
         None => false,
     }

@@ -79,7 +79,8 @@ pub struct Directory {
     callers: Ttl<String, Caller>,
     user_policies: Ttl<(String, String), Arc<Vec<Policy>>>,
     buckets: Ttl<String, Bucket>,
-    bucket_policies: Ttl<String, Option<Arc<Policy>>>,
+    /// Bucket policies parsed, by document.
+    bucket_policies: Ttl<String, Arc<Policy>>,
 }
 
 impl Directory {
@@ -133,20 +134,19 @@ impl Directory {
     }
 
     /// A bucket's policy, parsed once per cache lifetime.
-    pub async fn bucket_policy(&self, name: &str) -> Result<Option<Arc<Policy>>> {
-        if let Some(p) = self.bucket_policies.get(&name.to_owned()) {
-            return Ok(p);
+    pub fn bucket_policy(&self, bucket: &Bucket) -> Option<Arc<Policy>> {
+        let doc = bucket.config.policy()?.to_owned();
+        if let Some(p) = self.bucket_policies.get(&doc) {
+            return Some(p);
         }
-        let doc = self.meta.bucket_policy(name).await?;
-        let policy = doc.map(|d| Arc::new(parse(&d, Kind::Resource)));
-        self.bucket_policies.put(name.to_owned(), policy.clone());
-        Ok(policy)
+        let policy = Arc::new(parse(&doc, Kind::Resource));
+        self.bucket_policies.put(doc, Arc::clone(&policy));
+        Some(policy)
     }
 
     /// Drops what is cached about a bucket this gateway just changed.
     pub fn forget_bucket(&self, name: &str) {
         self.buckets.forget(&name.to_owned());
-        self.bucket_policies.forget(&name.to_owned());
     }
 
     /// Drops every cached identity after this gateway changed users, keys or policies.

@@ -11,6 +11,9 @@ pub enum Error {
     /// The provider refused or failed.
     #[error(transparent)]
     Provider(#[from] osg_provider::Error),
+    /// A change the model refuses.
+    #[error(transparent)]
+    Model(#[from] osg_model::ConfigError),
     /// Already an S3 error (bad input detected by the gateway itself).
     #[error(transparent)]
     S3(#[from] S3Error),
@@ -27,6 +30,7 @@ impl From<Error> for S3Error {
         use osg_provider::Error as P;
         match e {
             Error::S3(e) => e,
+            Error::Model(e) => model_error(e),
             Error::Meta(e) => match e {
                 M::BucketExists { owned_by_caller: true } => s3_error!(BucketAlreadyOwnedByYou),
                 M::BucketExists { owned_by_caller: false } => s3_error!(BucketAlreadyExists),
@@ -51,9 +55,10 @@ impl From<Error> for S3Error {
                     )
                 }
                 M::EntityExists(what) => s3_error!(InvalidRequest, "{what} already exists."),
-                M::DeleteConflict(why) | M::LimitExceeded(why) => s3_error!(InvalidRequest, "{why}"),
+                M::DeleteConflict(why) | M::LimitExceeded(why) | M::Invalid(why) => s3_error!(InvalidRequest, "{why}"),
                 M::NoSuchEntity(what) => s3_error!(AccessDenied, "{what} does not exist."),
                 M::LeaseLost(_) => s3_error!(RequestTimeout, "The upload took too long and was abandoned."),
+                M::Config(e) => model_error(e),
                 M::Corrupt(_) | M::Db(_) => {
                     tracing::error!(error = %e, "metadata store failure");
                     unavailable("The metadata store is unavailable.")
@@ -74,6 +79,31 @@ impl From<Error> for S3Error {
                 }
                 P::Body(e) => body_error(&*e),
             },
+        }
+    }
+}
+
+/// The model's refusals of a bucket configuration, in S3's terms.
+fn model_error(e: osg_model::ConfigError) -> S3Error {
+    use osg_model::ConfigError as C;
+    match e {
+        C::AclsDisabled => s3_error!(AccessControlListNotSupported, "The bucket does not allow ACLs"),
+        C::AclInTheWay => s3_error!(
+            InvalidBucketAclWithObjectOwnership,
+            "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting"
+        ),
+        C::PublicAclBlocked => s3_error!(
+            AccessDenied,
+            "Public ACLs are blocked by this bucket's Public Access Block."
+        ),
+        C::MalformedPolicy(why) => s3_error!(MalformedPolicy, "{why}"),
+        C::PublicPolicyBlocked => s3_error!(
+            AccessDenied,
+            "Public policies are blocked by this bucket's Public Access Block."
+        ),
+        C::Format(reason) => {
+            tracing::error!(reason, "stored bucket configuration unreadable");
+            unavailable("The metadata store is unavailable.")
         }
     }
 }

@@ -10,12 +10,12 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use osg_meta::{Meta, ProviderRecord};
-use osg_provider::{Error, Kind, Provider, Settings, connect};
+use osg_provider::{Error, Provider, connect};
 
 use crate::metered::Metered;
 
 /// The name of the embedded Walrus.
-pub const EMBEDDED: &str = "walrus";
+pub const EMBEDDED: &str = osg_model::blob::EMBEDDED;
 /// The property naming the provider new buckets are placed on.
 pub const BACKEND_PROPERTY: &str = "osg.backend";
 /// How often the registry is reloaded.
@@ -23,28 +23,16 @@ const REFRESH: Duration = Duration::from_secs(1);
 /// How long a readiness probe may take.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// A blob id naming its provider.
-pub fn blob_id(key: &str, provider: &str) -> String {
-    format!("{key}@{provider}")
-}
-
-/// `(provider, key)` of a blob id.
-pub fn split(blob: &str) -> (&str, &str) {
-    match blob.rsplit_once('@') {
-        Some((key, provider)) => (provider, key),
-        None => (EMBEDDED, blob),
-    }
-}
-
 /// A client for a registered provider.
 pub async fn build(
     meta: &Meta,
     record: &ProviderRecord,
 ) -> Result<Arc<dyn Provider>, Box<dyn std::error::Error + Send + Sync>> {
-    let kind: Kind = serde_json::from_value(serde_json::Value::String(record.kind.clone()))?;
-    let settings: Settings = serde_json::from_str(&record.config)?;
     let secret = meta.provider_secret(&record.name).await?;
-    Ok(Metered::wrap(&record.name, connect(kind, &settings, secret)?))
+    Ok(Metered::wrap(
+        &record.name,
+        connect(record.kind, &record.settings, secret)?,
+    ))
 }
 
 /// Each provider's state, `up` or why it is down, as the readiness endpoint reports it.
@@ -212,18 +200,5 @@ impl Providers {
                 tracing::warn!(error = %e, "could not reload providers");
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn blob_ids_name_their_provider() {
-        let id = blob_id("0a1b2c", "rgw");
-        assert_eq!(id, "0a1b2c@rgw");
-        assert_eq!(split(&id), ("rgw", "0a1b2c"));
-        assert_eq!(split("0a1b2c"), (EMBEDDED, "0a1b2c"));
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use osg_meta::{Meta, now_ms};
 
-use crate::providers::{Providers, split};
+use crate::providers::Providers;
 
 /// How often each gateway looks for work.
 const PERIOD: Duration = Duration::from_secs(30);
@@ -28,28 +28,44 @@ pub async fn run_reaper(meta: Arc<Meta>, providers: Arc<Providers>) {
 }
 
 async fn reap_once(meta: &Meta, providers: &Providers) -> Result<usize, Box<dyn std::error::Error>> {
-    let blobs = meta.claim_blobs(now_ms(), BATCH).await?;
+    let (mut deleted, mut pending, mut dead) = (0, 0, 0);
+    // Each shard's ledger in turn; one that does not answer waits for the next round.
+    for shard in meta.shard_names().await? {
+        match reap_shard(meta, providers, &shard).await {
+            Ok((n, backlog)) => {
+                deleted += n;
+                pending += backlog.0;
+                dead += backlog.1;
+            }
+            Err(e) => tracing::warn!(shard, error = %e, "reaper round failed on a shard"),
+        }
+    }
+    metrics::gauge!("osg_reaper_backlog_blobs", "state" => "writing").set(pending as f64);
+    metrics::gauge!("osg_reaper_backlog_blobs", "state" => "dead").set(dead as f64);
+    Ok(deleted)
+}
+
+/// One round on `shard`'s ledger: how many blobs it deleted, and the backlog left.
+async fn reap_shard(meta: &Meta, providers: &Providers, shard: &str) -> osg_meta::Result<(usize, (i64, i64))> {
+    let blobs = meta.claim_blobs(shard, now_ms(), BATCH).await?;
     let mut deleted = 0;
     for blob in &blobs {
-        let (provider, key) = split(blob);
+        let id = osg_model::BlobId::parse(blob);
         // A provider that is down keeps its blobs claimed until the claim runs out; the others'
         // blobs go on being deleted.
-        let gone = match providers.get(provider) {
-            Ok(p) => p.delete_blob(key).await,
+        let gone = match providers.get(&id.provider) {
+            Ok(p) => p.delete_blob(&id.key).await,
             Err(e) => Err(e),
         };
         if let Err(e) = gone {
             tracing::debug!(blob, error = %e, "blob not reaped this round");
             continue;
         }
-        meta.forget_blob(blob).await?;
+        meta.forget_blob(shard, blob).await?;
         deleted += 1;
         metrics::counter!("osg_reaper_deleted_blobs_total").increment(1);
     }
-    let (pending, dead) = meta.blob_backlog().await?;
-    metrics::gauge!("osg_reaper_backlog_blobs", "state" => "writing").set(pending as f64);
-    metrics::gauge!("osg_reaper_backlog_blobs", "state" => "dead").set(dead as f64);
-    Ok(deleted)
+    Ok((deleted, meta.blob_backlog(shard).await?))
 }
 
 #[cfg(test)]
@@ -74,11 +90,21 @@ mod tests {
             Arc::clone(&meta),
             Some(Arc::clone(&walrus) as Arc<dyn osg_provider::Provider>),
         );
+        let owner = meta.create_account("a").await.unwrap();
+        let new = osg_meta::NewBucket {
+            name: "b",
+            owner: &owner.id,
+            region: "us-east-1",
+            provider: osg_model::blob::EMBEDDED,
+        };
+        meta.create_bucket(new, osg_meta::BucketConfig::default(), 1)
+            .await
+            .unwrap();
         for blob in ["aa11", "bb22"] {
-            meta.begin_blob(blob).await.unwrap();
+            meta.begin_blob(blob, "b").await.unwrap();
             walrus.put_blob(blob, body(b"bytes"), Some(5)).await.unwrap();
         }
-        meta.abandon_blob("aa11").await.unwrap();
+        meta.abandon_blob("b", "aa11").await.unwrap();
         assert_eq!(reap_once(&meta, &providers).await.unwrap(), 1);
         assert!(!dir.path().join("walrus/blobs/aa/aa11").exists());
         assert!(

@@ -3,6 +3,10 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use osg_model::{BucketConfig, ConfigError};
+
+use crate::shard::{Route, Shard};
+use crate::write::{Isolation, Lock, transaction};
 use crate::{Error, Meta, Result, now_ms};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,30 +18,9 @@ pub struct Bucket {
     pub created_ms: i64,
     /// The provider holding the bucket's bytes, chosen at creation.
     pub provider: String,
-    pub access: BucketAccess,
-}
-
-/// How a bucket's access is set besides its policy. The gateway owns the formats.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BucketAccess {
-    /// Object Ownership: `BucketOwnerEnforced` (ACLs off), `BucketOwnerPreferred` or
-    /// `ObjectWriter`.
-    pub ownership: String,
-    /// The bucket ACL as JSON; empty for the owner alone.
-    pub acl: String,
-    /// The Public Access Block settings as JSON; empty when none is set.
-    pub public_access_block: String,
-}
-
-impl Default for BucketAccess {
-    fn default() -> Self {
-        // As AWS creates buckets today: ACLs disabled.
-        Self {
-            ownership: "BucketOwnerEnforced".into(),
-            acl: String::new(),
-            public_access_block: String::new(),
-        }
-    }
+    /// The metadata shard holding its objects' metadata, chosen at creation.
+    pub shard: String,
+    pub config: BucketConfig,
 }
 
 /// What a new bucket is: its name, owning account id, region and provider.
@@ -49,88 +32,123 @@ pub struct NewBucket<'a> {
     pub provider: &'a str,
 }
 
-/// One field of [`BucketAccess`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BucketSetting {
-    Ownership,
-    Acl,
-    PublicAccessBlock,
-}
-
-const BUCKET_COLUMNS: &str = "name, account_id, region, created_ms, provider, ownership, acl, public_access_block";
+const BUCKET_COLUMNS: &str = "name, account_id, region, created_ms, provider, config, shard, incarnation";
 
 fn bucket_from(row: &AnyRow) -> Result<Bucket> {
+    let config: String = row.try_get("config")?;
     Ok(Bucket {
         name: row.try_get("name")?,
         owner: row.try_get("account_id")?,
         region: row.try_get("region")?,
         created_ms: row.try_get("created_ms")?,
         provider: row.try_get("provider")?,
-        access: BucketAccess {
-            ownership: row.try_get("ownership")?,
-            acl: row.try_get("acl")?,
-            public_access_block: row.try_get("public_access_block")?,
-        },
+        shard: row.try_get("shard")?,
+        config: BucketConfig::decode(&config)?,
+    })
+}
+
+fn route_from(row: &AnyRow) -> Result<Route> {
+    Ok(Route {
+        shard: row.try_get("shard")?,
+        incarnation: row.try_get("incarnation")?,
     })
 }
 
 impl Meta {
-    /// Creates a bucket unless the name is taken or `owner` already has `max_buckets`.
-    pub async fn create_bucket(&self, new: NewBucket<'_>, access: BucketAccess, max_buckets: i64) -> Result<Bucket> {
+    /// Creates a bucket unless the name is taken or `owner` already has `max_buckets`, on the
+    /// shard with the fewest objects.
+    pub async fn create_bucket(&self, new: NewBucket<'_>, config: BucketConfig, max_buckets: i64) -> Result<Bucket> {
         let NewBucket {
             name,
             owner,
             region,
             provider,
         } = new;
-        let (_guard, mut tx) = self.begin_write().await?;
-        let existing: Option<String> = sqlx::query_scalar("SELECT account_id FROM buckets WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if let Some(existing) = existing {
+        // A name taken is refused before any shard is touched (the transaction below decides).
+        if let Ok(existing) = self.bucket(name).await {
             return Err(Error::BucketExists {
-                owned_by_caller: existing == owner,
+                owned_by_caller: existing.owner == owner,
             });
         }
-        let owned: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM buckets WHERE account_id = $1")
-            .bind(owner)
-            .fetch_one(&mut *tx)
-            .await?;
-        if owned >= max_buckets {
-            return Err(Error::TooManyBuckets(max_buckets));
-        }
-        let bucket = Bucket {
-            name: name.to_owned(),
-            owner: owner.to_owned(),
-            region: region.to_owned(),
-            created_ms: now_ms(),
-            provider: provider.to_owned(),
-            access,
+        // The shard's row first: once the catalog names the bucket, its writes can go. If the
+        // catalog refuses, the row is taken away again; one left by a crash names an
+        // incarnation the catalog never will, and no write can use it.
+        let shard = self.place_bucket().await?;
+        let route = Route {
+            shard: shard.name.clone(),
+            incarnation: uuid::Uuid::new_v4().simple().to_string(),
         };
-        sqlx::query(&format!(
-            "INSERT INTO buckets ({BUCKET_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-        ))
-        .bind(&bucket.name)
-        .bind(&bucket.owner)
-        .bind(&bucket.region)
-        .bind(bucket.created_ms)
-        .bind(&bucket.provider)
-        .bind(&bucket.access.ownership)
-        .bind(&bucket.access.acl)
-        .bind(&bucket.access.public_access_block)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(bucket)
+        shard.hold_new_bucket(name, &route.incarnation).await?;
+        let created = transaction!(&self.catalog, Isolation::ReadCommitted, |tx| {
+            // The owner's buckets are counted under a lock on the owner, so that creations by
+            // one account take turns (two concurrent ones cannot both pass the limit); a name
+            // taken by a concurrent creation fails the insert, and the retry finds it.
+            let account = format!(
+                "SELECT 1 FROM accounts WHERE id = $1{}",
+                Lock::Update.sql(self.catalog.backend)
+            );
+            if !Self::exists(&mut tx, &account, &[owner]).await? {
+                return Err(Error::NoSuchEntity(format!("account {owner}")));
+            }
+            let existing: Option<String> = sqlx::query_scalar("SELECT account_id FROM buckets WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if let Some(existing) = existing {
+                return Err(Error::BucketExists {
+                    owned_by_caller: existing == owner,
+                });
+            }
+            let owned: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM buckets WHERE account_id = $1")
+                .bind(owner)
+                .fetch_one(&mut *tx)
+                .await?;
+            if owned >= max_buckets {
+                return Err(Error::TooManyBuckets(max_buckets));
+            }
+            let bucket = Bucket {
+                name: name.to_owned(),
+                owner: owner.to_owned(),
+                region: region.to_owned(),
+                created_ms: now_ms(),
+                provider: provider.to_owned(),
+                shard: route.shard.clone(),
+                config: config.clone(),
+            };
+            sqlx::query(&format!(
+                "INSERT INTO buckets ({BUCKET_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+            ))
+            .bind(&bucket.name)
+            .bind(&bucket.owner)
+            .bind(&bucket.region)
+            .bind(bucket.created_ms)
+            .bind(&bucket.provider)
+            .bind(bucket.config.encode())
+            .bind(&route.shard)
+            .bind(&route.incarnation)
+            .execute(&mut *tx)
+            .await?;
+            Ok(bucket)
+        });
+        match &created {
+            Ok(_) => self.shards.remember(name, route),
+            Err(_) => {
+                if let Err(e) = shard.drop_bucket(name, &route.incarnation).await {
+                    tracing::warn!(bucket = name, error = %e, "could not take back a refused bucket's shard row");
+                }
+            }
+        }
+        created
     }
 
     pub async fn bucket(&self, name: &str) -> Result<Bucket> {
         let row = sqlx::query(&format!("SELECT {BUCKET_COLUMNS} FROM buckets WHERE name = $1"))
             .bind(name)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.catalog.pool)
             .await?;
-        row.as_ref().map(bucket_from).transpose()?.ok_or(Error::NoSuchBucket)
+        let row = row.ok_or(Error::NoSuchBucket)?;
+        self.shards.remember(name, route_from(&row)?);
+        bucket_from(&row)
     }
 
     pub async fn buckets_of(&self, owner: &str) -> Result<Vec<Bucket>> {
@@ -138,95 +156,120 @@ impl Meta {
             "SELECT {BUCKET_COLUMNS} FROM buckets WHERE account_id = $1 ORDER BY name"
         ))
         .bind(owner)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.catalog.pool)
         .await?;
         rows.iter().map(bucket_from).collect()
     }
 
-    /// Deletes an empty bucket. Multipart uploads still in progress are aborted with it.
+    /// Deletes an empty bucket. Multipart uploads still in progress are aborted with it. The
+    /// bucket goes from its shard first (where its emptiness is decided), then from the
+    /// catalog; a crash between the two leaves a bucket that holds nothing and takes no
+    /// writes until deleted again.
     pub async fn delete_bucket(&self, name: &str) -> Result<()> {
-        let (_guard, mut tx) = self.begin_write().await?;
-        if Self::exists(&mut tx, "SELECT 1 FROM versions WHERE bucket = $1 LIMIT 1", &[name]).await? {
-            return Err(Error::BucketNotEmpty);
-        }
-        let upload_ids: Vec<String> = sqlx::query_scalar("SELECT upload_id FROM uploads WHERE bucket = $1")
-            .bind(name)
-            .fetch_all(&mut *tx)
+        let route = self.route(name, true).await?;
+        self.shard(&route.shard)
+            .await?
+            .drop_bucket_if_empty(name, &route.incarnation)
             .await?;
-        for upload_id in &upload_ids {
-            Self::drop_upload(&mut tx, upload_id, None).await?;
-        }
-        sqlx::query("DELETE FROM bucket_policies WHERE bucket = $1")
-            .bind(name)
-            .execute(&mut *tx)
-            .await?;
-        let deleted = sqlx::query("DELETE FROM buckets WHERE name = $1")
-            .bind(name)
-            .execute(&mut *tx)
-            .await?;
-        if deleted.rows_affected() == 0 {
-            return Err(Error::NoSuchBucket);
-        }
-        tx.commit().await?;
-        Ok(())
+        self.shards.forget(name);
+        transaction!(&self.catalog, Isolation::ReadCommitted, |tx| {
+            let deleted = sqlx::query("DELETE FROM buckets WHERE name = $1 AND incarnation = $2")
+                .bind(name)
+                .bind(&route.incarnation)
+                .execute(&mut *tx)
+                .await?;
+            if deleted.rows_affected() == 0 {
+                return Err(Error::NoSuchBucket);
+            }
+            Ok(())
+        })
+    }
+}
+
+impl Shard {
+    /// Records that this shard holds `bucket` (this incarnation of it).
+    pub(crate) async fn hold_new_bucket(&self, bucket: &str, incarnation: &str) -> Result<()> {
+        transaction!(self, Isolation::ReadCommitted, |tx| {
+            sqlx::query("INSERT INTO shard_buckets (name, incarnation) VALUES ($1, $2)")
+                .bind(bucket)
+                .bind(incarnation)
+                .execute(&mut *tx)
+                .await?;
+            Ok(())
+        })
+    }
+
+    /// Forgets `bucket` (this incarnation), whatever it holds: a creation the catalog refused.
+    async fn drop_bucket(&self, bucket: &str, incarnation: &str) -> Result<()> {
+        transaction!(self, Isolation::ReadCommitted, |tx| {
+            sqlx::query("DELETE FROM shard_buckets WHERE name = $1 AND incarnation = $2")
+                .bind(bucket)
+                .bind(incarnation)
+                .execute(&mut *tx)
+                .await?;
+            Ok(())
+        })
+    }
+
+    /// Forgets `bucket` unless it holds objects, aborting its uploads. A bucket this shard no
+    /// longer holds is taken as dropped already.
+    async fn drop_bucket_if_empty(&self, bucket: &str, incarnation: &str) -> Result<()> {
+        transaction!(self, Isolation::ReadCommitted, |tx| {
+            // Locked first: the writes of its objects hold it `FOR SHARE`, so once the lock is
+            // held none is under way, and the checks below see every one that committed.
+            let locked = format!(
+                "SELECT 1 FROM shard_buckets WHERE name = $1 AND incarnation = $2{}",
+                Lock::Update.sql(self.backend)
+            );
+            if !Meta::exists(&mut tx, &locked, &[bucket, incarnation]).await? {
+                return Ok(());
+            }
+            if Meta::exists(&mut tx, "SELECT 1 FROM versions WHERE bucket = $1 LIMIT 1", &[bucket]).await? {
+                return Err(Error::BucketNotEmpty);
+            }
+            let upload_ids: Vec<String> = sqlx::query_scalar("SELECT upload_id FROM uploads WHERE bucket = $1")
+                .bind(bucket)
+                .fetch_all(&mut *tx)
+                .await?;
+            for upload_id in &upload_ids {
+                crate::multipart::drop_upload(&mut tx, upload_id, None).await?;
+            }
+            sqlx::query("DELETE FROM shard_buckets WHERE name = $1 AND incarnation = $2")
+                .bind(bucket)
+                .bind(incarnation)
+                .execute(&mut *tx)
+                .await?;
+            Ok(())
+        })
     }
 }
 
 impl Meta {
-    /// Sets one of a bucket's access settings; the others are left as they are, so changes
-    /// to different settings made at the same time do not undo each other.
-    pub async fn set_bucket_setting(&self, bucket: &str, setting: BucketSetting, value: &str) -> Result<()> {
-        let column = match setting {
-            BucketSetting::Ownership => "ownership",
-            BucketSetting::Acl => "acl",
-            BucketSetting::PublicAccessBlock => "public_access_block",
-        };
-        let (_guard, mut tx) = self.begin_write().await?;
-        let updated = sqlx::query(&format!("UPDATE buckets SET {column} = $1 WHERE name = $2"))
-            .bind(value)
+    /// Changes a bucket's configuration with `change`, which refuses what the model forbids;
+    /// concurrent changes of one bucket take turns (each sees the one before). Returns the
+    /// configuration stored.
+    pub async fn update_bucket_config(
+        &self,
+        bucket: &str,
+        change: impl Fn(&mut BucketConfig) -> std::result::Result<(), ConfigError> + Send + Sync,
+    ) -> Result<BucketConfig> {
+        transaction!(&self.catalog, Isolation::ReadCommitted, |tx| {
+            let stored: Option<String> = sqlx::query_scalar(&format!(
+                "SELECT config FROM buckets WHERE name = $1{}",
+                Lock::Update.sql(self.catalog.backend)
+            ))
             .bind(bucket)
-            .execute(&mut *tx)
+            .fetch_optional(&mut *tx)
             .await?;
-        tx.commit().await?;
-        if updated.rows_affected() == 0 {
-            return Err(Error::NoSuchBucket);
-        }
-        Ok(())
-    }
-
-    /// Sets (or replaces) a bucket's policy; the document is validated by the caller.
-    pub async fn put_bucket_policy(&self, bucket: &str, document: &str) -> Result<()> {
-        let (_guard, mut tx) = self.begin_write().await?;
-        crate::objects::ensure_bucket(&mut tx, bucket).await?;
-        sqlx::query(
-            "INSERT INTO bucket_policies (bucket, document) VALUES ($1, $2)
-             ON CONFLICT (bucket) DO UPDATE SET document = excluded.document",
-        )
-        .bind(bucket)
-        .bind(document)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    pub async fn bucket_policy(&self, bucket: &str) -> Result<Option<String>> {
-        let doc = sqlx::query_scalar("SELECT document FROM bucket_policies WHERE bucket = $1")
-            .bind(bucket)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(doc)
-    }
-
-    /// Removes a bucket's policy; returns whether there was one.
-    pub async fn delete_bucket_policy(&self, bucket: &str) -> Result<bool> {
-        let (_guard, mut tx) = self.begin_write().await?;
-        let deleted = sqlx::query("DELETE FROM bucket_policies WHERE bucket = $1")
-            .bind(bucket)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(deleted.rows_affected() > 0)
+            let mut config = BucketConfig::decode(&stored.ok_or(Error::NoSuchBucket)?)?;
+            change(&mut config)?;
+            sqlx::query("UPDATE buckets SET config = $1 WHERE name = $2")
+                .bind(config.encode())
+                .bind(bucket)
+                .execute(&mut *tx)
+                .await?;
+            Ok(config)
+        })
     }
 }
 
@@ -246,7 +289,7 @@ mod tests {
                 region: "us-east-1",
                 provider: "walrus",
             },
-            crate::BucketAccess::default(),
+            crate::BucketConfig::default(),
             100,
         )
         .await
@@ -259,7 +302,7 @@ mod tests {
                     region: "us-east-1",
                     provider: "walrus"
                 },
-                crate::BucketAccess::default(),
+                crate::BucketConfig::default(),
                 100
             )
             .await,
@@ -273,7 +316,7 @@ mod tests {
                     region: "us-east-1",
                     provider: "walrus"
                 },
-                crate::BucketAccess::default(),
+                crate::BucketConfig::default(),
                 100
             )
             .await,
@@ -290,24 +333,31 @@ mod tests {
                     region: "us-east-1",
                     provider: "walrus"
                 },
-                crate::BucketAccess::default(),
+                crate::BucketConfig::default(),
                 1
             )
             .await,
             Err(Error::TooManyBuckets(1))
         ));
-        meta.put_bucket_policy("one", "{}").await.unwrap();
-        assert_eq!(meta.bucket_policy("one").await.unwrap().as_deref(), Some("{}"));
-        assert!(meta.delete_bucket_policy("one").await.unwrap());
-        assert!(!meta.delete_bucket_policy("one").await.unwrap());
-        meta.put_bucket_policy("one", "{}").await.unwrap();
+        let policy = r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject",
+            "Resource":"arn:aws:s3:::one/*"}]}"#;
+        meta.update_bucket_config("one", |c| c.set_policy(policy, "one"))
+            .await
+            .unwrap();
+        assert_eq!(meta.bucket("one").await.unwrap().config.policy(), Some(policy));
         meta.delete_bucket("one").await.unwrap();
         assert!(matches!(meta.bucket("one").await, Err(Error::NoSuchBucket)));
-        assert_eq!(
-            meta.bucket_policy("one").await.unwrap(),
-            None,
-            "the policy goes with the bucket"
-        );
         assert!(matches!(meta.delete_bucket("one").await, Err(Error::NoSuchBucket)));
+        let again = crate::NewBucket {
+            name: "one",
+            owner: &a.id,
+            region: "us-east-1",
+            provider: "walrus",
+        };
+        let again = meta
+            .create_bucket(again, crate::BucketConfig::default(), 100)
+            .await
+            .unwrap();
+        assert_eq!(again.config.policy(), None, "the policy went with the bucket");
     }
 }

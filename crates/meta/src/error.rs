@@ -42,6 +42,12 @@ pub enum Error {
     /// A per-entity limit (two access keys per user, ...) would be exceeded.
     #[error("{0}")]
     LimitExceeded(String),
+    /// An administrator's request the store refuses (a bad name, a setting that cannot be).
+    #[error("{0}")]
+    Invalid(String),
+    /// A change to a bucket's configuration that the model refuses.
+    #[error(transparent)]
+    Config(#[from] osg_model::ConfigError),
     #[error("stored record is corrupt: {0}")]
     Corrupt(String),
     #[error("database: {0}")]

@@ -5,6 +5,7 @@ use sqlx::any::AnyRow;
 
 use crate::identity::random_hex;
 use crate::users::user_from;
+use crate::write::{Isolation, transaction};
 use crate::{Error, Meta, Result, User, now_ms};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,23 +46,23 @@ impl Meta {
             group_id: format!("AGPA{}", random_hex(17)),
             created_ms: now_ms(),
         };
-        let (_guard, mut tx) = self.begin_write().await?;
-        let taken = "SELECT 1 FROM groups WHERE account_id = $1 AND name = $2";
-        if Self::exists(&mut tx, taken, &[account_id, name]).await? {
-            return Err(Error::EntityExists(format!("group {name}")));
-        }
-        sqlx::query(&format!(
-            "INSERT INTO groups ({GROUP_COLUMNS}) VALUES ($1, $2, $3, $4, $5)"
-        ))
-        .bind(&group.account_id)
-        .bind(&group.name)
-        .bind(&group.path)
-        .bind(&group.group_id)
-        .bind(group.created_ms)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(group)
+        transaction!(&self.catalog, Isolation::Serializable, |tx| {
+            let taken = "SELECT 1 FROM groups WHERE account_id = $1 AND name = $2";
+            if Self::exists(&mut tx, taken, &[account_id, name]).await? {
+                return Err(Error::EntityExists(format!("group {name}")));
+            }
+            sqlx::query(&format!(
+                "INSERT INTO groups ({GROUP_COLUMNS}) VALUES ($1, $2, $3, $4, $5)"
+            ))
+            .bind(&group.account_id)
+            .bind(&group.name)
+            .bind(&group.path)
+            .bind(&group.group_id)
+            .bind(group.created_ms)
+            .execute(&mut *tx)
+            .await?;
+            Ok(group.clone())
+        })
     }
 
     pub async fn group(&self, account_id: &str, name: &str) -> Result<Group> {
@@ -70,7 +71,7 @@ impl Meta {
         ))
         .bind(account_id)
         .bind(name)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.catalog.pool)
         .await?;
         row.as_ref()
             .map(group_from)
@@ -95,7 +96,7 @@ impl Meta {
         .bind(marker)
         .bind(path_prefix)
         .bind(i64::try_from(max + 1).unwrap_or(i64::MAX))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.catalog.pool)
         .await?;
         let mut groups = rows.iter().map(group_from).collect::<Result<Vec<_>>>()?;
         let truncated = groups.len() > max;
@@ -111,7 +112,7 @@ impl Meta {
         )
         .bind(&user.account_id)
         .bind(&user.name)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.catalog.pool)
         .await?;
         rows.iter().map(group_from).collect()
     }
@@ -124,76 +125,76 @@ impl Meta {
         )
         .bind(&group.account_id)
         .bind(&group.name)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.catalog.pool)
         .await?;
         rows.iter().map(user_from).collect()
     }
 
     /// Adds a user to a group; adding a member again changes nothing.
     pub async fn add_to_group(&self, group: &Group, user: &User) -> Result<()> {
-        let (_guard, mut tx) = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO group_members (account_id, group_name, user_name) VALUES ($1, $2, $3)
-             ON CONFLICT (account_id, group_name, user_name) DO NOTHING",
-        )
-        .bind(&group.account_id)
-        .bind(&group.name)
-        .bind(&user.name)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        transaction!(&self.catalog, Isolation::Serializable, |tx| {
+            sqlx::query(
+                "INSERT INTO group_members (account_id, group_name, user_name) VALUES ($1, $2, $3)
+                 ON CONFLICT (account_id, group_name, user_name) DO NOTHING",
+            )
+            .bind(&group.account_id)
+            .bind(&group.name)
+            .bind(&user.name)
+            .execute(&mut *tx)
+            .await?;
+            Ok(())
+        })
     }
 
     pub async fn remove_from_group(&self, group: &Group, user: &User) -> Result<()> {
-        let (_guard, mut tx) = self.begin_write().await?;
-        let removed =
-            sqlx::query("DELETE FROM group_members WHERE account_id = $1 AND group_name = $2 AND user_name = $3")
-                .bind(&group.account_id)
-                .bind(&group.name)
-                .bind(&user.name)
-                .execute(&mut *tx)
-                .await?;
-        tx.commit().await?;
-        if removed.rows_affected() == 0 {
-            return Err(Error::NoSuchEntity(format!(
-                "user {} in group {}",
-                user.name, group.name
-            )));
-        }
-        Ok(())
+        transaction!(&self.catalog, Isolation::Serializable, |tx| {
+            let removed =
+                sqlx::query("DELETE FROM group_members WHERE account_id = $1 AND group_name = $2 AND user_name = $3")
+                    .bind(&group.account_id)
+                    .bind(&group.name)
+                    .bind(&user.name)
+                    .execute(&mut *tx)
+                    .await?;
+            if removed.rows_affected() == 0 {
+                return Err(Error::NoSuchEntity(format!(
+                    "user {} in group {}",
+                    user.name, group.name
+                )));
+            }
+            Ok(())
+        })
     }
 
     /// Deletes a group with no members and no policies, as IAM requires.
     pub async fn delete_group(&self, group: &Group) -> Result<()> {
-        let (_guard, mut tx) = self.begin_write().await?;
-        let args = [group.account_id.as_str(), group.name.as_str()];
-        if Self::exists(
-            &mut tx,
-            "SELECT 1 FROM group_members WHERE account_id = $1 AND group_name = $2",
-            &args,
-        )
-        .await?
-        {
-            return Err(Error::DeleteConflict(
-                "Cannot delete entity, must remove users from group first.".into(),
-            ));
-        }
-        let policies = "SELECT 1 FROM inline_policies
-             WHERE account_id = $1 AND principal_kind = 'group' AND principal_name = $2
-             UNION ALL SELECT 1 FROM policy_attachments
-             WHERE account_id = $1 AND principal_kind = 'group' AND principal_name = $2";
-        if Self::exists(&mut tx, policies, &args).await? {
-            return Err(Error::DeleteConflict(
-                "Cannot delete entity, must delete policies first.".into(),
-            ));
-        }
-        sqlx::query("DELETE FROM groups WHERE account_id = $1 AND name = $2")
-            .bind(&group.account_id)
-            .bind(&group.name)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
+        transaction!(&self.catalog, Isolation::Serializable, |tx| {
+            let args = [group.account_id.as_str(), group.name.as_str()];
+            if Self::exists(
+                &mut tx,
+                "SELECT 1 FROM group_members WHERE account_id = $1 AND group_name = $2",
+                &args,
+            )
+            .await?
+            {
+                return Err(Error::DeleteConflict(
+                    "Cannot delete entity, must remove users from group first.".into(),
+                ));
+            }
+            let policies = "SELECT 1 FROM inline_policies
+                 WHERE account_id = $1 AND principal_kind = 'group' AND principal_name = $2
+                 UNION ALL SELECT 1 FROM policy_attachments
+                 WHERE account_id = $1 AND principal_kind = 'group' AND principal_name = $2";
+            if Self::exists(&mut tx, policies, &args).await? {
+                return Err(Error::DeleteConflict(
+                    "Cannot delete entity, must delete policies first.".into(),
+                ));
+            }
+            sqlx::query("DELETE FROM groups WHERE account_id = $1 AND name = $2")
+                .bind(&group.account_id)
+                .bind(&group.name)
+                .execute(&mut *tx)
+                .await?;
+            Ok(())
+        })
     }
 }

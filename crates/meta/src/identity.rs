@@ -3,6 +3,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use crate::write::{Isolation, transaction};
 use crate::{Error, Meta, Result, User, now_ms};
 
 /// The name of the account created on first start, which administers the others.
@@ -67,25 +68,25 @@ impl Meta {
     /// Creates the system account and its key unless it exists, in one transaction: of
     /// gateways starting together on an empty store, one creates it and the others see it.
     pub async fn ensure_system_account(&self, access_key: &str, secret: &str) -> Result<bool> {
-        let (_guard, mut tx) = self.begin_write().await?;
-        if Self::exists(&mut tx, "SELECT 1 FROM accounts WHERE name = $1", &[SYSTEM_ACCOUNT]).await? {
-            return Ok(false);
-        }
-        let account = insert_account(&mut tx, SYSTEM_ACCOUNT).await?;
-        self.insert_access_key(&mut tx, &account.id, None, access_key, secret)
-            .await?;
-        tx.commit().await?;
-        Ok(true)
+        transaction!(&self.catalog, Isolation::Serializable, |tx| {
+            if Self::exists(&mut tx, "SELECT 1 FROM accounts WHERE name = $1", &[SYSTEM_ACCOUNT]).await? {
+                return Ok(false);
+            }
+            let account = insert_account(&mut tx, SYSTEM_ACCOUNT).await?;
+            self.insert_access_key(&mut tx, &account.id, None, access_key, secret)
+                .await?;
+            Ok(true)
+        })
     }
 
     pub async fn create_account(&self, name: &str) -> Result<Account> {
-        let (_guard, mut tx) = self.begin_write().await?;
-        if Self::exists(&mut tx, "SELECT 1 FROM accounts WHERE name = $1", &[name]).await? {
-            return Err(Error::EntityExists(format!("account {name}")));
-        }
-        let account = insert_account(&mut tx, name).await?;
-        tx.commit().await?;
-        Ok(account)
+        transaction!(&self.catalog, Isolation::Serializable, |tx| {
+            if Self::exists(&mut tx, "SELECT 1 FROM accounts WHERE name = $1", &[name]).await? {
+                return Err(Error::EntityExists(format!("account {name}")));
+            }
+            let account = insert_account(&mut tx, name).await?;
+            Ok(account)
+        })
     }
 
     pub(crate) async fn exists(conn: &mut sqlx::AnyConnection, sql: &str, args: &[&str]) -> Result<bool> {
@@ -99,7 +100,7 @@ impl Meta {
 
     pub async fn accounts(&self) -> Result<Vec<Account>> {
         let rows = sqlx::query("SELECT id, name, canonical_id FROM accounts ORDER BY name")
-            .fetch_all(&self.pool)
+            .fetch_all(&self.catalog.pool)
             .await?;
         rows.iter().map(account_from).collect()
     }
@@ -109,49 +110,48 @@ impl Meta {
         if account.name == SYSTEM_ACCOUNT {
             return Err(Error::DeleteConflict("The system account cannot be deleted.".into()));
         }
-        let (_guard, mut tx) = self.begin_write().await?;
-        let id = [account.id.as_str()];
-        if Self::exists(&mut tx, "SELECT 1 FROM buckets WHERE account_id = $1", &id).await? {
-            return Err(Error::DeleteConflict(
-                "Cannot delete an account that owns buckets.".into(),
-            ));
-        }
-        let owned =
-            "SELECT 1 FROM groups WHERE account_id = $1 UNION ALL SELECT 1 FROM managed_policies WHERE account_id = $1";
-        if Self::exists(&mut tx, owned, &id).await? {
-            return Err(Error::DeleteConflict(
-                "Cannot delete an account that has groups or policies.".into(),
-            ));
-        }
-        if Self::exists(&mut tx, "SELECT 1 FROM users WHERE account_id = $1", &id).await? {
-            return Err(Error::DeleteConflict("Cannot delete an account that has users.".into()));
-        }
-        sqlx::query("DELETE FROM access_keys WHERE account_id = $1")
-            .bind(&account.id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM accounts WHERE id = $1")
-            .bind(&account.id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
+        transaction!(&self.catalog, Isolation::Serializable, |tx| {
+            let id = [account.id.as_str()];
+            if Self::exists(&mut tx, "SELECT 1 FROM buckets WHERE account_id = $1", &id).await? {
+                return Err(Error::DeleteConflict(
+                    "Cannot delete an account that owns buckets.".into(),
+                ));
+            }
+            let owned = "SELECT 1 FROM groups WHERE account_id = $1 UNION ALL SELECT 1 FROM managed_policies WHERE account_id = $1";
+            if Self::exists(&mut tx, owned, &id).await? {
+                return Err(Error::DeleteConflict(
+                    "Cannot delete an account that has groups or policies.".into(),
+                ));
+            }
+            if Self::exists(&mut tx, "SELECT 1 FROM users WHERE account_id = $1", &id).await? {
+                return Err(Error::DeleteConflict("Cannot delete an account that has users.".into()));
+            }
+            sqlx::query("DELETE FROM access_keys WHERE account_id = $1")
+                .bind(&account.id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM accounts WHERE id = $1")
+                .bind(&account.id)
+                .execute(&mut *tx)
+                .await?;
+            Ok(())
+        })
     }
 
     /// Sets the e-mail address S3 ACL grants may name the account by.
     pub async fn set_account_email(&self, account: &Account, email: &str) -> Result<()> {
-        let (_guard, mut tx) = self.begin_write().await?;
-        let taken = "SELECT 1 FROM accounts WHERE email = $1 AND id <> $2";
-        if Self::exists(&mut tx, taken, &[email, &account.id]).await? {
-            return Err(Error::EntityExists(format!("an account with e-mail {email}")));
-        }
-        sqlx::query("UPDATE accounts SET email = $1 WHERE id = $2")
-            .bind(email)
-            .bind(&account.id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
+        transaction!(&self.catalog, Isolation::Serializable, |tx| {
+            let taken = "SELECT 1 FROM accounts WHERE email = $1 AND id <> $2";
+            if Self::exists(&mut tx, taken, &[email, &account.id]).await? {
+                return Err(Error::EntityExists(format!("an account with e-mail {email}")));
+            }
+            sqlx::query("UPDATE accounts SET email = $1 WHERE id = $2")
+                .bind(email)
+                .bind(&account.id)
+                .execute(&mut *tx)
+                .await?;
+            Ok(())
+        })
     }
 
     pub async fn account_by_email(&self, email: &str) -> Result<Option<Account>> {
@@ -160,7 +160,7 @@ impl Meta {
         }
         let row = sqlx::query("SELECT id, name, canonical_id FROM accounts WHERE email = $1")
             .bind(email)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.catalog.pool)
             .await?;
         row.as_ref().map(account_from).transpose()
     }
@@ -168,7 +168,7 @@ impl Meta {
     pub async fn account_by_name(&self, name: &str) -> Result<Option<Account>> {
         let row = sqlx::query("SELECT id, name, canonical_id FROM accounts WHERE name = $1")
             .bind(name)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.catalog.pool)
             .await?;
         row.as_ref().map(account_from).transpose()
     }
@@ -176,7 +176,7 @@ impl Meta {
     pub async fn account(&self, id: &str) -> Result<Option<Account>> {
         let row = sqlx::query("SELECT id, name, canonical_id FROM accounts WHERE id = $1")
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.catalog.pool)
             .await?;
         row.as_ref().map(account_from).transpose()
     }
@@ -188,7 +188,7 @@ impl Meta {
              WHERE k.access_key = $1 AND k.active = 1",
         )
         .bind(access_key)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.catalog.pool)
         .await?;
         let Some(row) = row else { return Ok(None) };
         let account = account_from(&row)?;
@@ -214,17 +214,21 @@ mod tests {
     #[tokio::test]
     async fn system_account_is_created_once() {
         let (_dir, meta) = test_store().await;
-        assert!(meta.ensure_system_account("AK1", "secret1").await.unwrap());
-        assert!(!meta.ensure_system_account("AK2", "secret2").await.unwrap());
-        let secret = meta.secret_key("AK1").await.unwrap().unwrap();
+        assert!(meta.ensure_system_account("AKSYSTEM00000001", "secret1").await.unwrap());
+        assert!(!meta.ensure_system_account("AKSYSTEM00000002", "secret2").await.unwrap());
+        let secret = meta.secret_key("AKSYSTEM00000001").await.unwrap().unwrap();
         assert_eq!(secret.expose_secret(), "secret1");
         let stored: String = sqlx::query_scalar("SELECT secret FROM access_keys")
-            .fetch_one(&meta.pool)
+            .fetch_one(&meta.catalog.pool)
             .await
             .unwrap();
         assert!(!stored.contains("secret1"), "sealed at rest");
-        assert!(meta.secret_key("AK2").await.unwrap().is_none());
-        let caller = meta.caller("AK1").await.unwrap().unwrap();
+        assert!(meta.secret_key("AKSYSTEM00000002").await.unwrap().is_none());
+        // An id that would break the signature formats carrying it is refused.
+        let (_dir, other) = test_store().await;
+        let refused = other.ensure_system_account("AK/1:2,3=4 5678901", "secret").await;
+        assert!(matches!(refused, Err(crate::Error::Invalid(_))), "{refused:?}");
+        let caller = meta.caller("AKSYSTEM00000001").await.unwrap().unwrap();
         assert_eq!(caller.account.name, "system");
         assert!(caller.user.is_none());
         assert_eq!(caller.account.id.len(), 12);

@@ -5,6 +5,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::identity::random_hex;
+use crate::write::{Isolation, transaction};
 use crate::{Error, Meta, Result, now_ms};
 
 /// Keys one user (or an account's root) may hold at once, as in IAM.
@@ -50,11 +51,11 @@ impl Meta {
         access_key: &str,
         secret: &str,
     ) -> Result<()> {
-        let (_guard, mut tx) = self.begin_write().await?;
-        self.insert_access_key(&mut tx, account_id, user, access_key, secret)
-            .await?;
-        tx.commit().await?;
-        Ok(())
+        transaction!(&self.catalog, Isolation::Serializable, |tx| {
+            self.insert_access_key(&mut tx, account_id, user, access_key, secret)
+                .await?;
+            Ok(())
+        })
     }
 
     pub(crate) async fn insert_access_key(
@@ -65,6 +66,11 @@ impl Meta {
         access_key: &str,
         secret: &str,
     ) -> Result<()> {
+        if !osg_model::names::is_access_key_id(access_key) {
+            return Err(Error::Invalid(format!(
+                "access key id {access_key:?}: use 16 to 128 letters, digits and underscores"
+            )));
+        }
         // Counted inside the transaction, so concurrent creations cannot pass the limit.
         let held: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM access_keys WHERE account_id = $1 AND user_name = $2")
             .bind(account_id)
@@ -103,7 +109,7 @@ impl Meta {
         let sealed: Option<String> =
             sqlx::query_scalar("SELECT secret FROM access_keys WHERE access_key = $1 AND active = 1")
                 .bind(access_key)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.catalog.pool)
                 .await?;
         sealed.map(|s| self.sealer.open(&key_row(access_key), &s)).transpose()
     }
@@ -115,7 +121,7 @@ impl Meta {
         ))
         .bind(account_id)
         .bind(user.unwrap_or(""))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.catalog.pool)
         .await?;
         rows.iter().map(key_from).collect()
     }
@@ -123,7 +129,7 @@ impl Meta {
     pub async fn access_key(&self, access_key: &str) -> Result<AccessKey> {
         let row = sqlx::query(&format!("SELECT {KEY_COLUMNS} FROM access_keys WHERE access_key = $1"))
             .bind(access_key)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.catalog.pool)
             .await?;
         row.as_ref()
             .map(key_from)
@@ -133,23 +139,23 @@ impl Meta {
 
     /// Activates or deactivates a key; an inactive key signs nothing.
     pub async fn set_access_key_active(&self, access_key: &str, active: bool) -> Result<()> {
-        let (_guard, mut tx) = self.begin_write().await?;
-        sqlx::query("UPDATE access_keys SET active = $1 WHERE access_key = $2")
-            .bind(i64::from(active))
-            .bind(access_key)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
+        transaction!(&self.catalog, Isolation::Serializable, |tx| {
+            sqlx::query("UPDATE access_keys SET active = $1 WHERE access_key = $2")
+                .bind(i64::from(active))
+                .bind(access_key)
+                .execute(&mut *tx)
+                .await?;
+            Ok(())
+        })
     }
 
     pub async fn delete_access_key(&self, access_key: &str) -> Result<()> {
-        let (_guard, mut tx) = self.begin_write().await?;
-        sqlx::query("DELETE FROM access_keys WHERE access_key = $1")
-            .bind(access_key)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
+        transaction!(&self.catalog, Isolation::Serializable, |tx| {
+            sqlx::query("DELETE FROM access_keys WHERE access_key = $1")
+                .bind(access_key)
+                .execute(&mut *tx)
+                .await?;
+            Ok(())
+        })
     }
 }

@@ -6,8 +6,11 @@
 //! for many gateways; the schema and queries stay portable (`$n` placeholders, 0/1 integers for
 //! flags, milliseconds for times).
 
+mod batch;
 mod blobs;
 mod buckets;
+#[cfg(test)]
+mod concurrency;
 mod error;
 mod groups;
 mod identity;
@@ -20,27 +23,31 @@ mod properties;
 mod providers;
 mod schema;
 mod seal;
+mod shard;
 mod users;
 mod write;
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use sqlx::Executor;
 use sqlx::any::AnyPoolOptions;
-use sqlx::{AnyPool, Executor};
 
-pub use self::buckets::{Bucket, BucketAccess, BucketSetting, NewBucket};
+pub use self::buckets::{Bucket, NewBucket};
 pub use self::error::{Error, Result};
 pub use self::groups::Group;
 pub use self::identity::{Account, Caller, SYSTEM_ACCOUNT};
 pub use self::keys::AccessKey;
 pub use self::list::{ListEntry, ListPage};
 pub use self::multipart::{Part, PartChoice, Upload, UploadPage};
-pub use self::objects::{Condition, NewVersion, ObjectAttrs, Piece, Version};
+pub use self::objects::Condition;
 pub use self::policies::{ManagedPolicy, Owner, PolicyVersion};
-pub use self::providers::ProviderRecord;
 pub use self::seal::{KEY_LEN, Sealer};
+use self::shard::Shard;
+pub use self::shard::{MAIN, ShardStats};
 pub use self::users::User;
+pub use osg_model::{BucketConfig, NewVersion, ObjectAttrs, Piece, ProviderRecord, Version};
 
 /// Which database the store is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,12 +58,12 @@ pub(crate) enum Backend {
 
 /// Handle on the metadata store; cheap to share behind an `Arc`.
 pub struct Meta {
-    pool: AnyPool,
-    backend: Backend,
-    /// Writes take turns (which also spares SQLite the `SQLITE_BUSY` a deferred transaction
-    /// gets when it upgrades to a write lock after another connection has written).
-    writer: write::Writer,
-    /// Seals secrets (access keys' secrets) before they reach the database.
+    /// The database the store was opened on: identity, settings, buckets and their shards;
+    /// also shard [`MAIN`].
+    catalog: Arc<Shard>,
+    shards: shard::Shards,
+    /// Seals secrets (access keys' secrets, provider credentials, shard URLs) before they
+    /// reach the database.
     sealer: Sealer,
 }
 
@@ -73,27 +80,12 @@ impl Meta {
 
     /// Opens the PostgreSQL store at `url`, creating the schema if needed.
     pub async fn open_postgres(url: &str, sealer: Sealer) -> Result<Self> {
-        sqlx::any::install_default_drivers();
-        let pool = AnyPoolOptions::new()
-            .max_connections(16)
-            .after_connect(|conn, _| {
-                Box::pin(async move {
-                    // A gateway that stalls inside a transaction (and so holds the cluster's
-                    // write lock) is cut off rather than stopping every writer for ever.
-                    conn.execute("SET idle_in_transaction_session_timeout = '30s'; SET lock_timeout = '60s'")
-                        .await?;
-                    Ok(())
-                })
-            })
-            .after_release(|conn, _| Box::pin(clean_after_release(conn)))
-            .connect(url)
-            .await?;
-        Self::with_pool(pool, Backend::Postgres, sealer).await
+        Self::with_catalog(Shard::postgres(MAIN, url)?, sealer).await
     }
 
     /// Fails when the database does not answer.
     pub async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        sqlx::query("SELECT 1").execute(&self.catalog.pool).await?;
         Ok(())
     }
 
@@ -126,16 +118,15 @@ impl Meta {
             .after_release(|conn, _| Box::pin(clean_after_release(conn)))
             .connect(&url)
             .await?;
-        Self::with_pool(pool, Backend::Sqlite, sealer).await
+        Self::with_catalog(Arc::new(Shard::new(MAIN, pool, Backend::Sqlite)), sealer).await
     }
 
-    /// The store on `pool`, its schema created or brought up to date.
-    async fn with_pool(pool: AnyPool, backend: Backend, sealer: Sealer) -> Result<Self> {
-        schema::migrate(&pool, backend).await?;
+    /// The store whose catalog is `catalog`, its schema created or brought up to date.
+    async fn with_catalog(catalog: Arc<Shard>, sealer: Sealer) -> Result<Self> {
+        catalog.ready().await?;
         Ok(Self {
-            pool,
-            backend,
-            writer: write::Writer::default(),
+            shards: shard::Shards::new(Arc::clone(&catalog)),
+            catalog,
             sealer,
         })
     }
@@ -164,6 +155,7 @@ fn private_file(path: &Path) -> Result<()> {
 /// or ROLLBACK failed (SQLite rolls back by itself when the disk is full) leaves sqlx believing
 /// the connection is still inside it, and every later `BEGIN` on it fails: such a connection
 /// is closed instead. The ping first lets a rollback queued by a dropped transaction run.
+/// (PostgreSQL ends a transaction whose COMMIT fails, so its connections need no such check.)
 async fn clean_after_release(conn: &mut sqlx::AnyConnection) -> std::result::Result<bool, sqlx::Error> {
     use sqlx::Connection as _;
     conn.ping().await?;
@@ -214,6 +206,8 @@ pub(crate) async fn test_bucket(meta: &Meta) -> Account {
         region: "us-east-1",
         provider: "walrus",
     };
-    meta.create_bucket(new, BucketAccess::default(), 100).await.unwrap();
+    meta.create_bucket(new, crate::BucketConfig::default(), 100)
+        .await
+        .unwrap();
     a
 }

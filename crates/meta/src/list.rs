@@ -9,7 +9,7 @@ use crate::{Meta, Result, Version};
 const AFTER_ALL: char = '\u{10FFFF}';
 
 /// One batch of a listing: a range scan of the partial index `versions_listing`.
-const LIST_PAGE: &str = "SELECT bucket, key, version_id, size, etag, modified_ms, parts_count, pieces, attrs, owner
+const LIST_PAGE: &str = "SELECT bucket, key, version_id, size, etag, modified_ms, parts_count, attrs, owner
      FROM versions
      WHERE bucket = $1 AND is_latest = 1 AND delete_marker = 0 AND key > $2 AND key >= $3
      ORDER BY key LIMIT $4";
@@ -49,6 +49,7 @@ impl Meta {
         after: &str,
         max: usize,
     ) -> Result<ListPage> {
+        let shard = self.shard_of(bucket).await?;
         let delimiter = delimiter.filter(|d| !d.is_empty());
         let common_prefix = |key: &str| -> Option<String> {
             let rest = key.strip_prefix(prefix)?;
@@ -72,7 +73,7 @@ impl Meta {
                 .bind(&cursor)
                 .bind(prefix)
                 .bind(i64::try_from(want).unwrap_or(i64::MAX))
-                .fetch_all(&self.pool)
+                .fetch_all(&shard.pool)
                 .await?;
             let exhausted = rows.len() < want;
             jumped = false;
@@ -122,7 +123,7 @@ mod tests {
         crate::test_bucket(&meta).await;
         for (i, key) in keys.iter().enumerate() {
             let blob = format!("blob{i}");
-            meta.begin_blob(&blob).await.unwrap();
+            meta.begin_blob(&blob, "b").await.unwrap();
             meta.commit_object(&new_version("b", key, &blob), &Condition::None)
                 .await
                 .unwrap();
@@ -139,8 +140,8 @@ mod tests {
     #[tokio::test]
     async fn listing_is_an_index_range_scan() {
         let (_dir, meta) = store_with(&["a"]).await;
-        let mut tx = meta.pool.begin().await.unwrap();
-        let (explain, column) = match meta.backend {
+        let mut tx = meta.catalog.pool.begin().await.unwrap();
+        let (explain, column) = match meta.catalog.backend {
             crate::Backend::Sqlite => ("EXPLAIN QUERY PLAN", "detail"),
             crate::Backend::Postgres => {
                 // A one-row table is cheapest to scan whole; ask what the index would do.
@@ -161,7 +162,7 @@ mod tests {
             .unwrap();
         let plan: Vec<String> = rows.iter().map(|r| sqlx::Row::get::<String, _>(r, column)).collect();
         let plan = plan.join("; ");
-        match meta.backend {
+        match meta.catalog.backend {
             crate::Backend::Sqlite => {
                 assert!(
                     plan.contains("SEARCH versions USING INDEX versions_listing (bucket=? AND key>?)"),

@@ -5,7 +5,8 @@ use md5::{Digest, Md5};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use crate::objects::{db_size, ensure_bucket, replace_current};
+use crate::objects::{db_size, hold_bucket, replace_current, version_of};
+use crate::write::{Isolation, Lock, transaction};
 use crate::{Error, Meta, NewVersion, ObjectAttrs, Piece, Result, Version, now_ms};
 
 #[derive(Debug, Clone)]
@@ -69,17 +70,21 @@ fn part_from(row: &AnyRow) -> Result<Part> {
 
 const UPLOAD_COLUMNS: &str = "upload_id, bucket, key, initiated_ms, attrs, owner";
 
-async fn upload_in(conn: &mut AnyConnection, upload_id: &str) -> Result<Upload> {
-    let row = sqlx::query(&format!("SELECT {UPLOAD_COLUMNS} FROM uploads WHERE upload_id = $1"))
-        .bind(upload_id)
-        .fetch_optional(&mut *conn)
-        .await?;
+/// Upload `upload_id` of `bucket`, locked as `lock` says (`""` for none, or [`Lock::sql`]).
+async fn upload_in(conn: &mut AnyConnection, bucket: &str, upload_id: &str, lock: &str) -> Result<Upload> {
+    let row = sqlx::query(&format!(
+        "SELECT {UPLOAD_COLUMNS} FROM uploads WHERE upload_id = $1 AND bucket = $2{lock}"
+    ))
+    .bind(upload_id)
+    .bind(bucket)
+    .fetch_optional(&mut *conn)
+    .await?;
     row.as_ref().map(upload_from).transpose()?.ok_or(Error::NoSuchUpload)
 }
 
 impl Meta {
     pub async fn create_upload(&self, bucket: &str, key: &str, attrs: &ObjectAttrs, owner: &str) -> Result<Upload> {
-        let upload = Upload {
+        let upload = &Upload {
             upload_id: uuid::Uuid::new_v4().simple().to_string(),
             bucket: bucket.to_owned(),
             key: key.to_owned(),
@@ -87,31 +92,46 @@ impl Meta {
             attrs: attrs.clone(),
             owner: owner.to_owned(),
         };
-        let (_guard, mut tx) = self.begin_write().await?;
-        ensure_bucket(&mut tx, bucket).await?;
-        sqlx::query(&format!(
-            "INSERT INTO uploads ({UPLOAD_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"
-        ))
-        .bind(&upload.upload_id)
-        .bind(&upload.bucket)
-        .bind(&upload.key)
-        .bind(upload.initiated_ms)
-        .bind(serde_json::to_string(&upload.attrs)?)
-        .bind(&upload.owner)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(upload)
+        self.on_shard(bucket, |shard, route| async move {
+            transaction!(&shard, Isolation::ReadCommitted, |tx| {
+                hold_bucket(&mut tx, shard.backend, bucket, &route.incarnation).await?;
+                sqlx::query(&format!(
+                    "INSERT INTO uploads ({UPLOAD_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"
+                ))
+                .bind(&upload.upload_id)
+                .bind(&upload.bucket)
+                .bind(&upload.key)
+                .bind(upload.initiated_ms)
+                .bind(serde_json::to_string(&upload.attrs)?)
+                .bind(&upload.owner)
+                .execute(&mut *tx)
+                .await?;
+                Ok(upload.clone())
+            })
+        })
+        .await
     }
 
-    pub async fn upload(&self, upload_id: &str) -> Result<Upload> {
-        let mut conn = self.pool.acquire().await?;
-        upload_in(&mut conn, upload_id).await
+    /// Upload `upload_id` of `bucket`.
+    pub async fn upload(&self, bucket: &str, upload_id: &str) -> Result<Upload> {
+        let shard = self.shard_of(bucket).await?;
+        let mut conn = shard.pool.acquire().await?;
+        upload_in(&mut conn, bucket, upload_id, "").await
     }
 
     /// Records an uploaded part, replacing (and marking dead) an earlier part of that number.
-    pub async fn commit_part(&self, upload_id: &str, number: u32, blob: &str, size: u64, etag: &str) -> Result<Part> {
-        let upload_id = upload_id.to_owned();
+    /// The upload is locked `FOR SHARE`: it cannot complete or be aborted under the part.
+    pub async fn commit_part(
+        &self,
+        bucket: &str,
+        upload_id: &str,
+        number: u32,
+        blob: &str,
+        size: u64,
+        etag: &str,
+    ) -> Result<Part> {
+        let shard = self.shard_of(bucket).await?;
+        let (bucket, upload_id) = (bucket.to_owned(), upload_id.to_owned());
         let part = Part {
             number,
             blob: blob.to_owned(),
@@ -119,31 +139,35 @@ impl Meta {
             etag: etag.to_owned(),
             modified_ms: now_ms(),
         };
-        self.write(move |conn| {
-            Box::pin(async move {
-                upload_in(&mut *conn, &upload_id).await?;
-                drop_parts(&mut *conn, &upload_id, Some(number), &[], part.modified_ms).await?;
-                sqlx::query(
-                    "INSERT INTO parts (upload_id, part_number, blob, size, etag, modified_ms)
+        let share = Lock::Share.sql(shard.backend);
+        shard
+            .write(Box::new(move |conn| {
+                let (bucket, upload_id, part) = (bucket.clone(), upload_id.clone(), part.clone());
+                Box::pin(async move {
+                    upload_in(&mut *conn, &bucket, &upload_id, share).await?;
+                    drop_parts(&mut *conn, &upload_id, Some(number), &[], part.modified_ms).await?;
+                    sqlx::query(
+                        "INSERT INTO parts (upload_id, part_number, blob, size, etag, modified_ms)
                      VALUES ($1, $2, $3, $4, $5, $6)",
-                )
-                .bind(&upload_id)
-                .bind(i64::from(number))
-                .bind(&part.blob)
-                .bind(db_size(size))
-                .bind(&part.etag)
-                .bind(part.modified_ms)
-                .execute(&mut *conn)
-                .await?;
-                crate::blobs::clear_pending(&mut *conn, &part.blob).await?;
-                Ok(part)
-            })
-        })
-        .await
+                    )
+                    .bind(&upload_id)
+                    .bind(i64::from(number))
+                    .bind(&part.blob)
+                    .bind(db_size(size))
+                    .bind(&part.etag)
+                    .bind(part.modified_ms)
+                    .execute(&mut *conn)
+                    .await?;
+                    crate::blobs::make_live(&mut *conn, &[(part.blob.clone(), size)]).await?;
+                    Ok(part)
+                })
+            }))
+            .await
     }
 
     /// Parts numbered above `after`, at most `max`; the flag tells whether more follow.
-    pub async fn parts(&self, upload_id: &str, after: u32, max: usize) -> Result<(Vec<Part>, bool)> {
+    pub async fn parts(&self, bucket: &str, upload_id: &str, after: u32, max: usize) -> Result<(Vec<Part>, bool)> {
+        let shard = self.shard_of(bucket).await?;
         let rows = sqlx::query(
             "SELECT part_number, blob, size, etag, modified_ms FROM parts
              WHERE upload_id = $1 AND part_number > $2 ORDER BY part_number LIMIT $3",
@@ -151,7 +175,7 @@ impl Meta {
         .bind(upload_id)
         .bind(i64::from(after))
         .bind(i64::try_from(max + 1).unwrap_or(i64::MAX))
-        .fetch_all(&self.pool)
+        .fetch_all(&shard.pool)
         .await?;
         let mut parts = rows.iter().map(part_from).collect::<Result<Vec<_>>>()?;
         let truncated = parts.len() > max;
@@ -169,6 +193,7 @@ impl Meta {
         upload_id_marker: &str,
         max: usize,
     ) -> Result<UploadPage> {
+        let shard = self.shard_of(bucket).await?;
         let rows = sqlx::query(&format!(
             "SELECT {UPLOAD_COLUMNS} FROM uploads
              WHERE bucket = $1 AND key >= $2 AND (key > $3 OR (key = $3 AND upload_id > $4))
@@ -179,7 +204,7 @@ impl Meta {
         .bind(key_marker)
         .bind(upload_id_marker)
         .bind(i64::try_from(max + 1).unwrap_or(i64::MAX))
-        .fetch_all(&self.pool)
+        .fetch_all(&shard.pool)
         .await?;
         let mut uploads = Vec::new();
         for row in &rows {
@@ -196,79 +221,90 @@ impl Meta {
 
     /// Completes an upload: checks the chosen parts, makes the object current, and drops the
     /// upload (unchosen parts become dead blobs).
-    pub async fn complete_upload(&self, upload_id: &str, chosen: &[PartChoice], min_part_size: u64) -> Result<Version> {
-        let (_guard, mut tx) = self.begin_write().await?;
-        let upload = upload_in(&mut tx, upload_id).await?;
-        ensure_bucket(&mut tx, &upload.bucket).await?;
-        let rows = sqlx::query(
-            "SELECT part_number, blob, size, etag, modified_ms FROM parts WHERE upload_id = $1 ORDER BY part_number",
-        )
-        .bind(upload_id)
-        .fetch_all(&mut *tx)
-        .await?;
-        let stored = rows.iter().map(part_from).collect::<Result<Vec<_>>>()?;
-        let mut parts = Vec::with_capacity(chosen.len());
-        for (i, choice) in chosen.iter().enumerate() {
-            if i > 0 && choice.number <= chosen[i - 1].number {
-                return Err(Error::InvalidPartOrder);
-            }
-            let part = stored
-                .iter()
-                .find(|p| p.number == choice.number && p.etag == choice.etag)
-                .ok_or(Error::InvalidPart(choice.number))?;
-            parts.push(part);
-        }
-        if parts.is_empty() {
-            return Err(Error::InvalidPart(0));
-        }
-        if let Some(small) = parts[..parts.len() - 1].iter().find(|p| p.size < min_part_size) {
-            return Err(Error::EntityTooSmall(small.number));
-        }
-        let mut md5s = Md5::new();
-        for part in &parts {
-            md5s.update(hex::decode(&part.etag).map_err(|_| Error::Corrupt("part etag".into()))?);
-        }
-        let new = NewVersion {
-            bucket: upload.bucket.clone(),
-            key: upload.key.clone(),
-            size: parts.iter().map(|p| p.size).sum(),
-            etag: format!("{}-{}", hex::encode(md5s.finalize()), parts.len()),
-            parts_count: u32::try_from(parts.len()).ok(),
-            pieces: parts
-                .iter()
-                .map(|p| Piece {
-                    blob: p.blob.clone(),
-                    size: p.size,
-                })
-                .collect(),
-            attrs: upload.attrs.clone(),
-            owner: upload.owner.clone(),
-        };
-        let now = now_ms();
-        let version = replace_current(&mut tx, &new, now).await?;
-        let kept: Vec<&str> = parts.iter().map(|p| p.blob.as_str()).collect();
-        Self::drop_upload(&mut tx, upload_id, Some(&kept)).await?;
-        tx.commit().await?;
-        Ok(version)
-    }
-
-    pub async fn abort_upload(&self, upload_id: &str) -> Result<()> {
-        let (_guard, mut tx) = self.begin_write().await?;
-        upload_in(&mut tx, upload_id).await?;
-        Self::drop_upload(&mut tx, upload_id, None).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Deletes an upload and its parts; part blobs not in `keep` become dead.
-    pub(crate) async fn drop_upload(conn: &mut AnyConnection, upload_id: &str, keep: Option<&[&str]>) -> Result<()> {
-        drop_parts(conn, upload_id, None, keep.unwrap_or_default(), now_ms()).await?;
-        sqlx::query("DELETE FROM uploads WHERE upload_id = $1")
+    pub async fn complete_upload(
+        &self,
+        bucket: &str,
+        upload_id: &str,
+        chosen: &[PartChoice],
+        min_part_size: u64,
+    ) -> Result<Version> {
+        self.on_shard(bucket, |shard, route| async move {
+        transaction!(&shard, Isolation::ReadCommitted, |tx| {
+            // Locked: no part lands, and no other completion or abort runs, meanwhile.
+            let upload = upload_in(&mut tx, bucket, upload_id, Lock::Update.sql(shard.backend)).await?;
+            hold_bucket(&mut tx, shard.backend, bucket, &route.incarnation).await?;
+            let rows = sqlx::query(
+                "SELECT part_number, blob, size, etag, modified_ms FROM parts WHERE upload_id = $1 ORDER BY part_number",
+            )
             .bind(upload_id)
-            .execute(&mut *conn)
+            .fetch_all(&mut *tx)
             .await?;
-        Ok(())
+            let stored = rows.iter().map(part_from).collect::<Result<Vec<_>>>()?;
+            let mut parts = Vec::with_capacity(chosen.len());
+            for (i, choice) in chosen.iter().enumerate() {
+                if i > 0 && choice.number <= chosen[i - 1].number {
+                    return Err(Error::InvalidPartOrder);
+                }
+                let part = stored
+                    .iter()
+                    .find(|p| p.number == choice.number && p.etag == choice.etag)
+                    .ok_or(Error::InvalidPart(choice.number))?;
+                parts.push(part);
+            }
+            if parts.is_empty() {
+                return Err(Error::InvalidPart(0));
+            }
+            if let Some(small) = parts[..parts.len() - 1].iter().find(|p| p.size < min_part_size) {
+                return Err(Error::EntityTooSmall(small.number));
+            }
+            let mut md5s = Md5::new();
+            for part in &parts {
+                md5s.update(hex::decode(&part.etag).map_err(|_| Error::Corrupt("part etag".into()))?);
+            }
+            let new = NewVersion {
+                bucket: upload.bucket.clone(),
+                key: upload.key.clone(),
+                size: parts.iter().map(|p| p.size).sum(),
+                etag: format!("{}-{}", hex::encode(md5s.finalize()), parts.len()),
+                parts_count: u32::try_from(parts.len()).ok(),
+                pieces: parts
+                    .iter()
+                    .map(|p| Piece {
+                        blob: p.blob.clone(),
+                        size: p.size,
+                    })
+                    .collect(),
+                attrs: upload.attrs.clone(),
+                owner: upload.owner.clone(),
+            };
+            let version = version_of(&new, now_ms());
+            replace_current(&mut tx, shard.backend, &version, &crate::Condition::None).await?;
+            let kept: Vec<&str> = parts.iter().map(|p| p.blob.as_str()).collect();
+            drop_upload(&mut tx, upload_id, Some(&kept)).await?;
+            Ok(version)
+        })
+        })
+        .await
     }
+
+    pub async fn abort_upload(&self, bucket: &str, upload_id: &str) -> Result<()> {
+        let shard = self.shard_of(bucket).await?;
+        transaction!(&shard, Isolation::ReadCommitted, |tx| {
+            upload_in(&mut tx, bucket, upload_id, Lock::Update.sql(shard.backend)).await?;
+            drop_upload(&mut tx, upload_id, None).await?;
+            Ok(())
+        })
+    }
+}
+
+/// Deletes an upload and its parts; part blobs not in `keep` become dead.
+pub(crate) async fn drop_upload(conn: &mut AnyConnection, upload_id: &str, keep: Option<&[&str]>) -> Result<()> {
+    drop_parts(conn, upload_id, None, keep.unwrap_or_default(), now_ms()).await?;
+    sqlx::query("DELETE FROM uploads WHERE upload_id = $1")
+        .bind(upload_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 /// Deletes an upload's parts (or just part `only`), marking their blobs dead unless kept.
@@ -286,9 +322,8 @@ async fn drop_parts(
             .bind(only)
             .fetch_all(&mut *conn)
             .await?;
-    for blob in blobs.iter().filter(|b| !keep.contains(&b.as_str())) {
-        crate::blobs::mark_dead(conn, blob, now).await?;
-    }
+    let dead: Vec<String> = blobs.into_iter().filter(|b| !keep.contains(&b.as_str())).collect();
+    crate::blobs::mark_dead(conn, &dead, now).await?;
     sqlx::query("DELETE FROM parts WHERE upload_id = $1 AND ($2 IS NULL OR part_number = $2)")
         .bind(upload_id)
         .bind(only)
@@ -313,29 +348,29 @@ mod tests {
         let md5_a = "0cc175b9c0f1b6a831c399e269772661";
         let md5_b = "92eb5ffee6ae2fec3ad71c777531578f";
         for (n, blob, etag, size) in [(1, "p1", md5_a, 10), (2, "p2", md5_b, 3), (3, "p3", md5_b, 3)] {
-            meta.begin_blob(blob).await.unwrap();
-            meta.commit_part(&up.upload_id, n, blob, size, etag).await.unwrap();
+            meta.begin_blob(blob, "b").await.unwrap();
+            meta.commit_part("b", &up.upload_id, n, blob, size, etag).await.unwrap();
         }
         let choice = |n: u32, etag: &str| PartChoice {
             number: n,
             etag: etag.into(),
         };
         assert!(matches!(
-            meta.complete_upload(&up.upload_id, &[choice(2, md5_b), choice(1, md5_a)], 5)
+            meta.complete_upload("b", &up.upload_id, &[choice(2, md5_b), choice(1, md5_a)], 5)
                 .await,
             Err(Error::InvalidPartOrder)
         ));
         assert!(matches!(
-            meta.complete_upload(&up.upload_id, &[choice(1, md5_b)], 5).await,
+            meta.complete_upload("b", &up.upload_id, &[choice(1, md5_b)], 5).await,
             Err(Error::InvalidPart(1))
         ));
         assert!(matches!(
-            meta.complete_upload(&up.upload_id, &[choice(2, md5_b), choice(3, md5_b)], 5)
+            meta.complete_upload("b", &up.upload_id, &[choice(2, md5_b), choice(3, md5_b)], 5)
                 .await,
             Err(Error::EntityTooSmall(2))
         ));
         let v = meta
-            .complete_upload(&up.upload_id, &[choice(1, md5_a), choice(2, md5_b)], 5)
+            .complete_upload("b", &up.upload_id, &[choice(1, md5_a), choice(2, md5_b)], 5)
             .await
             .unwrap();
         assert_eq!(v.size, 13);
@@ -345,9 +380,12 @@ mod tests {
             v.pieces.iter().map(|p| p.blob.as_str()).collect::<Vec<_>>(),
             ["p1", "p2"]
         );
-        assert!(matches!(meta.upload(&up.upload_id).await, Err(Error::NoSuchUpload)));
+        assert!(matches!(
+            meta.upload("b", &up.upload_id).await,
+            Err(Error::NoSuchUpload)
+        ));
         // Part 3 was not chosen: its blob is dead; the chosen ones are not.
-        let reap = meta.claim_blobs(now_ms() + 86_400_000, 10).await.unwrap();
+        let reap = meta.claim_blobs(crate::MAIN, now_ms() + 86_400_000, 10).await.unwrap();
         assert_eq!(reap, vec!["p3".to_owned()]);
     }
 }

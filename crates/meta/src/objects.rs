@@ -1,84 +1,14 @@
 //! Object versions: what a key currently holds and where its bytes are.
 
-use std::collections::BTreeMap;
-
-use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use crate::{Error, Meta, Result, now_ms};
+use crate::shard::{Route, Shard};
+use crate::write::{Isolation, Lock, transaction};
+use crate::{Backend, Error, Meta, NewVersion, ObjectAttrs, Piece, Result, Version, now_ms};
 
 /// The version id S3 gives objects in buckets that have never had versioning enabled.
 pub const NULL_VERSION: &str = "null";
-
-/// One blob holding a run of an object's bytes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Piece {
-    pub blob: String,
-    pub size: u64,
-}
-
-/// What S3 stores and returns with an object besides its bytes.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct ObjectAttrs {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub content_type: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub content_encoding: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub content_disposition: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub content_language: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cache_control: Option<String>,
-    /// The `Expires` header as the client sent it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub expires: Option<String>,
-    /// `x-amz-meta-*` headers, names without the prefix.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub user: BTreeMap<String, String>,
-    /// Object tags.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub tags: BTreeMap<String, String>,
-    /// The object ACL as JSON (the gateway's format), when the bucket's ACLs are enabled.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub acl: Option<String>,
-    /// Verified checksums by algorithm name (`CRC32`, `SHA256`, ...), base64.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub checksums: BTreeMap<String, String>,
-}
-
-/// A stored object version.
-#[derive(Debug, Clone)]
-pub struct Version {
-    pub bucket: String,
-    pub key: String,
-    pub version_id: String,
-    pub size: u64,
-    /// Hex MD5 of the bytes, or `md5-of-part-md5s-N` for a multipart object (unquoted).
-    pub etag: String,
-    pub modified_ms: i64,
-    /// Number of parts for an object made by a multipart upload.
-    pub parts_count: Option<u32>,
-    pub pieces: Vec<Piece>,
-    pub attrs: ObjectAttrs,
-    /// Owning account id.
-    pub owner: String,
-}
-
-/// A version about to be made current; its blobs are already durable on the provider.
-#[derive(Debug, Clone)]
-pub struct NewVersion {
-    pub bucket: String,
-    pub key: String,
-    pub size: u64,
-    pub etag: String,
-    pub parts_count: Option<u32>,
-    pub pieces: Vec<Piece>,
-    pub attrs: ObjectAttrs,
-    pub owner: String,
-}
 
 /// A conditional write, checked against the current version inside the commit.
 #[derive(Debug, Clone, Default)]
@@ -91,12 +21,10 @@ pub enum Condition {
     ETag(String),
 }
 
-const VERSION_COLUMNS: &str = "bucket, key, version_id, size, etag, modified_ms, parts_count, pieces, attrs, owner";
-
+/// A version's row, without its pieces (listings need none; [`Meta::object`] adds them).
 pub(crate) fn version_from(row: &AnyRow) -> Result<Version> {
     let size: i64 = row.try_get("size")?;
     let parts_count: Option<i64> = row.try_get("parts_count")?;
-    let pieces: String = row.try_get("pieces")?;
     let attrs: String = row.try_get("attrs")?;
     Ok(Version {
         bucket: row.try_get("bucket")?,
@@ -106,7 +34,7 @@ pub(crate) fn version_from(row: &AnyRow) -> Result<Version> {
         etag: row.try_get("etag")?,
         modified_ms: row.try_get("modified_ms")?,
         parts_count: parts_count.and_then(|n| u32::try_from(n).ok()),
-        pieces: serde_json::from_str(&pieces)?,
+        pieces: Vec::new(),
         attrs: serde_json::from_str(&attrs)?,
         owner: row.try_get("owner")?,
     })
@@ -117,25 +45,20 @@ pub(crate) fn db_size(size: u64) -> i64 {
 }
 
 impl Meta {
-    /// The current version of `key`, if the key holds an object.
+    /// The current version of `key`, with its pieces, if the key holds an object.
     pub async fn object(&self, bucket: &str, key: &str) -> Result<Version> {
-        let row = sqlx::query(&format!(
-            "SELECT {VERSION_COLUMNS} FROM versions
-             WHERE bucket = $1 AND key = $2 AND is_latest = 1 AND delete_marker = 0"
-        ))
-        .bind(bucket)
-        .bind(key)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(version_from).transpose()?.ok_or(Error::NoSuchKey)
+        self.on_shard(bucket, |shard, _| async move { shard.object(bucket, key).await })
+            .await
     }
 
     /// Makes `new` the current version of its key in one transaction: checks the bucket and
     /// `condition`, replaces the previous version (whose blobs become dead) and clears the
     /// new blobs' pending leases. Nothing is visible until this commits.
     pub async fn commit_object(&self, new: &NewVersion, condition: &Condition) -> Result<Version> {
-        let (new, condition) = (new.clone(), condition.clone());
-        self.write(move |conn| Box::pin(commit_in(conn, new, condition))).await
+        self.on_shard(&new.bucket, |shard, route| async move {
+            shard.commit_object(&route, new, condition).await
+        })
+        .await
     }
 
     /// Changes the attributes (ACL, tags) of the current version of `key` in place.
@@ -143,89 +66,139 @@ impl Meta {
         &self,
         bucket: &str,
         key: &str,
-        update: impl FnOnce(&mut ObjectAttrs) + Send,
+        update: impl Fn(&mut ObjectAttrs) + Send + Sync,
     ) -> Result<()> {
-        let (_guard, mut tx) = self.begin_write().await?;
-        let attrs: Option<String> = sqlx::query_scalar(
-            "SELECT attrs FROM versions WHERE bucket = $1 AND key = $2 AND is_latest = 1 AND delete_marker = 0",
-        )
-        .bind(bucket)
-        .bind(key)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let mut attrs: ObjectAttrs = serde_json::from_str(&attrs.ok_or(Error::NoSuchKey)?)?;
-        update(&mut attrs);
-        sqlx::query("UPDATE versions SET attrs = $1 WHERE bucket = $2 AND key = $3 AND is_latest = 1")
-            .bind(serde_json::to_string(&attrs)?)
-            .bind(bucket)
-            .bind(key)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
+        let update = &update;
+        self.on_shard(bucket, |shard, _| async move {
+            shard.update_object_attrs(bucket, key, update).await
+        })
+        .await
     }
 
     /// Deletes the current version of `key`; returns whether there was one.
     pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<bool> {
-        let (bucket, key) = (bucket.to_owned(), key.to_owned());
-        self.write(move |conn| {
-            Box::pin(async move {
-                ensure_bucket(&mut *conn, &bucket).await?;
-                remove_version(&mut *conn, &bucket, &key, NULL_VERSION, now_ms()).await
-            })
+        self.on_shard(bucket, |shard, route| async move {
+            shard.delete_object(&route, bucket, key).await
         })
         .await
     }
 }
 
-/// The commit of [`Meta::commit_object`], in its write transaction.
-async fn commit_in(conn: &mut AnyConnection, new: NewVersion, condition: Condition) -> Result<Version> {
-    ensure_bucket(&mut *conn, &new.bucket).await?;
-    // Only a conditional write reads the current version first; the others replace it blind.
-    let expected = match &condition {
-        Condition::None => None,
-        Condition::Absent => Some(None),
-        Condition::ETag(etag) => Some(Some(etag)),
-    };
-    if let Some(expected) = expected {
-        let current: Option<String> = sqlx::query_scalar(
-            "SELECT etag FROM versions WHERE bucket = $1 AND key = $2 AND is_latest = 1 AND delete_marker = 0",
+impl Shard {
+    /// The current version of `key`, with its pieces (one query: the version's row once per
+    /// piece).
+    pub(crate) async fn object(&self, bucket: &str, key: &str) -> Result<Version> {
+        let rows = sqlx::query(
+            "SELECT v.bucket, v.key, v.version_id, v.size, v.etag, v.modified_ms, v.parts_count, v.attrs, v.owner,
+                    p.blob AS piece_blob, p.size AS piece_size
+             FROM versions v LEFT JOIN pieces p
+               ON p.bucket = v.bucket AND p.key = v.key AND p.version_id = v.version_id
+             WHERE v.bucket = $1 AND v.key = $2 AND v.is_latest = 1 AND v.delete_marker = 0
+             ORDER BY p.seq",
         )
-        .bind(&new.bucket)
-        .bind(&new.key)
-        .fetch_optional(&mut *conn)
+        .bind(bucket)
+        .bind(key)
+        .fetch_all(&self.pool)
         .await?;
-        match (expected, current) {
-            (None, None) => {}
-            (None, Some(_)) => return Err(Error::PreconditionFailed),
-            (Some(_), None) => return Err(Error::NoSuchKey),
-            (Some(etag), Some(cur)) => {
-                if etag != "*" && *etag != cur {
-                    return Err(Error::PreconditionFailed);
-                }
+        let mut version = version_from(rows.first().ok_or(Error::NoSuchKey)?)?;
+        for row in &rows {
+            if let Some(blob) = row.try_get::<Option<String>, _>("piece_blob")? {
+                let size: i64 = row.try_get("piece_size")?;
+                version.pieces.push(Piece {
+                    blob,
+                    size: u64::try_from(size).map_err(|_| Error::Corrupt("negative size".into()))?,
+                });
+            }
+        }
+        Ok(version)
+    }
+
+    /// See [`Meta::commit_object`]: on PostgreSQL in the next batch of commits, on SQLite in the
+    /// next group commit.
+    pub(crate) async fn commit_object(
+        &self,
+        route: &Route,
+        new: &NewVersion,
+        condition: &Condition,
+    ) -> Result<Version> {
+        let version = version_of(new, now_ms());
+        match self.backend {
+            Backend::Postgres => {
+                let commit = crate::batch::Commit::new(version, &route.incarnation, condition)?;
+                self.commits.submit(&self.pool, commit).await
+            }
+            Backend::Sqlite => {
+                let (condition, incarnation) = (condition.clone(), route.incarnation.clone());
+                self.write(Box::new(move |conn| {
+                    let (version, condition) = (version.clone(), condition.clone());
+                    let incarnation = incarnation.clone();
+                    Box::pin(async move { commit_in(conn, Backend::Sqlite, version, &incarnation, &condition).await })
+                }))
+                .await
             }
         }
     }
-    let version = replace_current(&mut *conn, &new, now_ms()).await?;
-    for piece in &version.pieces {
-        crate::blobs::clear_pending(&mut *conn, &piece.blob).await?;
+
+    pub(crate) async fn update_object_attrs(
+        &self,
+        bucket: &str,
+        key: &str,
+        update: &(impl Fn(&mut ObjectAttrs) + Send + Sync),
+    ) -> Result<()> {
+        transaction!(self, Isolation::ReadCommitted, |tx| {
+            let attrs: Option<String> = sqlx::query_scalar(&format!(
+                "SELECT attrs FROM versions WHERE bucket = $1 AND key = $2 AND is_latest = 1 AND delete_marker = 0{}",
+                Lock::Update.sql(self.backend)
+            ))
+            .bind(bucket)
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let mut attrs: ObjectAttrs = serde_json::from_str(&attrs.ok_or(Error::NoSuchKey)?)?;
+            update(&mut attrs);
+            sqlx::query("UPDATE versions SET attrs = $1 WHERE bucket = $2 AND key = $3 AND is_latest = 1")
+                .bind(serde_json::to_string(&attrs)?)
+                .bind(bucket)
+                .bind(key)
+                .execute(&mut *tx)
+                .await?;
+            Ok(())
+        })
     }
+
+    pub(crate) async fn delete_object(&self, route: &Route, bucket: &str, key: &str) -> Result<bool> {
+        let (bucket, key, backend) = (bucket.to_owned(), key.to_owned(), self.backend);
+        let incarnation = route.incarnation.clone();
+        self.write(Box::new(move |conn| {
+            let (bucket, key, incarnation) = (bucket.clone(), key.clone(), incarnation.clone());
+            Box::pin(async move {
+                hold_bucket(&mut *conn, backend, &bucket, &incarnation).await?;
+                remove_version(&mut *conn, &bucket, &key, NULL_VERSION, now_ms()).await
+            })
+        }))
+        .await
+    }
+}
+
+/// The commit of [`Meta::commit_object`] in a write transaction (on PostgreSQL, batches of
+/// commits run `osg_commit_object`, which does the same: see `crate::schema`).
+async fn commit_in(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    version: Version,
+    incarnation: &str,
+    condition: &Condition,
+) -> Result<Version> {
+    hold_bucket(&mut *conn, backend, &version.bucket, incarnation).await?;
+    replace_current(&mut *conn, backend, &version, condition).await?;
+    let blobs: Vec<(String, u64)> = version.pieces.iter().map(|p| (p.blob.clone(), p.size)).collect();
+    crate::blobs::make_live(&mut *conn, &blobs).await?;
     Ok(version)
 }
 
-pub(crate) async fn ensure_bucket(conn: &mut AnyConnection, bucket: &str) -> Result<()> {
-    if Meta::exists(conn, "SELECT 1 FROM buckets WHERE name = $1", &[bucket]).await? {
-        Ok(())
-    } else {
-        Err(Error::NoSuchBucket)
-    }
-}
-
-/// Makes `new` the key's current version, replacing (and marking dead the blobs of) the one
-/// before it.
-pub(crate) async fn replace_current(conn: &mut AnyConnection, new: &NewVersion, now: i64) -> Result<Version> {
-    remove_version(conn, &new.bucket, &new.key, NULL_VERSION, now).await?;
-    let version = Version {
+/// The version `new` becomes when committed at `now`.
+pub(crate) fn version_of(new: &NewVersion, now: i64) -> Version {
+    Version {
         bucket: new.bucket.clone(),
         key: new.key.clone(),
         version_id: NULL_VERSION.to_owned(),
@@ -236,41 +209,128 @@ pub(crate) async fn replace_current(conn: &mut AnyConnection, new: &NewVersion, 
         pieces: new.pieces.clone(),
         attrs: new.attrs.clone(),
         owner: new.owner.clone(),
-    };
-    sqlx::query(
-        "INSERT INTO versions (bucket, key, version_id, is_latest, delete_marker, size, etag, modified_ms,
-                               parts_count, pieces, attrs, owner)
-         VALUES ($1, $2, $3, 1, 0, $4, $5, $6, $7, $8, $9, $10)",
-    )
+    }
+}
+
+/// Fails unless this shard holds `bucket` (this incarnation of it), and keeps it from being
+/// deleted until the write commits.
+pub(crate) async fn hold_bucket(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    bucket: &str,
+    incarnation: &str,
+) -> Result<()> {
+    let sql = format!(
+        "SELECT 1 FROM shard_buckets WHERE name = $1 AND incarnation = $2{}",
+        Lock::Share.sql(backend)
+    );
+    if Meta::exists(conn, &sql, &[bucket, incarnation]).await? {
+        Ok(())
+    } else {
+        Err(Error::NoSuchBucket)
+    }
+}
+
+/// Makes `version` the key's current version if `condition` holds, replacing (and marking
+/// dead the blobs of) the one before it. The current version's row is locked and updated in
+/// place, so that writes of one key serialize on it: a second waits for the first and then
+/// sees its result. When the key holds nothing, two writes both insert, and the second fails
+/// (a unique violation) and is run again.
+pub(crate) async fn replace_current(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    version: &Version,
+    condition: &Condition,
+) -> Result<()> {
+    let current = sqlx::query(&format!(
+        "SELECT etag, delete_marker FROM versions WHERE bucket = $1 AND key = $2 AND version_id = $3{}",
+        Lock::Update.sql(backend)
+    ))
     .bind(&version.bucket)
     .bind(&version.key)
     .bind(&version.version_id)
-    .bind(db_size(version.size))
-    .bind(&version.etag)
-    .bind(version.modified_ms)
-    .bind(version.parts_count.map(i64::from))
-    .bind(serde_json::to_string(&version.pieces)?)
-    .bind(serde_json::to_string(&version.attrs)?)
-    .bind(&version.owner)
-    .execute(&mut *conn)
+    .fetch_optional(&mut *conn)
     .await?;
-    Ok(version)
+    let visible = match &current {
+        Some(row) => {
+            let marker: i64 = row.try_get("delete_marker")?;
+            (marker == 0).then(|| row.try_get::<String, _>("etag")).transpose()?
+        }
+        None => None,
+    };
+    match (condition, visible) {
+        (Condition::None, _) | (Condition::Absent, None) => {}
+        (Condition::Absent, Some(_)) => return Err(Error::PreconditionFailed),
+        (Condition::ETag(_), None) => return Err(Error::NoSuchKey),
+        (Condition::ETag(etag), Some(cur)) => {
+            if etag != "*" && *etag != cur {
+                return Err(Error::PreconditionFailed);
+            }
+        }
+    }
+    let sql = if current.is_some() {
+        "UPDATE versions SET is_latest = 1, delete_marker = 0, size = $4, etag = $5, modified_ms = $6,
+                             parts_count = $7, attrs = $8, owner = $9
+         WHERE bucket = $1 AND key = $2 AND version_id = $3"
+    } else {
+        "INSERT INTO versions (bucket, key, version_id, is_latest, delete_marker, size, etag, modified_ms,
+                               parts_count, attrs, owner)
+         VALUES ($1, $2, $3, 1, 0, $4, $5, $6, $7, $8, $9)"
+    };
+    sqlx::query(sql)
+        .bind(&version.bucket)
+        .bind(&version.key)
+        .bind(&version.version_id)
+        .bind(db_size(version.size))
+        .bind(&version.etag)
+        .bind(version.modified_ms)
+        .bind(version.parts_count.map(i64::from))
+        .bind(serde_json::to_string(&version.attrs)?)
+        .bind(&version.owner)
+        .execute(&mut *conn)
+        .await?;
+    if current.is_some() {
+        let (bucket, key, id) = (&version.bucket, &version.key, &version.version_id);
+        drop_pieces(&mut *conn, bucket, key, id, version.modified_ms).await?;
+    }
+    for (seq, piece) in version.pieces.iter().enumerate() {
+        sqlx::query("INSERT INTO pieces (bucket, key, version_id, seq, blob, size) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(&version.bucket)
+            .bind(&version.key)
+            .bind(&version.version_id)
+            .bind(i64::try_from(seq).unwrap_or(i64::MAX))
+            .bind(&piece.blob)
+            .bind(db_size(piece.size))
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Deletes a version's pieces; their blobs become dead.
+async fn drop_pieces(conn: &mut AnyConnection, bucket: &str, key: &str, version_id: &str, now: i64) -> Result<()> {
+    let blobs: Vec<String> =
+        sqlx::query_scalar("DELETE FROM pieces WHERE bucket = $1 AND key = $2 AND version_id = $3 RETURNING blob")
+            .bind(bucket)
+            .bind(key)
+            .bind(version_id)
+            .fetch_all(&mut *conn)
+            .await?;
+    crate::blobs::mark_dead(conn, &blobs, now).await
 }
 
 /// Deletes one version row and marks its blobs dead; returns whether it existed.
 async fn remove_version(conn: &mut AnyConnection, bucket: &str, key: &str, version_id: &str, now: i64) -> Result<bool> {
-    let pieces: Option<String> =
-        sqlx::query_scalar("DELETE FROM versions WHERE bucket = $1 AND key = $2 AND version_id = $3 RETURNING pieces")
-            .bind(bucket)
-            .bind(key)
-            .bind(version_id)
-            .fetch_optional(&mut *conn)
-            .await?;
-    let Some(pieces) = pieces else { return Ok(false) };
-    let pieces: Vec<Piece> = serde_json::from_str(&pieces)?;
-    for piece in &pieces {
-        crate::blobs::mark_dead(conn, &piece.blob, now).await?;
+    let deleted = sqlx::query("DELETE FROM versions WHERE bucket = $1 AND key = $2 AND version_id = $3")
+        .bind(bucket)
+        .bind(key)
+        .bind(version_id)
+        .execute(&mut *conn)
+        .await?;
+    if deleted.rows_affected() == 0 {
+        return Ok(false);
     }
+    drop_pieces(conn, bucket, key, version_id, now).await?;
     Ok(true)
 }
 
@@ -300,7 +360,7 @@ pub(crate) mod tests {
         let (_dir, meta) = test_store().await;
         crate::test_bucket(&meta).await;
         for blob in ["blob1", "blob2"] {
-            meta.begin_blob(blob).await.unwrap();
+            meta.begin_blob(blob, "b").await.unwrap();
         }
         meta.commit_object(&new_version("b", "k", "blob1"), &Condition::Absent)
             .await
@@ -330,9 +390,9 @@ pub(crate) mod tests {
             .unwrap();
         assert_eq!(meta.object("b", "k").await.unwrap().pieces[0].blob, "blob2");
         // blob1 is dead but within its grace period; far in the future it is reaped.
-        assert!(meta.claim_blobs(now_ms(), 10).await.unwrap().is_empty());
+        assert!(meta.claim_blobs(crate::MAIN, now_ms(), 10).await.unwrap().is_empty());
         assert_eq!(
-            meta.claim_blobs(now_ms() + 86_400_000, 10).await.unwrap(),
+            meta.claim_blobs(crate::MAIN, now_ms() + 86_400_000, 10).await.unwrap(),
             vec!["blob1".to_owned()]
         );
         assert!(meta.delete_object("b", "k").await.unwrap());

@@ -5,6 +5,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::identity::random_hex;
+use crate::write::{Isolation, transaction};
 use crate::{Error, Group, Meta, Result, User, now_ms};
 
 /// Versions a managed policy may keep, as in IAM.
@@ -80,22 +81,22 @@ impl Meta {
     /// Sets (or replaces) an inline policy.
     pub async fn put_inline_policy(&self, owner: &Owner<'_>, name: &str, document: &str) -> Result<()> {
         let (account, kind, principal) = owner.key();
-        let (_guard, mut tx) = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO inline_policies (account_id, principal_kind, principal_name, policy_name, document)
-             VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (account_id, principal_kind, principal_name, policy_name)
-             DO UPDATE SET document = excluded.document",
-        )
-        .bind(account)
-        .bind(kind)
-        .bind(principal)
-        .bind(name)
-        .bind(document)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        transaction!(&self.catalog, Isolation::Serializable, |tx| {
+            sqlx::query(
+                "INSERT INTO inline_policies (account_id, principal_kind, principal_name, policy_name, document)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (account_id, principal_kind, principal_name, policy_name)
+                 DO UPDATE SET document = excluded.document",
+            )
+            .bind(account)
+            .bind(kind)
+            .bind(principal)
+            .bind(name)
+            .bind(document)
+            .execute(&mut *tx)
+            .await?;
+            Ok(())
+        })
     }
 
     pub async fn inline_policy(&self, owner: &Owner<'_>, name: &str) -> Result<String> {
@@ -108,7 +109,7 @@ impl Meta {
         .bind(kind)
         .bind(principal)
         .bind(name)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.catalog.pool)
         .await?
         .ok_or_else(|| Error::NoSuchEntity(format!("policy {name} of {}", owner.describe())))
     }
@@ -122,29 +123,29 @@ impl Meta {
         .bind(account)
         .bind(kind)
         .bind(principal)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.catalog.pool)
         .await?;
         Ok(names)
     }
 
     pub async fn delete_inline_policy(&self, owner: &Owner<'_>, name: &str) -> Result<()> {
         let (account, kind, principal) = owner.key();
-        let (_guard, mut tx) = self.begin_write().await?;
-        let deleted = sqlx::query(
-            "DELETE FROM inline_policies
-             WHERE account_id = $1 AND principal_kind = $2 AND principal_name = $3 AND policy_name = $4",
-        )
-        .bind(account)
-        .bind(kind)
-        .bind(principal)
-        .bind(name)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        if deleted.rows_affected() == 0 {
-            return Err(Error::NoSuchEntity(format!("policy {name} of {}", owner.describe())));
-        }
-        Ok(())
+        transaction!(&self.catalog, Isolation::Serializable, |tx| {
+            let deleted = sqlx::query(
+                "DELETE FROM inline_policies
+                 WHERE account_id = $1 AND principal_kind = $2 AND principal_name = $3 AND policy_name = $4",
+            )
+            .bind(account)
+            .bind(kind)
+            .bind(principal)
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+            if deleted.rows_affected() == 0 {
+                return Err(Error::NoSuchEntity(format!("policy {name} of {}", owner.describe())));
+            }
+            Ok(())
+        })
     }
 
     /// Every identity policy document that applies to `user`: its inline policies, its
@@ -168,7 +169,7 @@ impl Meta {
         )
         .bind(&user.account_id)
         .bind(&user.name)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.catalog.pool)
         .await?;
         Ok(docs)
     }
@@ -182,25 +183,25 @@ impl Meta {
         document: &str,
     ) -> Result<ManagedPolicy> {
         let now = now_ms();
-        let (_guard, mut tx) = self.begin_write().await?;
-        let taken = "SELECT 1 FROM managed_policies WHERE account_id = $1 AND name = $2";
-        if Self::exists(&mut tx, taken, &[account_id, name]).await? {
-            return Err(Error::EntityExists(format!("policy {name}")));
-        }
-        let policy_id = format!("ANPA{}", random_hex(17));
-        sqlx::query(
-            "INSERT INTO managed_policies (account_id, name, path, policy_id, default_version, next_version, created_ms)
-             VALUES ($1, $2, $3, $4, 'v1', 2, $5)",
-        )
-        .bind(account_id)
-        .bind(name)
-        .bind(path)
-        .bind(&policy_id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        insert_version(&mut tx, account_id, name, "v1", document, now).await?;
-        tx.commit().await?;
+        transaction!(&self.catalog, Isolation::Serializable, |tx| {
+            let taken = "SELECT 1 FROM managed_policies WHERE account_id = $1 AND name = $2";
+            if Self::exists(&mut tx, taken, &[account_id, name]).await? {
+                return Err(Error::EntityExists(format!("policy {name}")));
+            }
+            let policy_id = format!("ANPA{}", random_hex(17));
+            sqlx::query(
+                "INSERT INTO managed_policies (account_id, name, path, policy_id, default_version, next_version, created_ms)
+                 VALUES ($1, $2, $3, $4, 'v1', 2, $5)",
+            )
+            .bind(account_id)
+            .bind(name)
+            .bind(path)
+            .bind(&policy_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            insert_version(&mut tx, account_id, name, "v1", document, now).await
+        })?;
         self.managed_policy(account_id, name).await
     }
 
@@ -210,7 +211,7 @@ impl Meta {
         ))
         .bind(account_id)
         .bind(name)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.catalog.pool)
         .await?;
         row.as_ref()
             .map(policy_from)
@@ -235,7 +236,7 @@ impl Meta {
         .bind(account_id)
         .bind(marker)
         .bind(path_prefix)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.catalog.pool)
         .await?;
         let mut policies = Vec::new();
         for row in &rows {
@@ -254,39 +255,39 @@ impl Meta {
 
     /// Deletes a managed policy that is attached nowhere and has no version but its default.
     pub async fn delete_policy(&self, policy: &ManagedPolicy) -> Result<()> {
-        let (_guard, mut tx) = self.begin_write().await?;
-        let args = [policy.account_id.as_str(), policy.name.as_str()];
-        if Self::exists(
-            &mut tx,
-            "SELECT 1 FROM policy_attachments WHERE account_id = $1 AND policy_name = $2",
-            &args,
-        )
-        .await?
-        {
-            return Err(Error::DeleteConflict(
-                "Cannot delete a policy attached to entities.".into(),
-            ));
-        }
-        let others = "SELECT 1 FROM policy_versions v JOIN managed_policies m
-             ON m.account_id = v.account_id AND m.name = v.policy_name
-             WHERE v.account_id = $1 AND v.policy_name = $2 AND v.version_id <> m.default_version";
-        if Self::exists(&mut tx, others, &args).await? {
-            return Err(Error::DeleteConflict(
-                "Cannot delete a policy with versions other than its default.".into(),
-            ));
-        }
-        for table in [
-            "policy_versions WHERE account_id = $1 AND policy_name = $2",
-            "managed_policies WHERE account_id = $1 AND name = $2",
-        ] {
-            sqlx::query(&format!("DELETE FROM {table}"))
-                .bind(&policy.account_id)
-                .bind(&policy.name)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        transaction!(&self.catalog, Isolation::Serializable, |tx| {
+            let args = [policy.account_id.as_str(), policy.name.as_str()];
+            if Self::exists(
+                &mut tx,
+                "SELECT 1 FROM policy_attachments WHERE account_id = $1 AND policy_name = $2",
+                &args,
+            )
+            .await?
+            {
+                return Err(Error::DeleteConflict(
+                    "Cannot delete a policy attached to entities.".into(),
+                ));
+            }
+            let others = "SELECT 1 FROM policy_versions v JOIN managed_policies m
+                 ON m.account_id = v.account_id AND m.name = v.policy_name
+                 WHERE v.account_id = $1 AND v.policy_name = $2 AND v.version_id <> m.default_version";
+            if Self::exists(&mut tx, others, &args).await? {
+                return Err(Error::DeleteConflict(
+                    "Cannot delete a policy with versions other than its default.".into(),
+                ));
+            }
+            for table in [
+                "policy_versions WHERE account_id = $1 AND policy_name = $2",
+                "managed_policies WHERE account_id = $1 AND name = $2",
+            ] {
+                sqlx::query(&format!("DELETE FROM {table}"))
+                    .bind(&policy.account_id)
+                    .bind(&policy.name)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            Ok(())
+        })
     }
 
     /// Adds a version (`vN`), optionally as the default. At most five versions.
@@ -296,42 +297,42 @@ impl Meta {
         document: &str,
         set_default: bool,
     ) -> Result<String> {
-        let (_guard, mut tx) = self.begin_write().await?;
-        let count: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM policy_versions WHERE account_id = $1 AND policy_name = $2")
-                .bind(&policy.account_id)
-                .bind(&policy.name)
-                .fetch_one(&mut *tx)
-                .await?;
-        if usize::try_from(count).unwrap_or(usize::MAX) >= MAX_VERSIONS {
-            return Err(Error::LimitExceeded(format!(
-                "A managed policy can have up to {MAX_VERSIONS} versions."
-            )));
-        }
-        let next: i64 =
-            sqlx::query_scalar("SELECT next_version FROM managed_policies WHERE account_id = $1 AND name = $2")
-                .bind(&policy.account_id)
-                .bind(&policy.name)
-                .fetch_one(&mut *tx)
-                .await?;
-        let version = format!("v{next}");
-        insert_version(&mut tx, &policy.account_id, &policy.name, &version, document, now_ms()).await?;
-        sqlx::query("UPDATE managed_policies SET next_version = $1 WHERE account_id = $2 AND name = $3")
-            .bind(next + 1)
-            .bind(&policy.account_id)
-            .bind(&policy.name)
-            .execute(&mut *tx)
-            .await?;
-        if set_default {
-            sqlx::query("UPDATE managed_policies SET default_version = $1 WHERE account_id = $2 AND name = $3")
-                .bind(&version)
+        transaction!(&self.catalog, Isolation::Serializable, |tx| {
+            let count: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM policy_versions WHERE account_id = $1 AND policy_name = $2")
+                    .bind(&policy.account_id)
+                    .bind(&policy.name)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            if usize::try_from(count).unwrap_or(usize::MAX) >= MAX_VERSIONS {
+                return Err(Error::LimitExceeded(format!(
+                    "A managed policy can have up to {MAX_VERSIONS} versions."
+                )));
+            }
+            let next: i64 =
+                sqlx::query_scalar("SELECT next_version FROM managed_policies WHERE account_id = $1 AND name = $2")
+                    .bind(&policy.account_id)
+                    .bind(&policy.name)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            let version = format!("v{next}");
+            insert_version(&mut tx, &policy.account_id, &policy.name, &version, document, now_ms()).await?;
+            sqlx::query("UPDATE managed_policies SET next_version = $1 WHERE account_id = $2 AND name = $3")
+                .bind(next + 1)
                 .bind(&policy.account_id)
                 .bind(&policy.name)
                 .execute(&mut *tx)
                 .await?;
-        }
-        tx.commit().await?;
-        Ok(version)
+            if set_default {
+                sqlx::query("UPDATE managed_policies SET default_version = $1 WHERE account_id = $2 AND name = $3")
+                    .bind(&version)
+                    .bind(&policy.account_id)
+                    .bind(&policy.name)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            Ok(version)
+        })
     }
 
     pub async fn policy_versions(&self, policy: &ManagedPolicy) -> Result<Vec<PolicyVersion>> {
@@ -341,7 +342,7 @@ impl Meta {
         )
         .bind(&policy.account_id)
         .bind(&policy.name)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.catalog.pool)
         .await?;
         rows.iter()
             .map(|r| {
@@ -357,98 +358,99 @@ impl Meta {
     }
 
     pub async fn set_default_version(&self, policy: &ManagedPolicy, version: &str) -> Result<()> {
-        let (_guard, mut tx) = self.begin_write().await?;
-        let known = "SELECT 1 FROM policy_versions WHERE account_id = $1 AND policy_name = $2 AND version_id = $3";
-        if !Self::exists(&mut tx, known, &[&policy.account_id, &policy.name, version]).await? {
-            return Err(Error::NoSuchEntity(format!(
-                "version {version} of policy {}",
-                policy.name
-            )));
-        }
-        sqlx::query("UPDATE managed_policies SET default_version = $1 WHERE account_id = $2 AND name = $3")
-            .bind(version)
-            .bind(&policy.account_id)
-            .bind(&policy.name)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
+        transaction!(&self.catalog, Isolation::Serializable, |tx| {
+            let known = "SELECT 1 FROM policy_versions WHERE account_id = $1 AND policy_name = $2 AND version_id = $3";
+            if !Self::exists(&mut tx, known, &[&policy.account_id, &policy.name, version]).await? {
+                return Err(Error::NoSuchEntity(format!(
+                    "version {version} of policy {}",
+                    policy.name
+                )));
+            }
+            sqlx::query("UPDATE managed_policies SET default_version = $1 WHERE account_id = $2 AND name = $3")
+                .bind(version)
+                .bind(&policy.account_id)
+                .bind(&policy.name)
+                .execute(&mut *tx)
+                .await?;
+            Ok(())
+        })
     }
 
     /// Deletes a version other than the default.
     pub async fn delete_policy_version(&self, policy: &ManagedPolicy, version: &str) -> Result<()> {
-        let (_guard, mut tx) = self.begin_write().await?;
-        // Read the default inside the transaction: a concurrent SetDefault must not leave the
-        // policy pointing at a deleted version.
-        let default: Option<String> =
-            sqlx::query_scalar("SELECT default_version FROM managed_policies WHERE account_id = $1 AND name = $2")
-                .bind(&policy.account_id)
-                .bind(&policy.name)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if default.as_deref() == Some(version) {
-            return Err(Error::DeleteConflict(
-                "Cannot delete the default version of a policy.".into(),
-            ));
-        }
-        let deleted =
-            sqlx::query("DELETE FROM policy_versions WHERE account_id = $1 AND policy_name = $2 AND version_id = $3")
-                .bind(&policy.account_id)
-                .bind(&policy.name)
-                .bind(version)
-                .execute(&mut *tx)
-                .await?;
-        tx.commit().await?;
-        if deleted.rows_affected() == 0 {
-            return Err(Error::NoSuchEntity(format!(
-                "version {version} of policy {}",
-                policy.name
-            )));
-        }
-        Ok(())
+        transaction!(&self.catalog, Isolation::Serializable, |tx| {
+            // Read the default inside the transaction: a concurrent SetDefault must not leave the
+            // policy pointing at a deleted version.
+            let default: Option<String> =
+                sqlx::query_scalar("SELECT default_version FROM managed_policies WHERE account_id = $1 AND name = $2")
+                    .bind(&policy.account_id)
+                    .bind(&policy.name)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if default.as_deref() == Some(version) {
+                return Err(Error::DeleteConflict(
+                    "Cannot delete the default version of a policy.".into(),
+                ));
+            }
+            let deleted = sqlx::query(
+                "DELETE FROM policy_versions WHERE account_id = $1 AND policy_name = $2 AND version_id = $3",
+            )
+            .bind(&policy.account_id)
+            .bind(&policy.name)
+            .bind(version)
+            .execute(&mut *tx)
+            .await?;
+            if deleted.rows_affected() == 0 {
+                return Err(Error::NoSuchEntity(format!(
+                    "version {version} of policy {}",
+                    policy.name
+                )));
+            }
+            Ok(())
+        })
     }
 
     /// Attaches a managed policy; attaching it again changes nothing.
     pub async fn attach_policy(&self, policy: &ManagedPolicy, owner: &Owner<'_>) -> Result<()> {
         let (_, kind, principal) = owner.key();
-        let (_guard, mut tx) = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO policy_attachments (account_id, policy_name, principal_kind, principal_name)
-             VALUES ($1, $2, $3, $4)
-             ON CONFLICT (account_id, policy_name, principal_kind, principal_name) DO NOTHING",
-        )
-        .bind(&policy.account_id)
-        .bind(&policy.name)
-        .bind(kind)
-        .bind(principal)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        transaction!(&self.catalog, Isolation::Serializable, |tx| {
+            sqlx::query(
+                "INSERT INTO policy_attachments (account_id, policy_name, principal_kind, principal_name)
+                 VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (account_id, policy_name, principal_kind, principal_name) DO NOTHING",
+            )
+            .bind(&policy.account_id)
+            .bind(&policy.name)
+            .bind(kind)
+            .bind(principal)
+            .execute(&mut *tx)
+            .await?;
+            Ok(())
+        })
     }
 
     pub async fn detach_policy(&self, policy: &ManagedPolicy, owner: &Owner<'_>) -> Result<()> {
         let (_, kind, principal) = owner.key();
-        let (_guard, mut tx) = self.begin_write().await?;
-        let deleted = sqlx::query(
-            "DELETE FROM policy_attachments
-             WHERE account_id = $1 AND policy_name = $2 AND principal_kind = $3 AND principal_name = $4",
-        )
-        .bind(&policy.account_id)
-        .bind(&policy.name)
-        .bind(kind)
-        .bind(principal)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        if deleted.rows_affected() == 0 {
-            return Err(Error::NoSuchEntity(format!(
-                "policy {} attached to {}",
-                policy.name,
-                owner.describe()
-            )));
-        }
-        Ok(())
+        transaction!(&self.catalog, Isolation::Serializable, |tx| {
+            let deleted = sqlx::query(
+                "DELETE FROM policy_attachments
+                 WHERE account_id = $1 AND policy_name = $2 AND principal_kind = $3 AND principal_name = $4",
+            )
+            .bind(&policy.account_id)
+            .bind(&policy.name)
+            .bind(kind)
+            .bind(principal)
+            .execute(&mut *tx)
+            .await?;
+            if deleted.rows_affected() == 0 {
+                return Err(Error::NoSuchEntity(format!(
+                    "policy {} attached to {}",
+                    policy.name,
+                    owner.describe()
+                )));
+            }
+            Ok(())
+        })
     }
 
     /// The managed policies attached to a user or group.
@@ -462,7 +464,7 @@ impl Meta {
         .bind(account)
         .bind(kind)
         .bind(principal)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.catalog.pool)
         .await?;
         rows.iter().map(policy_from).collect()
     }

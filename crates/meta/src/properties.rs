@@ -2,33 +2,34 @@
 
 use sqlx::Row;
 
+use crate::write::{Isolation, transaction};
 use crate::{Meta, Result};
 
 impl Meta {
     pub async fn property(&self, name: &str) -> Result<Option<String>> {
         let value = sqlx::query_scalar("SELECT value FROM properties WHERE name = $1")
             .bind(name)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.catalog.pool)
             .await?;
         Ok(value)
     }
 
     pub async fn set_property(&self, name: &str, value: &str) -> Result<()> {
-        let (_guard, mut tx) = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO properties (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-        )
-        .bind(name)
-        .bind(value)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        transaction!(&self.catalog, Isolation::Serializable, |tx| {
+            sqlx::query(
+                "INSERT INTO properties (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            )
+            .bind(name)
+            .bind(value)
+            .execute(&mut *tx)
+            .await?;
+            Ok(())
+        })
     }
 
     pub async fn properties(&self) -> Result<Vec<(String, String)>> {
         let rows = sqlx::query("SELECT name, value FROM properties ORDER BY name")
-            .fetch_all(&self.pool)
+            .fetch_all(&self.catalog.pool)
             .await?;
         rows.iter()
             .map(|r| Ok((r.try_get("name")?, r.try_get("value")?)))

@@ -1,20 +1,14 @@
-//! Provider instances: where buckets' bytes can live. Settings are kept as JSON the gateway
-//! understands; the secret (a service credential) is sealed like access-key secrets.
+//! Provider instances: where buckets' bytes can live (`osg_model::ProviderRecord`). Settings
+//! are stored as their JSON; the secret (a service credential) is sealed like access-key
+//! secrets.
 
+use osg_model::ProviderRecord;
+use osg_model::provider::Kind;
 use secrecy::SecretString;
 use sqlx::Row;
 
+use crate::write::{Isolation, transaction};
 use crate::{Error, Meta, Result, now_ms};
-
-/// A provider instance as stored, without its secret.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProviderRecord {
-    pub name: String,
-    /// `s3`, `swift`, ...
-    pub kind: String,
-    /// Non-secret settings as JSON.
-    pub config: String,
-}
 
 /// What a provider's sealed secret is bound to.
 fn provider_row(name: &str) -> String {
@@ -22,33 +16,44 @@ fn provider_row(name: &str) -> String {
 }
 
 impl Meta {
+    /// Registers a provider instance: a name of the model's rules, not the embedded Walrus's.
     pub async fn add_provider(&self, record: &ProviderRecord, secret: &str) -> Result<()> {
-        let (_guard, mut tx) = self.begin_write().await?;
-        if Self::exists(&mut tx, "SELECT 1 FROM providers WHERE name = $1", &[&record.name]).await? {
-            return Err(Error::EntityExists(format!("provider {}", record.name)));
+        if !osg_model::names::is_resource_name(&record.name) {
+            return Err(Error::Invalid(
+                "provider names are 1 to 63 lowercase letters, digits and dashes".into(),
+            ));
         }
-        sqlx::query("INSERT INTO providers (name, kind, config, secret, created_ms) VALUES ($1, $2, $3, $4, $5)")
-            .bind(&record.name)
-            .bind(&record.kind)
-            .bind(&record.config)
-            .bind(self.sealer.seal(&provider_row(&record.name), secret))
-            .bind(now_ms())
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
+        if record.name == osg_model::blob::EMBEDDED {
+            return Err(Error::Invalid(format!("{} is the embedded Walrus", record.name)));
+        }
+        let settings = serde_json::to_string(&record.settings)?;
+        transaction!(&self.catalog, Isolation::Serializable, |tx| {
+            if Self::exists(&mut tx, "SELECT 1 FROM providers WHERE name = $1", &[&record.name]).await? {
+                return Err(Error::EntityExists(format!("provider {}", record.name)));
+            }
+            sqlx::query("INSERT INTO providers (name, kind, config, secret, created_ms) VALUES ($1, $2, $3, $4, $5)")
+                .bind(&record.name)
+                .bind(record.kind.as_str())
+                .bind(&settings)
+                .bind(self.sealer.seal(&provider_row(&record.name), secret))
+                .bind(now_ms())
+                .execute(&mut *tx)
+                .await?;
+            Ok(())
+        })
     }
 
     pub async fn providers(&self) -> Result<Vec<ProviderRecord>> {
         let rows = sqlx::query("SELECT name, kind, config FROM providers ORDER BY name")
-            .fetch_all(&self.pool)
+            .fetch_all(&self.catalog.pool)
             .await?;
         rows.iter()
             .map(|r| {
+                let kind: String = r.try_get("kind")?;
                 Ok(ProviderRecord {
                     name: r.try_get("name")?,
-                    kind: r.try_get("kind")?,
-                    config: r.try_get("config")?,
+                    kind: Kind::parse(&kind).ok_or_else(|| Error::Corrupt(format!("provider kind {kind}")))?,
+                    settings: serde_json::from_str(&r.try_get::<String, _>("config")?)?,
                 })
             })
             .collect()
@@ -57,36 +62,47 @@ impl Meta {
     pub async fn provider_secret(&self, name: &str) -> Result<SecretString> {
         let sealed: Option<String> = sqlx::query_scalar("SELECT secret FROM providers WHERE name = $1")
             .bind(name)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.catalog.pool)
             .await?;
         let sealed = sealed.ok_or_else(|| Error::NoSuchEntity(format!("provider {name}")))?;
         self.sealer.open(&provider_row(name), &sealed)
     }
 
-    /// Removes a provider no bucket lives on.
+    /// Removes a provider that holds no bucket and no blob (the reaper may still have some to
+    /// delete there).
     pub async fn remove_provider(&self, name: &str) -> Result<()> {
-        let (_guard, mut tx) = self.begin_write().await?;
-        if Self::exists(&mut tx, "SELECT 1 FROM buckets WHERE provider = $1", &[name]).await? {
-            return Err(Error::DeleteConflict(format!("Buckets live on provider {name}.")));
+        no_buckets_on(&mut *self.catalog.pool.acquire().await?, name).await?;
+        // The ledgers are on the shards; one that does not answer keeps the provider too.
+        for shard in self.shard_names().await? {
+            let shard = self.shard(&shard).await?;
+            let mut conn = shard.pool.acquire().await?;
+            if Self::exists(&mut conn, "SELECT 1 FROM blobs WHERE provider = $1 LIMIT 1", &[name]).await? {
+                return Err(Error::DeleteConflict(format!(
+                    "The reaper still has blobs to delete on provider {name}; try again later."
+                )));
+            }
         }
-        // Blob ids end in `@PROVIDER`: the reaper still has blobs to delete there.
-        let queued =
-            "SELECT 1 FROM pending_blobs WHERE blob LIKE $1 UNION ALL SELECT 1 FROM dead_blobs WHERE blob LIKE $1";
-        if Self::exists(&mut tx, queued, &[&format!("%@{name}")]).await? {
-            return Err(Error::DeleteConflict(format!(
-                "The reaper still has blobs to delete on provider {name}; try again later."
-            )));
-        }
-        let removed = sqlx::query("DELETE FROM providers WHERE name = $1")
-            .bind(name)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        if removed.rows_affected() == 0 {
-            return Err(Error::NoSuchEntity(format!("provider {name}")));
-        }
-        Ok(())
+        transaction!(&self.catalog, Isolation::Serializable, |tx| {
+            // Again: a bucket may have been created on it meanwhile.
+            no_buckets_on(&mut tx, name).await?;
+            let removed = sqlx::query("DELETE FROM providers WHERE name = $1")
+                .bind(name)
+                .execute(&mut *tx)
+                .await?;
+            if removed.rows_affected() == 0 {
+                return Err(Error::NoSuchEntity(format!("provider {name}")));
+            }
+            Ok(())
+        })
     }
+}
+
+/// Fails if a bucket lives on provider `name`.
+async fn no_buckets_on(conn: &mut sqlx::AnyConnection, name: &str) -> Result<()> {
+    if Meta::exists(conn, "SELECT 1 FROM buckets WHERE provider = $1", &[name]).await? {
+        return Err(Error::DeleteConflict(format!("Buckets live on provider {name}.")));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -100,9 +116,19 @@ mod tests {
         let (_dir, meta) = test_store().await;
         let record = ProviderRecord {
             name: "rgw".into(),
-            kind: "s3".into(),
-            config: "{}".into(),
+            kind: Kind::S3,
+            settings: osg_model::provider::Settings::new("http://rgw", "AK", "blobs"),
         };
+        for name in ["walrus", "Bad_Name", ""] {
+            let bad = ProviderRecord {
+                name: name.into(),
+                ..record.clone()
+            };
+            assert!(
+                matches!(meta.add_provider(&bad, "s").await, Err(Error::Invalid(_))),
+                "{name}"
+            );
+        }
         meta.add_provider(&record, "very-secret").await.unwrap();
         assert!(matches!(
             meta.add_provider(&record, "x").await,
@@ -114,7 +140,7 @@ mod tests {
             "very-secret"
         );
         let stored: String = sqlx::query_scalar("SELECT secret FROM providers")
-            .fetch_one(&meta.pool)
+            .fetch_one(&meta.catalog.pool)
             .await
             .unwrap();
         assert!(!stored.contains("very-secret"));
@@ -125,7 +151,7 @@ mod tests {
             region: "us-east-1",
             provider: "rgw",
         };
-        meta.create_bucket(new, crate::BucketAccess::default(), 10)
+        meta.create_bucket(new, crate::BucketConfig::default(), 10)
             .await
             .unwrap();
         assert!(matches!(

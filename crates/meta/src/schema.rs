@@ -1,12 +1,19 @@
-//! The schema, created on first open. Keys are compared byte-wise (SQLite's BINARY collation),
-//! which is the UTF-8 order S3 lists in.
+//! The schema, created on first open, and its upgrades: the one place where stored formats
+//! change. Keys are compared byte-wise (SQLite's BINARY collation), which is the UTF-8 order
+//! S3 lists in.
 
 use sqlx::AnyPool;
+use sqlx::{AnyConnection, Row};
 
-use crate::{Backend, Result};
+use crate::{Backend, Error, Result};
 
-/// 2: indexes on the reaper's queues.
-const SCHEMA_VERSION: i64 = 2;
+/// 2: indexes on the reaper's queues. 3: a bucket's configuration, its policy included, is one
+/// typed document (`osg_model::BucketConfig`); object ACLs are stored as documents, not as
+/// strings of JSON.
+/// 4: the blob ledger (`blobs`) replaces the reaper's two queues, and a version's pieces are
+/// rows (`pieces`) instead of a JSON column; metadata shards (`shards`, `shard_buckets`, and
+/// each bucket's shard).
+const SCHEMA_VERSION: i64 = 4;
 /// The PostgreSQL advisory lock held while the schema is created or upgraded.
 const MIGRATION_LOCK: i64 = 0x6f73_6701;
 
@@ -54,15 +61,17 @@ const TABLES: &[&str] = &[
         policy_name TEXT NOT NULL,
         document TEXT NOT NULL,
         PRIMARY KEY (account_id, principal_kind, principal_name, policy_name))",
+    // `config`: the encoded `osg_model::BucketConfig`; `shard`: where its objects are, and
+    // `incarnation`: which creation of the name this is (`crate::shard`).
     "CREATE TABLE IF NOT EXISTS buckets (
         name TEXT PRIMARY KEY,
         account_id TEXT NOT NULL REFERENCES accounts(id),
         region TEXT NOT NULL,
         created_ms BIGINT NOT NULL,
         provider TEXT NOT NULL,
-        ownership TEXT NOT NULL,
-        acl TEXT NOT NULL,
-        public_access_block TEXT NOT NULL)",
+        config TEXT NOT NULL,
+        shard TEXT NOT NULL DEFAULT 'main',
+        incarnation TEXT NOT NULL DEFAULT '')",
     "CREATE TABLE IF NOT EXISTS groups (
         account_id TEXT NOT NULL REFERENCES accounts(id),
         name TEXT NOT NULL,
@@ -99,11 +108,7 @@ const TABLES: &[&str] = &[
         principal_kind TEXT NOT NULL,
         principal_name TEXT NOT NULL,
         PRIMARY KEY (account_id, policy_name, principal_kind, principal_name))",
-    "CREATE TABLE IF NOT EXISTS bucket_policies (
-        bucket TEXT PRIMARY KEY REFERENCES buckets(name),
-        document TEXT NOT NULL)",
-    // Every object version, current or not; `pieces` is the JSON list of blobs holding the
-    // bytes in order (one for a plain PUT, one per part for a completed multipart upload).
+    // Every object version, current or not.
     "CREATE TABLE IF NOT EXISTS versions (
         bucket TEXT NOT NULL,
         key TEXT NOT NULL,
@@ -114,10 +119,12 @@ const TABLES: &[&str] = &[
         etag TEXT NOT NULL,
         modified_ms BIGINT NOT NULL,
         parts_count BIGINT,
-        pieces TEXT NOT NULL,
         attrs TEXT NOT NULL,
         owner TEXT NOT NULL,
         PRIMARY KEY (bucket, key, version_id))",
+    // A version's blobs, in order (one for a plain PUT, one per part for a completed upload).
+    PIECES,
+    "CREATE INDEX IF NOT EXISTS pieces_by_blob ON pieces (blob)",
     // The listing index: current, visible objects in key order, so a page costs a range scan.
     "CREATE INDEX IF NOT EXISTS versions_listing ON versions (bucket, key)
         WHERE is_latest = 1 AND delete_marker = 0",
@@ -137,19 +144,169 @@ const TABLES: &[&str] = &[
         etag TEXT NOT NULL,
         modified_ms BIGINT NOT NULL,
         PRIMARY KEY (upload_id, part_number))",
-    // Blobs being written: a crash mid-write leaves the row, and the reaper removes the blob
-    // once the lease has expired.
-    "CREATE TABLE IF NOT EXISTS pending_blobs (
-        blob TEXT PRIMARY KEY,
-        expires_ms BIGINT NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS pending_blobs_expiry ON pending_blobs (expires_ms)",
-    // Blobs no version references any more, deleted after a grace period so that reads
-    // already under way finish.
-    "CREATE TABLE IF NOT EXISTS dead_blobs (
-        blob TEXT PRIMARY KEY,
-        after_ms BIGINT NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS dead_blobs_due ON dead_blobs (after_ms)",
+    // The blob ledger (`crate::blobs`).
+    BLOBS,
+    "CREATE INDEX IF NOT EXISTS blobs_placed ON blobs (provider, bucket, id)",
+    "CREATE INDEX IF NOT EXISTS blobs_due ON blobs (state, due_ms)",
+    SHARDS,
+    SHARD_BUCKETS,
+    STORE,
 ];
+
+/// The catalog's registered shards (`crate::shard`); `url` is sealed.
+const SHARDS: &str = "CREATE TABLE IF NOT EXISTS shards (
+        name TEXT PRIMARY KEY,
+        url TEXT NOT NULL,
+        added_ms BIGINT NOT NULL)";
+
+/// The buckets a shard holds, each incarnation a row (`crate::shard`).
+const SHARD_BUCKETS: &str = "CREATE TABLE IF NOT EXISTS shard_buckets (
+        name TEXT NOT NULL,
+        incarnation TEXT NOT NULL,
+        PRIMARY KEY (name, incarnation))";
+
+/// This database's id, made with its schema: one database is not registered twice as shards.
+const STORE: &str = "CREATE TABLE IF NOT EXISTS store (id TEXT NOT NULL)";
+
+const PIECES: &str = "CREATE TABLE IF NOT EXISTS pieces (
+        bucket TEXT NOT NULL,
+        key TEXT NOT NULL,
+        version_id TEXT NOT NULL,
+        seq BIGINT NOT NULL,
+        blob TEXT NOT NULL,
+        size BIGINT NOT NULL,
+        PRIMARY KEY (bucket, key, version_id, seq))";
+
+/// `state`: 0 being written (`due_ms`: when its lease runs out), 1 live, 2 dead (`due_ms`:
+/// when the reaper may delete it).
+const BLOBS: &str = "CREATE TABLE IF NOT EXISTS blobs (
+        id TEXT PRIMARY KEY,
+        provider TEXT NOT NULL,
+        bucket TEXT NOT NULL,
+        state BIGINT NOT NULL,
+        size BIGINT NOT NULL,
+        due_ms BIGINT NOT NULL)";
+
+/// PostgreSQL: the request path's hottest write, [`crate::Meta::commit_object`], as functions,
+/// so that a gateway's batch of commits is one statement and one round trip (`crate::batch`).
+/// `osg_commit_object` does what `crate::objects::commit_in` does on SQLite, and the store's
+/// tests run on both. Outcomes that change nothing are returned; a lost lease raises `OSG01`
+/// (the blob's id as its message) so that what the commit did is undone.
+const COMMIT_OBJECT: &str = r#"CREATE OR REPLACE FUNCTION osg_commit_object(
+        p_bucket TEXT, p_incarnation TEXT, p_key TEXT, p_version TEXT, p_condition TEXT, p_expected TEXT,
+        p_size BIGINT, p_etag TEXT, p_now BIGINT, p_parts_count BIGINT, p_attrs TEXT,
+        p_owner TEXT, p_pieces JSONB, p_dead_due BIGINT) RETURNS TEXT
+    LANGUAGE plpgsql AS $$
+DECLARE
+    cur RECORD;
+    existed BOOLEAN;
+    gone RECORD;
+    piece RECORD;
+BEGIN
+    -- The caller holds the bucket's row FOR SHARE, if there is one: it cannot go until commit.
+    PERFORM 1 FROM shard_buckets WHERE name = p_bucket AND incarnation = p_incarnation;
+    IF NOT FOUND THEN
+        RETURN 'NoSuchBucket';
+    END IF;
+    SELECT etag, delete_marker INTO cur FROM versions
+        WHERE bucket = p_bucket AND key = p_key AND version_id = p_version FOR UPDATE;
+    existed := FOUND;
+    IF p_condition = 'absent' AND existed AND cur.delete_marker = 0 THEN
+        RETURN 'PreconditionFailed';
+    ELSIF p_condition = 'etag' THEN
+        IF NOT existed OR cur.delete_marker <> 0 THEN
+            RETURN 'NoSuchKey';
+        ELSIF p_expected <> '*' AND p_expected <> cur.etag THEN
+            RETURN 'PreconditionFailed';
+        END IF;
+    END IF;
+    IF existed THEN
+        UPDATE versions SET is_latest = 1, delete_marker = 0, size = p_size, etag = p_etag,
+                            modified_ms = p_now, parts_count = p_parts_count, attrs = p_attrs,
+                            owner = p_owner
+            WHERE bucket = p_bucket AND key = p_key AND version_id = p_version;
+        FOR gone IN DELETE FROM pieces WHERE bucket = p_bucket AND key = p_key AND version_id = p_version
+                    RETURNING blob LOOP
+            UPDATE blobs SET state = 2, due_ms = p_dead_due WHERE id = gone.blob;
+        END LOOP;
+    ELSE
+        INSERT INTO versions (bucket, key, version_id, is_latest, delete_marker, size, etag,
+                              modified_ms, parts_count, attrs, owner)
+            VALUES (p_bucket, p_key, p_version, 1, 0, p_size, p_etag, p_now, p_parts_count,
+                    p_attrs, p_owner);
+    END IF;
+    -- One piece at a time, by primary key: a plan cached while the tables were small must not
+    -- scan them once they are large.
+    FOR piece IN SELECT * FROM ROWS FROM (jsonb_to_recordset(p_pieces) AS (blob TEXT, size BIGINT))
+                 WITH ORDINALITY AS s(blob, size, n) LOOP
+        INSERT INTO pieces (bucket, key, version_id, seq, blob, size)
+            VALUES (p_bucket, p_key, p_version, piece.n - 1, piece.blob, piece.size);
+        UPDATE blobs SET state = 1, size = piece.size WHERE id = piece.blob AND state = 0;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION USING ERRCODE = 'OSG01', MESSAGE = piece.blob;
+        END IF;
+    END LOOP;
+    RETURN 'ok';
+END $$"#;
+
+/// A batch of blob leases (a JSON array of `crate::batch::Lease`): each recorded if the shard
+/// holds its bucket (by primary key, whatever the tables' statistics), `NoSuchBucket` if not.
+/// Answers a JSON array of outcomes in the batch's order.
+const LEASE_BLOBS: &str = r#"CREATE OR REPLACE FUNCTION osg_lease_blobs(p_batch TEXT) RETURNS TEXT
+    LANGUAGE plpgsql AS $$
+DECLARE
+    l RECORD;
+    outcomes TEXT[] := '{}';
+BEGIN
+    FOR l IN SELECT * FROM ROWS FROM (jsonb_to_recordset(p_batch::jsonb) AS (
+                 id TEXT, provider TEXT, bucket TEXT, incarnation TEXT, due BIGINT)) WITH ORDINALITY AS b
+             ORDER BY b.id COLLATE "C" LOOP
+        PERFORM 1 FROM shard_buckets WHERE name = l.bucket AND incarnation = l.incarnation;
+        IF FOUND THEN
+            INSERT INTO blobs (id, provider, bucket, state, size, due_ms)
+                VALUES (l.id, l.provider, l.bucket, 0, 0, l.due) ON CONFLICT (id) DO NOTHING;
+            outcomes[l.ordinality] := 'ok';
+        ELSE
+            outcomes[l.ordinality] := 'NoSuchBucket';
+        END IF;
+    END LOOP;
+    RETURN array_to_json(outcomes)::text;
+END $$"#;
+
+/// A batch of commits (a JSON array of `crate::batch::Commit`) in one transaction, each in a
+/// subtransaction of its own so that one's failure undoes only its part. Batches lock their
+/// buckets, then their keys, in name order, whichever gateway sent them, so they cannot
+/// deadlock one another. Answers
+/// a JSON array of outcomes in the batch's order: `osg_commit_object`'s, or `error SQLSTATE
+/// message`.
+const COMMIT_OBJECTS: &str = r#"CREATE OR REPLACE FUNCTION osg_commit_objects(p_batch TEXT) RETURNS TEXT
+    LANGUAGE plpgsql AS $$
+DECLARE
+    held RECORD;
+    c RECORD;
+    outcomes TEXT[] := '{}';
+BEGIN
+    -- The batch's buckets, each locked once (not once per commit) so that none can be deleted
+    -- before the batch commits; in name order, before any key.
+    FOR held IN SELECT DISTINCT bucket COLLATE "C" AS bucket, incarnation COLLATE "C" AS incarnation
+                FROM jsonb_to_recordset(p_batch::jsonb) AS s(bucket TEXT, incarnation TEXT) ORDER BY 1, 2 LOOP
+        PERFORM 1 FROM shard_buckets WHERE name = held.bucket AND incarnation = held.incarnation FOR SHARE;
+    END LOOP;
+    FOR c IN SELECT * FROM ROWS FROM (jsonb_to_recordset(p_batch::jsonb) AS (
+                 bucket TEXT, incarnation TEXT, key TEXT, version_id TEXT, condition TEXT, expected TEXT,
+                 size BIGINT, etag TEXT, modified_ms BIGINT, parts_count BIGINT, attrs TEXT,
+                 owner TEXT, pieces JSONB, dead_due BIGINT)) WITH ORDINALITY AS b
+             ORDER BY b.bucket COLLATE "C", b.key COLLATE "C", b.ordinality LOOP
+        BEGIN
+            outcomes[c.ordinality] := osg_commit_object(c.bucket, c.incarnation, c.key, c.version_id,
+                c.condition, c.expected, c.size, c.etag, c.modified_ms, c.parts_count, c.attrs,
+                c.owner, c.pieces, c.dead_due);
+        EXCEPTION WHEN OTHERS THEN
+            outcomes[c.ordinality] := 'error ' || SQLSTATE || ' ' || SQLERRM;
+        END;
+    END LOOP;
+    RETURN array_to_json(outcomes)::text;
+END $$"#;
 
 /// Creates or upgrades the schema. On PostgreSQL, gateways starting together take turns; one
 /// that finds the schema current runs no DDL at all, so it cannot deadlock with gateways
@@ -168,20 +325,29 @@ pub async fn migrate(pool: &AnyPool, backend: Backend) -> Result<()> {
         .await?;
     match version {
         Some(v) if v > SCHEMA_VERSION => {
-            return Err(crate::Error::Corrupt(format!(
+            return Err(Error::Corrupt(format!(
                 "metadata schema version {v} is newer than this binary's {SCHEMA_VERSION}"
             )));
         }
         Some(SCHEMA_VERSION) => return Ok(tx.commit().await?),
-        _ => {}
+        // A new store: the current schema.
+        None => {
+            for stmt in &TABLES[1..] {
+                sqlx::query(&for_backend(stmt, backend)).execute(&mut *tx).await?;
+            }
+            name_store(&mut tx).await?;
+        }
+        Some(mut v) => {
+            while v < SCHEMA_VERSION {
+                upgrade(&mut tx, backend, v).await?;
+                v += 1;
+            }
+        }
     }
-    for stmt in &TABLES[1..] {
-        let stmt = match backend {
-            Backend::Sqlite => stmt.to_string(),
-            // Keys sort byte-wise (S3's order), whatever the database's collation.
-            Backend::Postgres => stmt.replace(" key TEXT NOT NULL", " key TEXT COLLATE \"C\" NOT NULL"),
-        };
-        sqlx::query(&stmt).execute(&mut *tx).await?;
+    if backend == Backend::Postgres {
+        for function in [COMMIT_OBJECT, COMMIT_OBJECTS, LEASE_BLOBS] {
+            sqlx::query(function).execute(&mut *tx).await?;
+        }
     }
     sqlx::query("DELETE FROM schema_version").execute(&mut *tx).await?;
     sqlx::query("INSERT INTO schema_version (version) VALUES ($1)")
@@ -190,4 +356,306 @@ pub async fn migrate(pool: &AnyPool, backend: Backend) -> Result<()> {
         .await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// The statement as `backend` takes it.
+fn for_backend(stmt: &str, backend: Backend) -> String {
+    match backend {
+        Backend::Sqlite => stmt.to_owned(),
+        // Keys sort byte-wise (S3's order), whatever the database's collation.
+        Backend::Postgres => stmt.replace(" key TEXT NOT NULL", " key TEXT COLLATE \"C\" NOT NULL"),
+    }
+}
+
+/// Brings a store of schema `from` to `from + 1`.
+async fn upgrade(conn: &mut AnyConnection, backend: Backend, from: i64) -> Result<()> {
+    match from {
+        1 => {
+            for index in [
+                "CREATE INDEX IF NOT EXISTS pending_blobs_expiry ON pending_blobs (expires_ms)",
+                "CREATE INDEX IF NOT EXISTS dead_blobs_due ON dead_blobs (after_ms)",
+            ] {
+                sqlx::query(index).execute(&mut *conn).await?;
+            }
+        }
+        2 => {
+            sqlx::query("ALTER TABLE buckets ADD COLUMN config TEXT NOT NULL DEFAULT ''")
+                .execute(&mut *conn)
+                .await?;
+            let rows = sqlx::query(
+                "SELECT b.name, b.ownership, b.acl, b.public_access_block, p.document AS policy
+                 FROM buckets b LEFT JOIN bucket_policies p ON p.bucket = b.name",
+            )
+            .fetch_all(&mut *conn)
+            .await?;
+            for row in rows {
+                let name: String = row.try_get("name")?;
+                let ownership: String = row.try_get("ownership")?;
+                let acl: String = row.try_get("acl")?;
+                let pab: String = row.try_get("public_access_block")?;
+                let mut config = osg_model::BucketConfig::default();
+                config.ownership = osg_model::Ownership::parse(&ownership).unwrap_or_default();
+                if !acl.is_empty() {
+                    config.acl = serde_json::from_str(&acl)?;
+                }
+                if !pab.is_empty() {
+                    config.public_access_block = Some(serde_json::from_str(&pab)?);
+                }
+                // The policy as it was stored, checked when it was (a Public Access Block set
+                // since does not take it away).
+                let mut doc: serde_json::Value = serde_json::from_str(&config.encode())?;
+                if let Some(policy) = row.try_get::<Option<String>, _>("policy")? {
+                    doc["policy"] = policy.into();
+                }
+                sqlx::query("UPDATE buckets SET config = $1 WHERE name = $2")
+                    .bind(doc.to_string())
+                    .bind(&name)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            sqlx::query("DROP TABLE bucket_policies").execute(&mut *conn).await?;
+            for column in ["ownership", "acl", "public_access_block"] {
+                sqlx::query(&format!("ALTER TABLE buckets DROP COLUMN {column}"))
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            // Object ACLs were strings holding JSON; now they are part of the document.
+            for (table, id) in [("versions", "bucket, key, version_id"), ("uploads", "upload_id")] {
+                let rows = sqlx::query(&format!(
+                    "SELECT {id}, attrs FROM {table} WHERE attrs LIKE '%\"acl\":\"%'"
+                ))
+                .fetch_all(&mut *conn)
+                .await?;
+                for row in rows {
+                    let attrs: String = row.try_get("attrs")?;
+                    let mut doc: serde_json::Value = serde_json::from_str(&attrs)?;
+                    if let Some(serde_json::Value::String(acl)) = doc.get("acl").cloned() {
+                        doc["acl"] = serde_json::from_str(&acl)?;
+                    }
+                    let (sql, keys): (String, Vec<String>) = if table == "versions" {
+                        (
+                            "UPDATE versions SET attrs = $1 WHERE bucket = $2 AND key = $3 AND version_id = $4".into(),
+                            vec![row.try_get("bucket")?, row.try_get("key")?, row.try_get("version_id")?],
+                        )
+                    } else {
+                        (
+                            "UPDATE uploads SET attrs = $1 WHERE upload_id = $2".into(),
+                            vec![row.try_get("upload_id")?],
+                        )
+                    };
+                    let mut q = sqlx::query(&sql).bind(doc.to_string());
+                    for k in keys {
+                        q = q.bind(k);
+                    }
+                    q.execute(&mut *conn).await?;
+                }
+            }
+        }
+        3 => {
+            for stmt in [
+                PIECES,
+                "CREATE INDEX IF NOT EXISTS pieces_by_blob ON pieces (blob)",
+                BLOBS,
+                "CREATE INDEX IF NOT EXISTS blobs_placed ON blobs (provider, bucket, id)",
+                "CREATE INDEX IF NOT EXISTS blobs_due ON blobs (state, due_ms)",
+            ] {
+                sqlx::query(&for_backend(stmt, backend)).execute(&mut *conn).await?;
+            }
+            let rows = sqlx::query("SELECT bucket, key, version_id, pieces FROM versions")
+                .fetch_all(&mut *conn)
+                .await?;
+            for row in rows {
+                let (bucket, key, version_id): (String, String, String) =
+                    (row.try_get("bucket")?, row.try_get("key")?, row.try_get("version_id")?);
+                let pieces: Vec<osg_model::Piece> = serde_json::from_str(&row.try_get::<String, _>("pieces")?)?;
+                for (seq, piece) in pieces.iter().enumerate() {
+                    let size = i64::try_from(piece.size).unwrap_or(i64::MAX);
+                    sqlx::query(
+                        "INSERT INTO pieces (bucket, key, version_id, seq, blob, size) VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(&bucket)
+                    .bind(&key)
+                    .bind(&version_id)
+                    .bind(i64::try_from(seq).unwrap_or(i64::MAX))
+                    .bind(&piece.blob)
+                    .bind(size)
+                    .execute(&mut *conn)
+                    .await?;
+                    ledger(conn, &piece.blob, &bucket, 1, size, 0).await?;
+                }
+            }
+            let parts =
+                sqlx::query("SELECT u.bucket, p.blob, p.size FROM parts p JOIN uploads u ON u.upload_id = p.upload_id")
+                    .fetch_all(&mut *conn)
+                    .await?;
+            for row in parts {
+                let (bucket, blob, size): (String, String, i64) =
+                    (row.try_get("bucket")?, row.try_get("blob")?, row.try_get("size")?);
+                ledger(conn, &blob, &bucket, 1, size, 0).await?;
+            }
+            for (table, state, due) in [("pending_blobs", 0, "expires_ms"), ("dead_blobs", 2, "after_ms")] {
+                let rows = sqlx::query(&format!("SELECT blob, {due} AS due FROM {table}"))
+                    .fetch_all(&mut *conn)
+                    .await?;
+                for row in rows {
+                    let blob: String = row.try_get("blob")?;
+                    ledger(conn, &blob, "", state, 0, row.try_get("due")?).await?;
+                }
+                sqlx::query(&format!("DROP TABLE {table}")).execute(&mut *conn).await?;
+            }
+            sqlx::query("ALTER TABLE versions DROP COLUMN pieces")
+                .execute(&mut *conn)
+                .await?;
+            // Shards: every bucket so far is on the catalog, shard `main`.
+            for stmt in [
+                "ALTER TABLE buckets ADD COLUMN shard TEXT NOT NULL DEFAULT 'main'",
+                "ALTER TABLE buckets ADD COLUMN incarnation TEXT NOT NULL DEFAULT ''",
+                SHARDS,
+                SHARD_BUCKETS,
+                STORE,
+                "INSERT INTO shard_buckets (name, incarnation) SELECT name, incarnation FROM buckets",
+            ] {
+                sqlx::query(stmt).execute(&mut *conn).await?;
+            }
+            name_store(conn).await?;
+        }
+        other => {
+            return Err(Error::Corrupt(format!(
+                "no upgrade from metadata schema version {other}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Gives a new store its id.
+async fn name_store(conn: &mut AnyConnection) -> Result<()> {
+    sqlx::query("INSERT INTO store (id) VALUES ($1)")
+        .bind(uuid::Uuid::new_v4().to_string())
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// The id of the store on `pool`.
+pub(crate) async fn store_id(pool: &AnyPool) -> Result<String> {
+    Ok(sqlx::query_scalar("SELECT id FROM store").fetch_one(pool).await?)
+}
+
+/// A blob's ledger row, as an upgrade finds it.
+async fn ledger(conn: &mut AnyConnection, blob: &str, bucket: &str, state: i64, size: i64, due: i64) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO blobs (id, provider, bucket, state, size, due_ms) VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(blob)
+    .bind(osg_model::BlobId::parse(blob).provider)
+    .bind(bucket)
+    .bind(state)
+    .bind(size)
+    .bind(due)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_store;
+
+    /// A store made by the schema 2 binary, with a bucket whose ACLs are on and an object with
+    /// an ACL, is upgraded in place: nothing is lost, and the formats are the new ones.
+    #[tokio::test]
+    async fn upgrades_a_version_2_store() {
+        let (_dir, meta) = test_store().await;
+        let mut conn = meta.catalog.pool.acquire().await.unwrap();
+        // Back to version 2: the bucket columns it had, an ACL stored as a string, pieces as
+        // JSON, and the reaper's two queues instead of the ledger.
+        for stmt in [
+            "DELETE FROM schema_version",
+            "INSERT INTO schema_version (version) VALUES (2)",
+            "ALTER TABLE buckets DROP COLUMN config",
+            "ALTER TABLE buckets DROP COLUMN shard",
+            "ALTER TABLE buckets DROP COLUMN incarnation",
+            "DROP TABLE shards",
+            "DROP TABLE shard_buckets",
+            "DROP TABLE store",
+            "CREATE TABLE bucket_policies (bucket TEXT PRIMARY KEY REFERENCES buckets(name), document TEXT NOT NULL)",
+            "ALTER TABLE buckets ADD COLUMN ownership TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE buckets ADD COLUMN acl TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE buckets ADD COLUMN public_access_block TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE versions ADD COLUMN pieces TEXT NOT NULL DEFAULT '[]'",
+            "DROP TABLE pieces",
+            "DROP TABLE blobs",
+            "CREATE TABLE pending_blobs (blob TEXT PRIMARY KEY, expires_ms BIGINT NOT NULL)",
+            "CREATE TABLE dead_blobs (blob TEXT PRIMARY KEY, after_ms BIGINT NOT NULL)",
+            "INSERT INTO pending_blobs (blob, expires_ms) VALUES ('writing@walrus', 99)",
+            "INSERT INTO dead_blobs (blob, after_ms) VALUES ('0ld', 5)",
+        ] {
+            sqlx::query(stmt).execute(&mut *conn).await.unwrap();
+        }
+        let a = meta.create_account("old").await.unwrap();
+        let acl = r#"{"grants":[{"grantee":{"Group":"http://acs.amazonaws.com/groups/global/AllUsers"},"permission":"Read"}]}"#;
+        sqlx::query(
+            "INSERT INTO buckets (name, account_id, region, created_ms, provider, ownership, acl, public_access_block)
+             VALUES ('old', $1, 'us-east-1', 1, 'walrus', 'ObjectWriter', $2, '{\"block_public_acls\":false,\"ignore_public_acls\":true,\"block_public_policy\":false,\"restrict_public_buckets\":false}')",
+        )
+        .bind(&a.id)
+        .bind(acl)
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+        let policy = r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::old/*"}]}"#;
+        sqlx::query("INSERT INTO bucket_policies (bucket, document) VALUES ('old', $1)")
+            .bind(policy)
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        let attrs = serde_json::json!({"content_type": "text/plain", "acl": acl}).to_string();
+        sqlx::query(
+            "INSERT INTO versions (bucket, key, version_id, is_latest, delete_marker, size, etag, modified_ms, parts_count,
+                                   pieces, attrs, owner)
+             VALUES ('old', 'k', 'null', 1, 0, 7, 'e', 1, NULL, '[{\"blob\":\"k1@rgw\",\"size\":3},{\"blob\":\"k2\",\"size\":4}]', $1, $2)",
+        )
+        .bind(attrs)
+        .bind(&a.id)
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+        drop(conn);
+        migrate(&meta.catalog.pool, meta.catalog.backend).await.unwrap();
+        let bucket = meta.bucket("old").await.unwrap();
+        assert_eq!(bucket.shard, crate::MAIN);
+        assert_eq!(bucket.config.ownership, osg_model::Ownership::ObjectWriter);
+        assert!(bucket.config.acl.is_public());
+        assert!(bucket.config.public_access_block().ignore_public_acls);
+        assert_eq!(
+            bucket.config.policy(),
+            Some(policy),
+            "the policy joins the configuration"
+        );
+        let version = meta.object("old", "k").await.unwrap();
+        assert_eq!(version.attrs.content_type.as_deref(), Some("text/plain"));
+        assert!(version.attrs.acl.is_some_and(|a| a.is_public()));
+        // The pieces, as rows; every blob in the ledger, with its provider and state.
+        let blobs: Vec<&str> = version.pieces.iter().map(|p| p.blob.as_str()).collect();
+        assert_eq!(blobs, ["k1@rgw", "k2"]);
+        let placed = meta.blobs_in("old", "rgw", "", 10).await.unwrap();
+        assert_eq!(
+            (placed[0].id.as_str(), placed[0].state, placed[0].size),
+            ("k1@rgw", crate::blobs::BlobState::Live, 3)
+        );
+        assert_eq!(meta.blobs_in("old", "walrus", "", 10).await.unwrap()[0].id, "k2");
+        assert_eq!(meta.blob_backlog(crate::MAIN).await.unwrap(), (1, 1));
+        let mut claimed = meta.claim_blobs(crate::MAIN, 100, 10).await.unwrap();
+        claimed.sort();
+        assert_eq!(claimed, ["0ld", "writing@walrus"]);
+        // The bucket is on shard `main`, which holds it: writes go on.
+        meta.begin_blob("new@walrus", "old").await.unwrap();
+        let new = crate::objects::tests::new_version("old", "k2", "new@walrus");
+        meta.commit_object(&new, &crate::Condition::None).await.unwrap();
+        // Current now: opening again changes nothing.
+        migrate(&meta.catalog.pool, meta.catalog.backend).await.unwrap();
+    }
 }

@@ -4,6 +4,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::identity::random_hex;
+use crate::write::{Isolation, transaction};
 use crate::{Error, Meta, Result, now_ms};
 
 /// An IAM user of an account.
@@ -44,21 +45,21 @@ impl Meta {
             user_id: format!("AIDA{}", random_hex(17)),
             created_ms: now_ms(),
         };
-        let (_guard, mut tx) = self.begin_write().await?;
-        let taken = "SELECT 1 FROM users WHERE account_id = $1 AND name = $2";
-        if Self::exists(&mut tx, taken, &[account_id, name]).await? {
-            return Err(Error::EntityExists(format!("user {name}")));
-        }
-        sqlx::query("INSERT INTO users (account_id, name, path, user_id, created_ms) VALUES ($1, $2, $3, $4, $5)")
-            .bind(&user.account_id)
-            .bind(&user.name)
-            .bind(&user.path)
-            .bind(&user.user_id)
-            .bind(user.created_ms)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(user)
+        transaction!(&self.catalog, Isolation::Serializable, |tx| {
+            let taken = "SELECT 1 FROM users WHERE account_id = $1 AND name = $2";
+            if Self::exists(&mut tx, taken, &[account_id, name]).await? {
+                return Err(Error::EntityExists(format!("user {name}")));
+            }
+            sqlx::query("INSERT INTO users (account_id, name, path, user_id, created_ms) VALUES ($1, $2, $3, $4, $5)")
+                .bind(&user.account_id)
+                .bind(&user.name)
+                .bind(&user.path)
+                .bind(&user.user_id)
+                .bind(user.created_ms)
+                .execute(&mut *tx)
+                .await?;
+            Ok(user.clone())
+        })
     }
 
     pub async fn user(&self, account_id: &str, name: &str) -> Result<User> {
@@ -67,7 +68,7 @@ impl Meta {
         )
         .bind(account_id)
         .bind(name)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.catalog.pool)
         .await?;
         row.as_ref()
             .map(user_from)
@@ -93,7 +94,7 @@ impl Meta {
         .bind(marker)
         .bind(path_prefix)
         .bind(i64::try_from(max + 1).unwrap_or(i64::MAX))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.catalog.pool)
         .await?;
         let mut users = rows.iter().map(user_from).collect::<Result<Vec<_>>>()?;
         let truncated = users.len() > max;
@@ -105,85 +106,85 @@ impl Meta {
     pub async fn update_user(&self, user: &User, new_name: Option<&str>, new_path: Option<&str>) -> Result<User> {
         let name = new_name.unwrap_or(&user.name);
         let path = new_path.unwrap_or(&user.path);
-        let (_guard, mut tx) = self.begin_write().await?;
-        if name != user.name
-            && Self::exists(
-                &mut tx,
-                "SELECT 1 FROM users WHERE account_id = $1 AND name = $2",
-                &[&user.account_id, name],
-            )
-            .await?
-        {
-            return Err(Error::EntityExists(format!("user {name}")));
-        }
-        sqlx::query("UPDATE users SET name = $1, path = $2 WHERE account_id = $3 AND name = $4")
-            .bind(name)
-            .bind(path)
-            .bind(&user.account_id)
-            .bind(&user.name)
-            .execute(&mut *tx)
-            .await?;
-        for update in [
-            "UPDATE access_keys SET user_name = $1 WHERE account_id = $2 AND user_name = $3",
-            "UPDATE group_members SET user_name = $1 WHERE account_id = $2 AND user_name = $3",
-            "UPDATE inline_policies SET principal_name = $1
-             WHERE account_id = $2 AND principal_kind = 'user' AND principal_name = $3",
-            "UPDATE policy_attachments SET principal_name = $1
-             WHERE account_id = $2 AND principal_kind = 'user' AND principal_name = $3",
-        ] {
-            sqlx::query(update)
+        transaction!(&self.catalog, Isolation::Serializable, |tx| {
+            if name != user.name
+                && Self::exists(
+                    &mut tx,
+                    "SELECT 1 FROM users WHERE account_id = $1 AND name = $2",
+                    &[&user.account_id, name],
+                )
+                .await?
+            {
+                return Err(Error::EntityExists(format!("user {name}")));
+            }
+            sqlx::query("UPDATE users SET name = $1, path = $2 WHERE account_id = $3 AND name = $4")
                 .bind(name)
+                .bind(path)
                 .bind(&user.account_id)
                 .bind(&user.name)
                 .execute(&mut *tx)
                 .await?;
-        }
-        tx.commit().await?;
-        Ok(User {
-            name: name.to_owned(),
-            path: path.to_owned(),
-            ..user.clone()
+            for update in [
+                "UPDATE access_keys SET user_name = $1 WHERE account_id = $2 AND user_name = $3",
+                "UPDATE group_members SET user_name = $1 WHERE account_id = $2 AND user_name = $3",
+                "UPDATE inline_policies SET principal_name = $1
+                 WHERE account_id = $2 AND principal_kind = 'user' AND principal_name = $3",
+                "UPDATE policy_attachments SET principal_name = $1
+                 WHERE account_id = $2 AND principal_kind = 'user' AND principal_name = $3",
+            ] {
+                sqlx::query(update)
+                    .bind(name)
+                    .bind(&user.account_id)
+                    .bind(&user.name)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            Ok(User {
+                name: name.to_owned(),
+                path: path.to_owned(),
+                ..user.clone()
+            })
         })
     }
 
     /// Deletes a user that has no access keys, policies or group memberships left, as IAM
     /// requires.
     pub async fn delete_user(&self, user: &User) -> Result<()> {
-        let (_guard, mut tx) = self.begin_write().await?;
-        let args = [user.account_id.as_str(), user.name.as_str()];
-        if Self::exists(
-            &mut tx,
-            "SELECT 1 FROM access_keys WHERE account_id = $1 AND user_name = $2",
-            &args,
-        )
-        .await?
-        {
-            return Err(Error::DeleteConflict(
-                "Cannot delete entity, must delete access keys first.".into(),
-            ));
-        }
-        let policies = "SELECT 1 FROM inline_policies
-             WHERE account_id = $1 AND principal_kind = 'user' AND principal_name = $2
-             UNION ALL SELECT 1 FROM policy_attachments
-             WHERE account_id = $1 AND principal_kind = 'user' AND principal_name = $2";
-        if Self::exists(&mut tx, policies, &args).await? {
-            return Err(Error::DeleteConflict(
-                "Cannot delete entity, must delete policies first.".into(),
-            ));
-        }
-        let groups = "SELECT 1 FROM group_members WHERE account_id = $1 AND user_name = $2";
-        if Self::exists(&mut tx, groups, &args).await? {
-            return Err(Error::DeleteConflict(
-                "Cannot delete entity, must remove users from group first.".into(),
-            ));
-        }
-        sqlx::query("DELETE FROM users WHERE account_id = $1 AND name = $2")
-            .bind(&user.account_id)
-            .bind(&user.name)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
+        transaction!(&self.catalog, Isolation::Serializable, |tx| {
+            let args = [user.account_id.as_str(), user.name.as_str()];
+            if Self::exists(
+                &mut tx,
+                "SELECT 1 FROM access_keys WHERE account_id = $1 AND user_name = $2",
+                &args,
+            )
+            .await?
+            {
+                return Err(Error::DeleteConflict(
+                    "Cannot delete entity, must delete access keys first.".into(),
+                ));
+            }
+            let policies = "SELECT 1 FROM inline_policies
+                 WHERE account_id = $1 AND principal_kind = 'user' AND principal_name = $2
+                 UNION ALL SELECT 1 FROM policy_attachments
+                 WHERE account_id = $1 AND principal_kind = 'user' AND principal_name = $2";
+            if Self::exists(&mut tx, policies, &args).await? {
+                return Err(Error::DeleteConflict(
+                    "Cannot delete entity, must delete policies first.".into(),
+                ));
+            }
+            let groups = "SELECT 1 FROM group_members WHERE account_id = $1 AND user_name = $2";
+            if Self::exists(&mut tx, groups, &args).await? {
+                return Err(Error::DeleteConflict(
+                    "Cannot delete entity, must remove users from group first.".into(),
+                ));
+            }
+            sqlx::query("DELETE FROM users WHERE account_id = $1 AND name = $2")
+                .bind(&user.account_id)
+                .bind(&user.name)
+                .execute(&mut *tx)
+                .await?;
+            Ok(())
+        })
     }
 }
 

@@ -41,6 +41,9 @@ pub enum AdminCommand {
     /// Provider instances buckets can be placed on (`osg.backend` names the default).
     #[command(subcommand)]
     Provider(ProviderCommand),
+    /// Metadata shards: PostgreSQL databases holding buckets' object metadata.
+    #[command(subcommand)]
+    Shard(ShardCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -107,6 +110,25 @@ pub struct AddProvider {
     /// Idle connections kept open to the provider for reuse.
     #[arg(long, default_value_t = 64)]
     pub pool_max_idle: usize,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ShardCommand {
+    /// Registers a PostgreSQL database as a metadata shard (the catalog, the store of --db,
+    /// is shard `main`). New buckets go to the shard with the fewest objects; every gateway
+    /// finds the new shard on its own.
+    Add {
+        name: String,
+        /// The database: `postgres://USER@HOST:PORT/DB`, without a password.
+        #[arg(long, required_unless_present = "url_file", conflicts_with = "url_file")]
+        url: Option<String>,
+        /// File holding the database's URL ("-" for standard input): the way to give one with
+        /// a password, which must not be on a command line.
+        #[arg(long)]
+        url_file: Option<PathBuf>,
+    },
+    /// Lists shards with their buckets, current objects and bytes.
+    List,
 }
 
 #[derive(Subcommand, Debug)]
@@ -335,8 +357,56 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
         },
         AdminCommand::Provider(cmd) => run_provider(&meta, args.json, cmd).await?,
         AdminCommand::Property(cmd) => run_property(&meta, args.json, cmd).await?,
+        AdminCommand::Shard(cmd) => run_shard(&meta, args.json, cmd).await?,
     }
     Ok(())
+}
+
+/// `osg shard ...` (also `osg admin shard ...`).
+pub async fn run_shard(meta: &Meta, json_out: bool, cmd: ShardCommand) -> anyhow::Result<()> {
+    match cmd {
+        ShardCommand::Add { name, url, url_file } => {
+            let url = match (url, url_file) {
+                (Some(url), _) => {
+                    anyhow::ensure!(
+                        !has_password(&url),
+                        "a password must not be on a command line: give the URL with --url-file"
+                    );
+                    url
+                }
+                (None, Some(file)) if file.as_os_str() == "-" => std::io::read_to_string(std::io::stdin())?,
+                (None, Some(file)) => {
+                    std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?
+                }
+                (None, None) => anyhow::bail!("give --url or --url-file"),
+            };
+            meta.add_shard(&name, url.trim()).await?;
+            println!("added shard {name}");
+        }
+        ShardCommand::List => {
+            let rows: Vec<_> = meta
+                .shard_stats()
+                .await?
+                .into_iter()
+                .map(|s| match s.contents {
+                    Ok((objects, bytes)) => {
+                        json!({"name": s.name, "buckets": s.buckets, "objects": objects, "bytes": bytes, "error": ""})
+                    }
+                    Err(e) => json!({"name": s.name, "buckets": s.buckets, "objects": null, "bytes": null,
+                                     "error": format!("unreachable: {e}")}),
+                })
+                .collect();
+            print_rows(json_out, &rows, &["name", "buckets", "objects", "bytes", "error"]);
+        }
+    }
+    Ok(())
+}
+
+/// Whether a database URL carries a password (`scheme://user:password@host/...`).
+fn has_password(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    authority.rsplit_once('@').is_some_and(|(user, _)| user.contains(':')) || url.contains("password=")
 }
 
 /// `osg provider ...` (also `osg admin provider ...`).
@@ -361,15 +431,6 @@ pub async fn run_provider(meta: &Meta, json_out: bool, cmd: ProviderCommand) -> 
                 read_timeout_ms,
                 pool_max_idle,
             } = *add;
-            let ok = (1..=63).contains(&name.len())
-                && name
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-            anyhow::ensure!(ok, "provider names are 1 to 63 lowercase letters, digits and dashes");
-            anyhow::ensure!(
-                name != osg_gateway::providers::EMBEDDED,
-                "{name} is the embedded Walrus"
-            );
             let secret = if secret_file.as_os_str() == "-" {
                 std::io::read_to_string(std::io::stdin())?
             } else {
@@ -394,8 +455,8 @@ pub async fn run_provider(meta: &Meta, json_out: bool, cmd: ProviderCommand) -> 
             };
             let record = osg_meta::ProviderRecord {
                 name: name.clone(),
-                kind,
-                config: serde_json::to_string(&settings)?,
+                kind: osg_provider::Kind::parse(&kind).context("--kind is s3 or swift")?,
+                settings,
             };
             meta.add_provider(&record, secret.trim()).await?;
             println!("added provider {name}");
@@ -406,9 +467,8 @@ pub async fn run_provider(meta: &Meta, json_out: bool, cmd: ProviderCommand) -> 
                 .await?
                 .iter()
                 .map(|p| {
-                    let config: serde_json::Value = serde_json::from_str(&p.config).unwrap_or_default();
-                    json!({"name": p.name, "kind": p.kind, "endpoint": config["endpoint"],
-                               "access_key": config["access_key"], "secret": "********"})
+                    json!({"name": p.name, "kind": p.kind.as_str(), "endpoint": p.settings.endpoint,
+                           "access_key": p.settings.access_key, "secret": "********"})
                 })
                 .collect();
             print_rows(json_out, &rows, &["name", "kind", "endpoint", "access_key", "secret"]);

@@ -33,6 +33,8 @@ enum Command {
     Provider(osg::admin::StoreArgs<osg::admin::ProviderCommand>),
     /// Cluster properties (`osg.backend`, ...), seen by every gateway.
     Property(osg::admin::StoreArgs<osg::admin::PropertyCommand>),
+    /// Metadata shards: PostgreSQL databases holding buckets' object metadata.
+    Shard(osg::admin::StoreArgs<osg::admin::ShardCommand>),
     /// Load any S3 endpoint and report throughput and latency; removes what it wrote.
     Bench(osg::bench::BenchArgs),
 }
@@ -77,6 +79,10 @@ async fn main() -> anyhow::Result<()> {
         Command::Property(args) => {
             let meta = args.store.open().await?;
             osg::admin::run_property(&meta, args.json, args.command).await
+        }
+        Command::Shard(args) => {
+            let meta = args.store.open().await?;
+            osg::admin::run_shard(&meta, args.json, args.command).await
         }
         Command::Walrus(args) => {
             let server = osg::walrus::WalrusServer::start(&args).await?;

@@ -107,6 +107,14 @@ impl Acl {
         Some(Self { grants })
     }
 
+    /// Whether the ACL grants nothing to anyone but the accounts `owners` (canonical ids).
+    #[must_use]
+    pub fn grants_only(&self, owners: &[&str]) -> bool {
+        self.grants
+            .iter()
+            .all(|g| matches!(&g.grantee, Grantee::Account(id) if owners.contains(&id.as_str())))
+    }
+
     /// Whether the ACL gives `caller` `permission` (FULL_CONTROL gives every permission).
     /// With `ignore_public`, grants to AllUsers and AuthenticatedUsers count for nothing.
     /// Without `account_grants`, grants to the caller's account do not count: a grant to an

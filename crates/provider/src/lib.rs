@@ -10,14 +10,23 @@ mod settings;
 mod sigv2;
 pub mod swift;
 
-pub use settings::{Flavour, Kind, Settings, SwiftAuth, connect};
+pub use osg_model::provider::{Flavour, Kind, Settings, SwiftAuth};
 
 use std::ops::Range;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::Stream;
+
+/// A client for a provider instance.
+pub fn connect(kind: Kind, settings: &Settings, secret: secrecy::SecretString) -> Result<Arc<dyn Provider>> {
+    Ok(match kind {
+        Kind::S3 => Arc::new(s3::S3Provider::new(settings, secret)?),
+        Kind::Swift => Arc::new(swift::SwiftProvider::new(settings, secret)?),
+    })
+}
 
 /// Any error a body stream may carry (the client's upload stream, or a provider's read stream).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;

@@ -37,7 +37,7 @@ pub struct S3Provider {
 impl S3Provider {
     /// A client for the service `settings` describe, signing with `secret_key`.
     pub fn new(settings: &Settings, secret_key: SecretString) -> Result<Self> {
-        let http = http_client(settings.ca_pem()?, settings.pool_max_idle)?;
+        let http = http_client(crate::settings::ca_pem(settings)?, settings.pool_max_idle)?;
         let timeouts = TimeoutConfig::builder()
             .connect_timeout(settings.connect_timeout())
             .read_timeout(settings.read_timeout())

@@ -49,7 +49,7 @@ pub struct SwiftProvider {
 
 impl SwiftProvider {
     pub fn new(settings: &Settings, secret: SecretString) -> Result<Self> {
-        let ca = settings.ca_pem()?;
+        let ca = crate::settings::ca_pem(settings)?;
         let client = |read_timeout: Option<std::time::Duration>| {
             let mut http = reqwest::Client::builder()
                 .connect_timeout(settings.connect_timeout())

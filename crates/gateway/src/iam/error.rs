@@ -75,6 +75,7 @@ impl From<osg_meta::Error> for IamError {
             M::NoSuchEntity(what) => Self::no_such_entity(format!("The {what} cannot be found.")),
             M::DeleteConflict(why) => Self::new("DeleteConflict", 409, why),
             M::LimitExceeded(why) => Self::new("LimitExceeded", 409, why),
+            M::Invalid(why) => Self::new("InvalidInput", 400, why),
             other => {
                 tracing::error!(error = %other, "metadata store failure");
                 Self::new(

@@ -6,11 +6,7 @@ use super::xml::{Xml, date, element};
 use super::{Call, IamError};
 
 pub fn check_name(name: &str, what: &str) -> Result<(), IamError> {
-    let ok = (1..=64).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b));
-    if ok {
+    if osg_model::names::is_iam_name(name) {
         Ok(())
     } else {
         Err(IamError::validation(format!(
@@ -20,8 +16,7 @@ pub fn check_name(name: &str, what: &str) -> Result<(), IamError> {
 }
 
 pub fn check_path(path: &str) -> Result<(), IamError> {
-    let ok = path.starts_with('/') && path.ends_with('/') && path.len() <= 512 && !path.contains("//");
-    if ok {
+    if osg_model::names::is_iam_path(path) {
         Ok(())
     } else {
         Err(IamError::validation(format!(

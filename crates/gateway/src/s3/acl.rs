@@ -2,49 +2,21 @@
 //! Put/Get/DeleteBucketOwnershipControls, Put/Get/DeletePublicAccessBlock, and the ACLs given
 //! with CreateBucket and PutObject.
 //!
-//! New buckets are `BucketOwnerEnforced`, as AWS creates them: ACLs are off, every object
-//! belongs to the bucket owner, and only owner-only ACLs are accepted. `BucketOwnerPreferred`
-//! and `ObjectWriter` turn ACLs on.
+//! The S3 side only translates: which ACL combinations a bucket takes is the model's rule
+//! (`osg_model::BucketConfig`). New buckets are `BucketOwnerEnforced`, as AWS creates them:
+//! ACLs are off, every object belongs to the bucket owner, and only owner-only ACLs are
+//! accepted. `BucketOwnerPreferred` and `ObjectWriter` turn ACLs on.
 
 use http::StatusCode;
-use osg_meta::{Account, Bucket, BucketAccess, BucketSetting, Meta};
+use osg_meta::{Account, Bucket, BucketConfig, Meta};
+use osg_model::{Ownership, PublicAccessBlock};
 use osg_policy::acl::{Acl, Grant, Grantee, Permission};
 use s3s::dto::{self, ObjectOwnership};
 use s3s::{S3Request, S3Response, s3_error};
-use serde::{Deserialize, Serialize};
 
 use super::access;
 use crate::Gateway;
 use crate::error::{Result, custom};
-
-/// The bucket-level Public Access Block settings, stored as JSON.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PublicAccessBlock {
-    pub block_public_acls: bool,
-    pub ignore_public_acls: bool,
-    pub block_public_policy: bool,
-    pub restrict_public_buckets: bool,
-}
-
-impl PublicAccessBlock {
-    pub fn of(bucket: &Bucket) -> Self {
-        serde_json::from_str(&bucket.access.public_access_block).unwrap_or_default()
-    }
-}
-
-/// Whether the bucket's ACLs take part in access decisions.
-pub fn acls_enabled(bucket: &Bucket) -> bool {
-    bucket.access.ownership != ObjectOwnership::BUCKET_OWNER_ENFORCED
-}
-
-/// A stored ACL; an empty one (never set) grants nothing beyond the owner.
-pub fn parse_acl(json: &str) -> Acl {
-    serde_json::from_str(json).unwrap_or_default()
-}
-
-fn to_json(acl: &Acl) -> String {
-    serde_json::to_string(acl).unwrap_or_default()
-}
 
 /// The grant headers of a request: `x-amz-grant-read: id="...", uri="..."`, ...
 pub struct GrantHeaders<'a> {
@@ -211,48 +183,18 @@ async fn requested_acl(
     resolve(meta, body_grants(policy)?).await.map(Some)
 }
 
-/// Whether an ACL gives nothing to anyone but `owners` (what ACL-less buckets accept).
-fn owner_only(acl: &Acl, owners: &[&str]) -> bool {
-    acl.grants
-        .iter()
-        .all(|g| matches!(&g.grantee, Grantee::Account(id) if owners.contains(&id.as_str())))
-}
-
-/// Checks a requested ACL against the bucket's settings; returns it as stored JSON.
-fn admit(bucket: &Bucket, acl: &Acl, owners: &[&str]) -> Result<String> {
-    if !acls_enabled(bucket) && !owner_only(acl, owners) {
-        return Err(s3_error!(AccessControlListNotSupported, "The bucket does not allow ACLs").into());
-    }
-    if PublicAccessBlock::of(bucket).block_public_acls && acl.is_public() {
-        return Err(s3_error!(
-            AccessDenied,
-            "Public ACLs are blocked by this bucket's Public Access Block."
-        )
-        .into());
-    }
-    Ok(to_json(acl))
-}
-
-/// For CreateBucket: the access settings from `x-amz-object-ownership`, `x-amz-acl` and the
+/// For CreateBucket: the configuration from `x-amz-object-ownership`, `x-amz-acl` and the
 /// grant headers.
-pub async fn new_bucket_access(meta: &Meta, i: &dto::CreateBucketInput, owner: &Account) -> Result<BucketAccess> {
-    let mut access = BucketAccess::default();
-    if let Some(ownership) = &i.object_ownership {
-        access.ownership = ownership.as_str().to_owned();
-    }
+pub async fn new_bucket_config(meta: &Meta, i: &dto::CreateBucketInput, owner: &Account) -> Result<BucketConfig> {
+    let ownership = match &i.object_ownership {
+        Some(o) => Ownership::parse(o.as_str())
+            .ok_or_else(|| s3_error!(InvalidArgument, "Invalid x-amz-object-ownership header: {}", o.as_str()))?,
+        None => Ownership::default(),
+    };
     let canned = i.acl.as_ref().map(dto::BucketCannedACL::as_str);
     let headers = grant_headers!(i, with_write);
-    if let Some(acl) = requested_acl(meta, canned, &headers, None, &owner.canonical_id, &owner.canonical_id).await? {
-        if access.ownership == ObjectOwnership::BUCKET_OWNER_ENFORCED && !owner_only(&acl, &[&owner.canonical_id]) {
-            return Err(s3_error!(
-                InvalidBucketAclWithObjectOwnership,
-                "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting"
-            )
-            .into());
-        }
-        access.acl = to_json(&acl);
-    }
-    Ok(access)
+    let acl = requested_acl(meta, canned, &headers, None, &owner.canonical_id, &owner.canonical_id).await?;
+    Ok(BucketConfig::new(ownership, acl, &owner.canonical_id)?)
 }
 
 /// For object writes: who owns the new object (account id) and its ACL, from the request's
@@ -263,12 +205,12 @@ pub async fn new_object_acl(
     writer: Option<&Account>,
     canned: Option<&str>,
     headers: &GrantHeaders<'_>,
-) -> Result<(String, Option<String>)> {
+) -> Result<(String, Option<Acl>)> {
     let bucket_owner = gw.account(&bucket.owner).await?;
     let writer = writer.unwrap_or(&bucket_owner);
-    let owner = match bucket.access.ownership.as_str() {
-        ObjectOwnership::OBJECT_WRITER => writer,
-        ObjectOwnership::BUCKET_OWNER_PREFERRED if canned != Some("bucket-owner-full-control") => writer,
+    let owner = match bucket.config.ownership {
+        Ownership::ObjectWriter => writer,
+        Ownership::BucketOwnerPreferred if canned != Some("bucket-owner-full-control") => writer,
         _ => &bucket_owner,
     };
     let acl = requested_acl(
@@ -280,11 +222,12 @@ pub async fn new_object_acl(
         &bucket_owner.canonical_id,
     )
     .await?;
-    let stored = match acl {
-        Some(acl) => Some(admit(bucket, &acl, &[&owner.canonical_id, &bucket_owner.canonical_id])?),
-        None => None,
-    };
-    Ok((owner.id.clone(), stored))
+    if let Some(acl) = &acl {
+        bucket
+            .config
+            .admit_acl(acl, &[&owner.canonical_id, &bucket_owner.canonical_id])?;
+    }
+    Ok((owner.id.clone(), acl))
 }
 
 fn dto_grants(acl: &Acl, owner: &Account) -> Vec<dto::Grant> {
@@ -329,7 +272,7 @@ pub async fn get_bucket_acl(
 ) -> Result<S3Response<dto::GetBucketAclOutput>> {
     let bucket = access::bucket(&req)?;
     let owner = gw.account(&bucket.owner).await?;
-    let grants = dto_grants(&parse_acl(&bucket.access.acl), &owner);
+    let grants = dto_grants(&bucket.config.acl, &owner);
     Ok(S3Response::new(dto::GetBucketAclOutput {
         grants: Some(grants),
         owner: Some(super::owner_of(&owner)),
@@ -368,9 +311,8 @@ pub async fn put_bucket_acl(
         &owner.canonical_id,
     )
     .await?;
-    let acl = admit(&bucket, &acl, &[&owner.canonical_id])?;
     gw.meta
-        .set_bucket_setting(&bucket.name, BucketSetting::Acl, &acl)
+        .update_bucket_config(&bucket.name, |c| c.set_acl(acl.clone(), &owner.canonical_id))
         .await?;
     gw.dir.forget_bucket(&bucket.name);
     Ok(S3Response::new(dto::PutBucketAclOutput {}))
@@ -383,7 +325,7 @@ pub async fn get_object_acl(
     let bucket = access::bucket(&req)?;
     let version = gw.meta.object(&bucket.name, &req.input.key).await?;
     let owner = gw.account(&version.owner).await?;
-    let acl = version.attrs.acl.as_deref().map(parse_acl).unwrap_or_default();
+    let acl = version.attrs.acl.unwrap_or_default();
     Ok(S3Response::new(dto::GetObjectAclOutput {
         grants: Some(dto_grants(&acl, &owner)),
         owner: Some(super::owner_of(&owner)),
@@ -412,9 +354,11 @@ pub async fn put_object_acl(
         &bucket_owner.canonical_id,
     )
     .await?;
-    let stored = admit(&bucket, &acl, &[&owner.canonical_id, &bucket_owner.canonical_id])?;
+    bucket
+        .config
+        .admit_acl(&acl, &[&owner.canonical_id, &bucket_owner.canonical_id])?;
     gw.meta
-        .update_object_attrs(&bucket.name, &i.key, |attrs| attrs.acl = Some(stored))
+        .update_object_attrs(&bucket.name, &i.key, |attrs| attrs.acl = Some(acl.clone()))
         .await?;
     Ok(S3Response::new(dto::PutObjectAclOutput::default()))
 }
@@ -427,33 +371,21 @@ pub async fn put_bucket_ownership_controls(
     let [rule] = req.input.ownership_controls.rules.as_slice() else {
         return Err(s3_error!(MalformedXML, "Ownership controls take exactly one rule.").into());
     };
-    let ownership = rule.object_ownership.as_str();
-    if ![
-        ObjectOwnership::BUCKET_OWNER_ENFORCED,
-        ObjectOwnership::BUCKET_OWNER_PREFERRED,
-        ObjectOwnership::OBJECT_WRITER,
-    ]
-    .contains(&ownership)
-    {
-        return Err(s3_error!(MalformedXML, "Unknown ObjectOwnership {ownership}.").into());
-    }
+    let ownership = Ownership::parse(rule.object_ownership.as_str()).ok_or_else(|| {
+        s3_error!(
+            MalformedXML,
+            "Unknown ObjectOwnership {}.",
+            rule.object_ownership.as_str()
+        )
+    })?;
     set_ownership(gw, &bucket, ownership).await?;
     Ok(S3Response::new(dto::PutBucketOwnershipControlsOutput {}))
 }
 
-async fn set_ownership(gw: &Gateway, bucket: &Bucket, ownership: &str) -> Result<()> {
+async fn set_ownership(gw: &Gateway, bucket: &Bucket, ownership: Ownership) -> Result<()> {
     let owner = gw.account(&bucket.owner).await?;
-    if ownership == ObjectOwnership::BUCKET_OWNER_ENFORCED
-        && !owner_only(&parse_acl(&bucket.access.acl), &[&owner.canonical_id])
-    {
-        return Err(s3_error!(
-            InvalidBucketAclWithObjectOwnership,
-            "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting"
-        )
-        .into());
-    }
     gw.meta
-        .set_bucket_setting(&bucket.name, BucketSetting::Ownership, ownership)
+        .update_bucket_config(&bucket.name, |c| c.set_ownership(ownership, &owner.canonical_id))
         .await?;
     gw.dir.forget_bucket(&bucket.name);
     Ok(())
@@ -465,7 +397,7 @@ pub async fn get_bucket_ownership_controls(
 ) -> Result<S3Response<dto::GetBucketOwnershipControlsOutput>> {
     let bucket = access::bucket(&req)?;
     let rule = dto::OwnershipControlsRule {
-        object_ownership: ObjectOwnership::from(bucket.access.ownership.clone()),
+        object_ownership: ObjectOwnership::from(bucket.config.ownership.as_str().to_owned()),
     };
     Ok(S3Response::new(dto::GetBucketOwnershipControlsOutput {
         ownership_controls: Some(dto::OwnershipControls { rules: vec![rule] }),
@@ -478,7 +410,7 @@ pub async fn delete_bucket_ownership_controls(
     req: S3Request<dto::DeleteBucketOwnershipControlsInput>,
 ) -> Result<S3Response<dto::DeleteBucketOwnershipControlsOutput>> {
     let bucket = access::bucket(&req)?;
-    set_ownership(gw, &bucket, ObjectOwnership::BUCKET_OWNER_ENFORCED).await?;
+    set_ownership(gw, &bucket, Ownership::BucketOwnerEnforced).await?;
     Ok(S3Response::with_status(
         dto::DeleteBucketOwnershipControlsOutput {},
         StatusCode::NO_CONTENT,
@@ -497,9 +429,11 @@ pub async fn put_public_access_block(
         block_public_policy: c.block_public_policy.unwrap_or(false),
         restrict_public_buckets: c.restrict_public_buckets.unwrap_or(false),
     };
-    let pab = serde_json::to_string(&pab).unwrap_or_default();
     gw.meta
-        .set_bucket_setting(&bucket.name, BucketSetting::PublicAccessBlock, &pab)
+        .update_bucket_config(&bucket.name, |c| {
+            c.public_access_block = Some(pab);
+            Ok(())
+        })
         .await?;
     gw.dir.forget_bucket(&bucket.name);
     Ok(S3Response::new(dto::PutPublicAccessBlockOutput {}))
@@ -510,15 +444,14 @@ pub async fn get_public_access_block(
     req: S3Request<dto::GetPublicAccessBlockInput>,
 ) -> Result<S3Response<dto::GetPublicAccessBlockOutput>> {
     let bucket = access::bucket(&req)?;
-    if bucket.access.public_access_block.is_empty() {
+    let Some(pab) = bucket.config.public_access_block else {
         return Err(custom(
             "NoSuchPublicAccessBlockConfiguration",
             StatusCode::NOT_FOUND,
             "The public access block configuration was not found",
         )
         .into());
-    }
-    let pab = PublicAccessBlock::of(&bucket);
+    };
     Ok(S3Response::new(dto::GetPublicAccessBlockOutput {
         public_access_block_configuration: Some(dto::PublicAccessBlockConfiguration {
             block_public_acls: Some(pab.block_public_acls),
@@ -535,7 +468,10 @@ pub async fn delete_public_access_block(
 ) -> Result<S3Response<dto::DeletePublicAccessBlockOutput>> {
     let bucket = access::bucket(&req)?;
     gw.meta
-        .set_bucket_setting(&bucket.name, BucketSetting::PublicAccessBlock, "")
+        .update_bucket_config(&bucket.name, |c| {
+            c.public_access_block = None;
+            Ok(())
+        })
         .await?;
     gw.dir.forget_bucket(&bucket.name);
     Ok(S3Response::with_status(

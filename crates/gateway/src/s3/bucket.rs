@@ -54,7 +54,7 @@ pub async fn create_bucket(gw: &Gateway, req: S3Request<CreateBucketInput>) -> R
             .into());
         }
     };
-    let access = acl::new_bucket_access(&gw.meta, input, &caller.account).await?;
+    let config = acl::new_bucket_config(&gw.meta, input, &caller.account).await?;
     let max_buckets = gw.max_buckets_per_account().await?;
     gw.providers.ensure_ready(provider).await?;
     let new = NewBucket {
@@ -63,26 +63,19 @@ pub async fn create_bucket(gw: &Gateway, req: S3Request<CreateBucketInput>) -> R
         region: &gw.region,
         provider,
     };
-    gw.meta.create_bucket(new, access, max_buckets).await?;
+    gw.meta.create_bucket(new, config, max_buckets).await?;
     Ok(S3Response::new(CreateBucketOutput {
         location: Some(format!("/{}", input.bucket)),
     }))
 }
 
-/// S3's bucket naming rules (s3s's), and the names AWS reserves for its own uses: access
-/// point aliases (`-s3alias`), Object Lambda (`--ol-s3`), directory buckets (`--x-s3`),
-/// table buckets (`--table-s3`), Multi-Region Access Points (`.mrap`), and the `xn--`,
-/// `sthree-` and `amzn-s3-demo-` prefixes. A reserved name answers `InvalidBucketName`.
+/// The model's bucket naming rules (S3's, and the forms AWS reserves), for s3s to check
+/// every request's bucket name by: a name they refuse answers `InvalidBucketName`.
 pub struct BucketNames;
-
-const RESERVED_PREFIXES: &[&str] = &["xn--", "sthree-", "amzn-s3-demo-"];
-const RESERVED_SUFFIXES: &[&str] = &["-s3alias", "--ol-s3", "--x-s3", "--table-s3", ".mrap"];
 
 impl s3s::validation::NameValidation for BucketNames {
     fn validate_bucket_name(&self, name: &str) -> bool {
-        s3s::path::check_bucket_name(name)
-            && !RESERVED_PREFIXES.iter().any(|p| name.starts_with(p))
-            && !RESERVED_SUFFIXES.iter().any(|s| name.ends_with(s))
+        osg_model::names::is_bucket_name(name)
     }
 }
 

@@ -141,7 +141,7 @@ pub async fn copy_object(gw: &Gateway, req: S3Request<CopyObjectInput>) -> Resul
     let body = gw.read(&src.pieces, 0..src.size).await?;
     let wanted = Wanted::same_as(&src.attrs.checksums);
     let expected = Expected::new(i64::try_from(src.size).ok(), None, wanted)?;
-    let stored = gw.store(&bucket.provider, body, expected, None).await?;
+    let stored = gw.store(&bucket, body, expected, None).await?;
     attrs.acl = acl;
     attrs.tags = tags;
     let checksums = checksum::to_dto(&stored.checksums);
@@ -194,7 +194,7 @@ pub async fn upload_part_copy(
 ) -> Result<S3Response<UploadPartCopyOutput>> {
     let bucket = access::bucket(&req)?;
     let number = super::multipart::part_number(req.input.part_number)?;
-    let upload = gw.meta.upload(&req.input.upload_id).await?;
+    let upload = gw.meta.upload(&req.input.bucket, &req.input.upload_id).await?;
     if upload.bucket != req.input.bucket || upload.key != req.input.key {
         return Err(s3_error!(NoSuchUpload).into());
     }
@@ -208,8 +208,8 @@ pub async fn upload_part_copy(
     let body = gw.read(&src.pieces, span.clone()).await?;
     let length = i64::try_from(span.end - span.start).ok();
     let expected = Expected::new(length, None, Wanted::default())?;
-    let stored = gw.store(&bucket.provider, body, expected, None).await?;
-    let part = gw.commit_stored_part(&upload.upload_id, number, &stored).await?;
+    let stored = gw.store(&bucket, body, expected, None).await?;
+    let part = gw.commit_stored_part(&upload, number, &stored).await?;
     Ok(S3Response::new(UploadPartCopyOutput {
         copy_part_result: Some(CopyPartResult {
             e_tag: Some(etag(&part.etag)),

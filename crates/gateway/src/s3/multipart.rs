@@ -37,7 +37,7 @@ fn page_size(requested: Option<i32>) -> usize {
 
 /// The upload `upload_id`, if it is for this bucket and key.
 async fn upload_of(gw: &Gateway, bucket: &str, key: &str, upload_id: &str) -> Result<Upload> {
-    let upload = gw.meta.upload(upload_id).await?;
+    let upload = gw.meta.upload(bucket, upload_id).await?;
     if upload.bucket != bucket || upload.key != key {
         return Err(s3_error!(NoSuchUpload).into());
     }
@@ -85,8 +85,8 @@ pub async fn upload_part(gw: &Gateway, req: S3Request<UploadPartInput>) -> Resul
         Some(body) => Box::pin(body),
         None => Box::pin(futures::stream::empty()) as osg_provider::ByteStream,
     };
-    let stored = gw.store(&bucket.provider, body, expected, req.trailing_headers).await?;
-    gw.commit_stored_part(&upload.upload_id, number, &stored).await?;
+    let stored = gw.store(&bucket, body, expected, req.trailing_headers).await?;
+    gw.commit_stored_part(&upload, number, &stored).await?;
     Ok(S3Response::new(with_checksums!(
         UploadPartOutput {
             e_tag: Some(etag(&stored.md5))
@@ -122,7 +122,7 @@ pub async fn complete_multipart_upload(
     }
     let version = gw
         .meta
-        .complete_upload(&upload.upload_id, &chosen, MIN_PART_SIZE)
+        .complete_upload(&upload.bucket, &upload.upload_id, &chosen, MIN_PART_SIZE)
         .await?;
     Ok(S3Response::new(CompleteMultipartUploadOutput {
         bucket: Some(version.bucket.clone()),
@@ -140,7 +140,7 @@ pub async fn abort_multipart_upload(
     access::bucket(&req)?;
     let i = &req.input;
     let upload = upload_of(gw, &i.bucket, &i.key, &i.upload_id).await?;
-    gw.meta.abort_upload(&upload.upload_id).await?;
+    gw.meta.abort_upload(&upload.bucket, &upload.upload_id).await?;
     Ok(S3Response::with_status(
         AbortMultipartUploadOutput::default(),
         http::StatusCode::NO_CONTENT,
@@ -153,7 +153,7 @@ pub async fn list_parts(gw: &Gateway, req: S3Request<ListPartsInput>) -> Result<
     let upload = upload_of(gw, &i.bucket, &i.key, &i.upload_id).await?;
     let after = u32::try_from(i.part_number_marker.unwrap_or(0).max(0)).unwrap_or(0);
     let max = page_size(i.max_parts);
-    let (parts, truncated) = gw.meta.parts(&upload.upload_id, after, max).await?;
+    let (parts, truncated) = gw.meta.parts(&upload.bucket, &upload.upload_id, after, max).await?;
     let next = parts.last().map(|p| i32::try_from(p.number).unwrap_or(MAX_PART_NUMBER));
     let owner = gw.owner(&bucket).await?;
     Ok(S3Response::new(ListPartsOutput {

@@ -259,7 +259,7 @@ where
     attrs.tags = tags;
     let file: ByteStream = Box::pin(sync_wrapper::SyncStream::new(file.map_err(BoxError::from)));
     let stored = gw
-        .store(&bucket.provider, file, Expected::within(limits.0, limits.1), None)
+        .store(&bucket, file, Expected::within(limits.0, limits.1), None)
         .await?;
     drop(multipart);
     let version = gw

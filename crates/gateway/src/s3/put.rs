@@ -37,7 +37,7 @@ pub async fn put_object(gw: &Gateway, req: S3Request<PutObjectInput>) -> Result<
         Some(body) => Box::pin(body),
         None => Box::pin(futures::stream::empty()) as osg_provider::ByteStream,
     };
-    let stored = gw.store(&bucket.provider, body, expected, req.trailing_headers).await?;
+    let stored = gw.store(&bucket, body, expected, req.trailing_headers).await?;
     let mut attrs = attrs_from(
         input.content_type,
         input.content_encoding,

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use base64::Engine as _;
 use futures::{StreamExt, TryStreamExt};
 use md5::{Digest as _, Md5};
-use osg_meta::{Condition, NewVersion, ObjectAttrs, Part, Piece, Version};
+use osg_meta::{Condition, NewVersion, ObjectAttrs, Part, Piece, Upload, Version};
 use osg_provider::{BoxError, ByteStream};
 use s3s::TrailingHeaders;
 use s3s::checksum::ChecksumHasher;
@@ -105,12 +105,12 @@ impl Gateway {
     /// streams). On any failure the blobs are given up.
     pub(crate) async fn store(
         &self,
-        provider_name: &str,
+        bucket: &osg_meta::Bucket,
         body: ByteStream,
         expected: Expected,
         trailers: Option<TrailingHeaders>,
     ) -> Result<Stored> {
-        let provider = self.providers.get(provider_name)?;
+        let provider = self.providers.get(&bucket.provider)?;
         let digests = Arc::new(Mutex::new(Some(Digests {
             md5: Md5::new(),
             checksums: expected.checksums.hasher(),
@@ -123,13 +123,13 @@ impl Gateway {
             d.checksums.update(chunk);
         }));
         let pieces = match expected.length {
-            Length::Exactly(n) => vec![self.put_piece(&*provider, provider_name, body, Some(n)).await?],
+            Length::Exactly(n) => vec![self.put_piece(&*provider, bucket, body, Some(n)).await?],
             Length::Within { max, .. } => {
                 let body = capped(body, max);
                 if provider.needs_length() {
-                    self.put_in_pieces(&*provider, provider_name, body).await?
+                    self.put_in_pieces(&*provider, bucket, body).await?
                 } else {
-                    vec![self.put_piece(&*provider, provider_name, body, None).await?]
+                    vec![self.put_piece(&*provider, bucket, body, None).await?]
                 }
             }
         };
@@ -147,7 +147,7 @@ impl Gateway {
                 checksums,
             }),
             Err(e) => {
-                self.discard_all(&pieces).await;
+                self.discard_all(&bucket.name, &pieces).await;
                 Err(e)
             }
         }
@@ -157,17 +157,17 @@ impl Gateway {
     async fn put_piece(
         &self,
         provider: &dyn osg_provider::Provider,
-        provider_name: &str,
+        bucket: &osg_meta::Bucket,
         body: ByteStream,
         length: Option<u64>,
     ) -> Result<Piece> {
         let key = uuid::Uuid::new_v4().simple().to_string();
-        let blob = crate::providers::blob_id(&key, provider_name);
-        self.meta.begin_blob(&blob).await?;
+        let blob = osg_model::BlobId::new(&key, &bucket.provider).to_string();
+        self.meta.begin_blob(&blob, &bucket.name).await?;
         match provider.put_blob(&key, body, length).await {
             Ok(size) => Ok(Piece { blob, size }),
             Err(e) => {
-                self.discard(&blob).await;
+                self.discard(&bucket.name, &blob).await;
                 Err(e.into())
             }
         }
@@ -178,7 +178,7 @@ impl Gateway {
     async fn put_in_pieces(
         &self,
         provider: &dyn osg_provider::Provider,
-        provider_name: &str,
+        bucket: &osg_meta::Bucket,
         mut body: ByteStream,
     ) -> Result<Vec<Piece>> {
         let mut pieces = Vec::new();
@@ -193,7 +193,7 @@ impl Gateway {
                         chunks.push(Ok(chunk));
                     }
                     Some(Err(e)) => {
-                        self.discard_all(&pieces).await;
+                        self.discard_all(&bucket.name, &pieces).await;
                         return Err(osg_provider::Error::Body(e).into());
                     }
                     None => {
@@ -204,10 +204,10 @@ impl Gateway {
             }
             if len > 0 || pieces.is_empty() {
                 let piece = Box::pin(futures::stream::iter(chunks));
-                match self.put_piece(provider, provider_name, piece, Some(len as u64)).await {
+                match self.put_piece(provider, bucket, piece, Some(len as u64)).await {
                     Ok(p) => pieces.push(p),
                     Err(e) => {
-                        self.discard_all(&pieces).await;
+                        self.discard_all(&bucket.name, &pieces).await;
                         return Err(e);
                     }
                 }
@@ -243,7 +243,7 @@ impl Gateway {
         match self.meta.commit_object(&new, condition).await {
             Ok(version) => Ok(version),
             Err(e) => {
-                self.discard_all(&new.pieces).await;
+                self.discard_all(&new.bucket, &new.pieces).await;
                 Err(e.into())
             }
         }
@@ -251,32 +251,39 @@ impl Gateway {
 
     /// Makes a stored body (of known length: one blob) part `number` of an upload; if the
     /// commit fails, the blob is given up.
-    pub(crate) async fn commit_stored_part(&self, upload_id: &str, number: u32, stored: &Stored) -> Result<Part> {
+    pub(crate) async fn commit_stored_part(&self, upload: &Upload, number: u32, stored: &Stored) -> Result<Part> {
         let [piece] = stored.pieces.as_slice() else {
             return Err(s3_error!(InternalError, "A part is stored as one blob.").into());
         };
         match self
             .meta
-            .commit_part(upload_id, number, &piece.blob, stored.size, &stored.md5)
+            .commit_part(
+                &upload.bucket,
+                &upload.upload_id,
+                number,
+                &piece.blob,
+                stored.size,
+                &stored.md5,
+            )
             .await
         {
             Ok(part) => Ok(part),
             Err(e) => {
-                self.discard(&piece.blob).await;
+                self.discard(&upload.bucket, &piece.blob).await;
                 Err(e.into())
             }
         }
     }
 
-    async fn discard_all(&self, pieces: &[Piece]) {
+    async fn discard_all(&self, bucket: &str, pieces: &[Piece]) {
         for piece in pieces {
-            self.discard(&piece.blob).await;
+            self.discard(bucket, &piece.blob).await;
         }
     }
 
-    /// Gives up a blob that will not be committed; the reaper deletes it.
-    pub(crate) async fn discard(&self, blob: &str) {
-        if let Err(e) = self.meta.abandon_blob(blob).await {
+    /// Gives up a blob of `bucket` that will not be committed; the reaper deletes it.
+    pub(crate) async fn discard(&self, bucket: &str, blob: &str) {
+        if let Err(e) = self.meta.abandon_blob(bucket, blob).await {
             tracing::warn!(blob, error = %e, "could not queue blob for reaping; its lease will expire");
         }
     }
@@ -300,15 +307,19 @@ impl Gateway {
         let Some((blob, r)) = spans.next() else {
             return Ok(Box::pin(futures::stream::empty()));
         };
-        let (name, key) = crate::providers::split(&blob);
-        let first = self.providers.get(name)?.get_blob(key, r).await?;
+        let id = osg_model::BlobId::parse(&blob);
+        let first = self.providers.get(&id.provider)?.get_blob(&id.key, r).await?;
         let providers = Arc::clone(&self.providers);
         let rest = futures::stream::iter(spans)
             .then(move |(blob, r)| {
                 let providers = Arc::clone(&providers);
                 async move {
-                    let (name, key) = crate::providers::split(&blob);
-                    providers.get(name)?.get_blob(key, r).await.map_err(BoxError::from)
+                    let id = osg_model::BlobId::parse(&blob);
+                    providers
+                        .get(&id.provider)?
+                        .get_blob(&id.key, r)
+                        .await
+                        .map_err(BoxError::from)
                 }
             })
             .try_flatten();

@@ -57,7 +57,7 @@ pub async fn put_object_tagging(
     let i = &req.input;
     let tags = from_tag_set(&i.tagging.tag_set)?;
     gw.meta
-        .update_object_attrs(&bucket.name, &i.key, |attrs| attrs.tags = tags)
+        .update_object_attrs(&bucket.name, &i.key, |attrs| attrs.tags.clone_from(&tags))
         .await?;
     Ok(S3Response::new(PutObjectTaggingOutput::default()))
 }

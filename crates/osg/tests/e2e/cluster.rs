@@ -77,7 +77,7 @@ impl Cluster {
         // No provider yet: the gateways answer, data operations are a 503.
         let r = cluster.client(0).create_bucket().bucket("too-early").send().await;
         assert_eq!(error_of(r), ("ServiceUnavailable".into(), 503));
-        cluster.osg(
+        let _ = cluster.osg(
             &[
                 "provider",
                 "add",
@@ -93,7 +93,7 @@ impl Cluster {
             ],
             "cluster-walrus-secret\n",
         );
-        cluster.osg(&["property", "set", "osg.backend=shared"], "");
+        let _ = cluster.osg(&["property", "set", "osg.backend=shared"], "");
         // Every gateway picks the new provider up (registry reloads each second, then the
         // provider's bucket is made) and places buckets on it.
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -120,19 +120,30 @@ impl Cluster {
         client_at(&self.endpoint(g), ACCESS_KEY, SECRET_KEY)
     }
 
-    /// Runs the admin CLI on the cluster's store, with `input` on standard input.
-    fn osg(&self, args: &[&str], input: &str) {
+    /// Runs the admin CLI on the cluster's store, with `input` on standard input; returns
+    /// what it printed.
+    fn osg(&self, args: &[&str], input: &str) -> String {
         use std::io::Write;
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_osg"))
             .args(args)
+            .arg("--data-dir")
+            .arg(self.dir.path().join("admin"))
             .env("OSG_DB", &self.db)
             .env("OSG_MASTER_KEY_FILE", &self.key_file)
+            .env("RUST_LOG", "warn")
             .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
         child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-        assert!(child.wait().unwrap().success(), "osg {args:?}");
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "osg {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
     }
 
     /// Another handle on the cluster's metadata store.
@@ -347,7 +358,7 @@ async fn three_gateways_one_store() {
             }
         }
     }
-    let (pending, dead) = meta.blob_backlog().await.unwrap();
+    let (pending, dead) = backlog(&meta).await;
     assert_eq!(pending, 0);
     assert!(dead >= 11, "eleven of the twelve bodies were replaced");
     assert_eq!(cluster.blob_files(), referenced + usize::try_from(dead).unwrap());
@@ -474,7 +485,7 @@ async fn failover_when_a_gateway_dies() {
         objects += page.unwrap().contents().len();
     }
     assert!(objects >= acked.len());
-    let (pending, dead) = cluster.meta().await.blob_backlog().await.unwrap();
+    let (pending, dead) = backlog(&cluster.meta().await).await;
     // (A lease taken just before the kill may have no file yet: hence at most, not equal.)
     let files = cluster.blob_files();
     assert!(files >= objects, "{files} files for {objects} objects");
@@ -486,4 +497,267 @@ async fn failover_when_a_gateway_dies() {
         retried.load(Ordering::Relaxed),
         writing_after_kill
     );
+}
+
+/// Clients spread over three gateways run random PUT, GET, DELETE and LIST on a few keys for
+/// a while; then every key's history, read as a register, must be linearizable: no read sees a
+/// value older than one already acknowledged, no acknowledged write is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn histories_are_linearizable() {
+    use crate::linearizable::{Act, Op, check};
+    use std::collections::HashMap;
+
+    const KEYS: [&str; 4] = ["a", "b", "c", "d"];
+    let cluster = Cluster::start(3).await;
+    let clients: Arc<Vec<Client>> = Arc::new((0..3).map(|g| cluster.client(g)).collect());
+    clients[0].create_bucket().bucket("hist").send().await.unwrap();
+    let epoch = Instant::now();
+    let micros = move || u64::try_from(epoch.elapsed().as_micros()).unwrap();
+    let log: Arc<Mutex<Vec<(String, Op)>>> = Arc::default();
+    // A value's ETag (the MD5 of its body), to read LIST results by.
+    let by_etag: Arc<Mutex<HashMap<String, u64>>> = Arc::default();
+    let until = Instant::now() + Duration::from_secs(8);
+    let workers: Vec<_> = (0..6u64)
+        .map(|w| {
+            let (clients, log, by_etag) = (Arc::clone(&clients), Arc::clone(&log), Arc::clone(&by_etag));
+            tokio::spawn(async move {
+                let mut seed = w.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+                let mut next = move || {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    seed
+                };
+                let mut n = 0;
+                while Instant::now() < until {
+                    n += 1;
+                    let c = &clients[usize::try_from(next() % 3).unwrap()];
+                    let key = KEYS[usize::try_from(next() % 4).unwrap()];
+                    let start = micros();
+                    match next() % 20 {
+                        0..=7 => {
+                            let id = w * 1_000_000 + n;
+                            let body = format!("value {id}");
+                            by_etag
+                                .lock()
+                                .unwrap()
+                                .insert(format!("\"{}\"", md5_hex(body.as_bytes())), id);
+                            c.put_object()
+                                .bucket("hist")
+                                .key(key)
+                                .body(body.into_bytes().into())
+                                .send()
+                                .await
+                                .unwrap();
+                            log.lock().unwrap().push((
+                                key.into(),
+                                Op {
+                                    start,
+                                    end: micros(),
+                                    act: Act::Write(id),
+                                },
+                            ));
+                        }
+                        8..=14 => {
+                            let seen = match get(c, "hist", key).await {
+                                Ok(body) => Some(String::from_utf8(body).unwrap()[6..].parse().unwrap()),
+                                Err(e) => {
+                                    assert_eq!(e.1, 404, "{e:?}");
+                                    None
+                                }
+                            };
+                            log.lock().unwrap().push((
+                                key.into(),
+                                Op {
+                                    start,
+                                    end: micros(),
+                                    act: Act::Read(seen),
+                                },
+                            ));
+                        }
+                        15..=16 => {
+                            c.delete_object().bucket("hist").key(key).send().await.unwrap();
+                            log.lock().unwrap().push((
+                                key.into(),
+                                Op {
+                                    start,
+                                    end: micros(),
+                                    act: Act::Delete,
+                                },
+                            ));
+                        }
+                        _ => {
+                            let page = c.list_objects_v2().bucket("hist").send().await.unwrap();
+                            let end = micros();
+                            let listed: HashMap<&str, &str> = page
+                                .contents()
+                                .iter()
+                                .map(|o| (o.key().unwrap(), o.e_tag().unwrap()))
+                                .collect();
+                            let by_etag = by_etag.lock().unwrap();
+                            let mut log = log.lock().unwrap();
+                            for k in KEYS {
+                                let seen = listed.get(k).map(|etag| by_etag[*etag]);
+                                log.push((
+                                    k.into(),
+                                    Op {
+                                        start,
+                                        end,
+                                        act: Act::Read(seen),
+                                    },
+                                ));
+                            }
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.await.unwrap();
+    }
+    // Quiescent: a last read of every key through each gateway.
+    for c in clients.iter() {
+        for key in KEYS {
+            let start = micros();
+            let seen = get(c, "hist", key)
+                .await
+                .ok()
+                .map(|body| String::from_utf8(body).unwrap()[6..].parse().unwrap());
+            log.lock().unwrap().push((
+                key.into(),
+                Op {
+                    start,
+                    end: micros(),
+                    act: Act::Read(seen),
+                },
+            ));
+        }
+    }
+    let log = log.lock().unwrap();
+    assert!(log.len() > 200, "too few operations: {}", log.len());
+    for key in KEYS {
+        let history: Vec<Op> = log.iter().filter(|(k, _)| k == key).map(|(_, op)| *op).collect();
+        check(&history).unwrap_or_else(|e| panic!("key {key}: {e}"));
+    }
+    eprintln!(
+        "histories: {} operations on {} keys through 3 gateways, linearizable",
+        log.len(),
+        KEYS.len()
+    );
+}
+
+/// Blobs the reapers have yet to delete, over every shard: `(being written, dead)`.
+async fn backlog(meta: &osg_meta::Meta) -> (i64, i64) {
+    let mut total = (0, 0);
+    for shard in meta.shard_names().await.unwrap() {
+        let (pending, dead) = meta.blob_backlog(&shard).await.unwrap();
+        total = (total.0 + pending, total.1 + dead);
+    }
+    total
+}
+
+/// Two PostgreSQL servers: the catalog's (shard `main`) and a second one registered with `osg
+/// shard add`. Buckets spread over both; when the second server goes down, its buckets answer
+/// 503 (soon) while the others' keep serving through every gateway, and once it is back its
+/// buckets serve again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shard_outage_fails_only_its_buckets() {
+    let cluster = Cluster::start(2).await;
+    let second = PrivatePostgres::start();
+    let url = second.new_database();
+    // A password never goes on a command line: such a URL is refused there.
+    let with_password = url.replace("postgres@", "postgres:secret@");
+    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_osg"))
+        .args(["shard", "add", "s2", "--url", &with_password])
+        .env("OSG_DB", &cluster.db)
+        .env("OSG_MASTER_KEY_FILE", &cluster.key_file)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--url-file"));
+    let _ = cluster.osg(&["shard", "add", "s2", "--url-file", "-"], &url);
+    let clients: Vec<Client> = (0..2)
+        .map(|g| {
+            let conf = cluster.client(g).config().to_builder();
+            Client::from_conf(
+                conf.retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
+                    .build(),
+            )
+        })
+        .collect();
+    let meta = cluster.meta().await;
+    let mut on = std::collections::HashMap::new();
+    for i in 0..4 {
+        let bucket = format!("spread-{i}");
+        clients[i % 2].create_bucket().bucket(&bucket).send().await.unwrap();
+        let shard = meta.bucket(&bucket).await.unwrap().shard;
+        clients[0]
+            .put_object()
+            .bucket(&bucket)
+            .key("k")
+            .body(ByteStream::from(bucket.clone().into_bytes()))
+            .send()
+            .await
+            .unwrap();
+        on.entry(shard).or_insert(bucket);
+    }
+    let (up, down) = (on["main"].clone(), on["s2"].clone());
+    let listed: serde_json::Value = serde_json::from_str(&cluster.osg(&["shard", "list", "--json"], "")).unwrap();
+    assert_eq!(listed[1]["name"], "s2");
+    assert!(listed[1]["buckets"].as_i64().unwrap() >= 1);
+    assert!(listed[1]["objects"].as_i64().unwrap() >= 1);
+
+    second.stop();
+    let started = Instant::now();
+    for c in &clients {
+        assert_eq!(get(c, &down, "k").await, Err(("ServiceUnavailable".into(), 503)));
+        let put = c
+            .put_object()
+            .bucket(&down)
+            .key("k2")
+            .body(ByteStream::from_static(b"x"))
+            .send()
+            .await;
+        assert_eq!(error_of(put), ("ServiceUnavailable".into(), 503));
+        let list = c.list_objects_v2().bucket(&down).send().await;
+        assert_eq!(error_of(list), ("ServiceUnavailable".into(), 503));
+        assert_eq!(get(c, &up, "k").await.unwrap(), up.as_bytes());
+        c.put_object()
+            .bucket(&up)
+            .key("k2")
+            .body(ByteStream::from_static(b"x"))
+            .send()
+            .await
+            .unwrap();
+        let listed = c.list_objects_v2().bucket(&up).send().await.unwrap();
+        assert_eq!(listed.key_count(), Some(2));
+    }
+    // The first 503 within the pool's 5 s wait for a connection, the others at once: each
+    // gateway has found out (its check of the shard, every second).
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    let listed: serde_json::Value = serde_json::from_str(&cluster.osg(&["shard", "list", "--json"], "")).unwrap();
+    assert!(
+        listed[1]["error"].as_str().unwrap().starts_with("unreachable"),
+        "{listed}"
+    );
+    assert_eq!(listed[0]["error"], "");
+
+    second.start_again();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        match get(&clients[1], &down, "k").await {
+            Ok(body) => break assert_eq!(body, down.as_bytes()),
+            Err(e) => assert!(Instant::now() < deadline, "{e:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    clients[0]
+        .put_object()
+        .bucket(&down)
+        .key("k2")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap();
 }

@@ -232,10 +232,14 @@ impl TestServer {
 
 /// The metadata store of a test gateway: SQLite in `dir`, or, with `OSG_TEST_META=postgres`,
 /// a new database on the server `OSG_TEST_POSTGRES_URL` names (`scripts/testbed/postgres`),
-/// sealed with a master key file as every gateway of a cluster gets it.
+/// sealed with a master key file as every gateway of a cluster gets it. With
+/// `OSG_TEST_META=sharded`, that database is the catalog and shard `main`, and a new database
+/// on the server `OSG_TEST_POSTGRES_SHARD_URL` names is registered as shard `s2` (by `osg
+/// shard add`, as an operator would): buckets spread over both.
 pub fn test_store(dir: &std::path::Path) -> StoreOptions {
     let mut store = StoreOptions::in_dir(dir);
-    if std::env::var("OSG_TEST_META").as_deref() == Ok("postgres") {
+    let meta = std::env::var("OSG_TEST_META").unwrap_or_default();
+    if meta == "postgres" || meta == "sharded" {
         let url = std::env::var("OSG_TEST_POSTGRES_URL").expect("OSG_TEST_POSTGRES_URL (scripts/testbed/postgres)");
         store.db = Some(new_database(&url));
         let key = dir.join("cluster.key");
@@ -243,7 +247,26 @@ pub fn test_store(dir: &std::path::Path) -> StoreOptions {
         std::fs::write(&key, rand::random::<[u8; 32]>()).unwrap();
         store.master_key_file = Some(key);
     }
+    if meta == "sharded" {
+        let url = std::env::var("OSG_TEST_POSTGRES_SHARD_URL")
+            .expect("OSG_TEST_POSTGRES_SHARD_URL (scripts/testbed/postgres)");
+        add_shard(&store, "s2", &new_database(&url));
+    }
     store
+}
+
+/// Registers the database `url` as shard `name` of `store`, with `osg shard add`.
+pub fn add_shard(store: &StoreOptions, name: &str, url: &str) {
+    let added = std::process::Command::new(env!("CARGO_BIN_EXE_osg"))
+        .args(["shard", "add", name, "--url", url])
+        .arg("--data-dir")
+        .arg(&store.data_dir)
+        .env("OSG_DB", store.db.as_deref().unwrap())
+        .env("OSG_MASTER_KEY_FILE", store.master_key_file.as_deref().unwrap())
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("osg shard add");
+    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
 }
 
 /// Creates an empty database on the PostgreSQL server of `url`; returns its URL.
@@ -326,8 +349,8 @@ pub async fn add_provider(
 ) {
     let record = osg_meta::ProviderRecord {
         name: name.into(),
-        kind: kind.into(),
-        config: serde_json::to_string(settings).unwrap(),
+        kind: osg_provider::Kind::parse(kind).unwrap(),
+        settings: settings.clone(),
     };
     meta.add_provider(&record, secret).await.unwrap();
 }
@@ -448,4 +471,117 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// A PostgreSQL server of a test's own, to stop and start at will (Debian's binaries, which
+/// `scripts/testbed/postgres` installs). It runs as the `postgres` user when the test runs as
+/// root, which PostgreSQL refuses to run as.
+pub struct PrivatePostgres {
+    dir: tempfile::TempDir,
+    bin: std::path::PathBuf,
+    pub port: u16,
+}
+
+impl PrivatePostgres {
+    pub fn start() -> Self {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .expect("PostgreSQL (scripts/testbed/postgres up installs it)")
+            .map(|d| d.unwrap().path().join("bin"))
+            .filter(|b| b.join("pg_ctl").exists())
+            .max()
+            .expect("pg_ctl");
+        let server = Self {
+            dir: tempfile::tempdir().unwrap(),
+            bin,
+            port: free_port(),
+        };
+        if is_root() {
+            let owned = std::process::Command::new("chown")
+                .args(["-R", "postgres"])
+                .arg(server.dir.path())
+                .status()
+                .unwrap();
+            assert!(owned.success());
+        }
+        let data = server.dir.path().join("data");
+        server.run(
+            "initdb",
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+            ],
+        );
+        server.start_again();
+        server
+    }
+
+    /// Starts the stopped server again, on the same port.
+    pub fn start_again(&self) {
+        let (data, log) = (self.dir.path().join("data"), self.dir.path().join("server.log"));
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1",
+            self.port,
+            self.dir.path().display()
+        );
+        self.run(
+            "pg_ctl",
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-l",
+                log.to_str().unwrap(),
+                "-w",
+                "start",
+                "-o",
+                &options,
+            ],
+        );
+    }
+
+    /// Stops the server at once, as a crash or a network cut would.
+    pub fn stop(&self) {
+        let data = self.dir.path().join("data");
+        self.run(
+            "pg_ctl",
+            &["-D", data.to_str().unwrap(), "-m", "immediate", "-w", "stop"],
+        );
+    }
+
+    /// A new empty database on this server.
+    pub fn new_database(&self) -> String {
+        new_database(&format!("postgres://postgres@127.0.0.1:{}/postgres", self.port))
+    }
+
+    fn run(&self, tool: &str, args: &[&str]) {
+        let tool = self.bin.join(tool);
+        let mut command = if is_root() {
+            let mut c = std::process::Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(tool);
+            c
+        } else {
+            std::process::Command::new(tool)
+        };
+        let out = command.args(args).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        let data = self.dir.path().join("data");
+        if data.join("postmaster.pid").exists() {
+            self.stop();
+        }
+    }
+}
+
+fn is_root() -> bool {
+    let id = std::process::Command::new("id").arg("-u").output().unwrap();
+    String::from_utf8_lossy(&id.stdout).trim() == "0"
 }

@@ -918,7 +918,7 @@ async fn a_body_that_stops_arriving_is_cut_and_its_blob_given_up() {
     let files: Vec<_> = walk_files(&blobs);
     assert!(files.is_empty(), "{files:?}");
     let meta = osg::bootstrap::StoreOptions::in_dir(dir.path()).open().await.unwrap();
-    let (writing, _dead) = meta.blob_backlog().await.unwrap();
+    let (writing, _dead) = meta.blob_backlog(osg_meta::MAIN).await.unwrap();
     assert_eq!(writing, 0);
     assert_eq!(
         error_of(c.head_object().bucket("idle").key("stalled").send().await).1,

@@ -1,0 +1,234 @@
+//! What concurrent writes must never break, on SQLite and on PostgreSQL (where nothing makes
+//! writers take turns): one current version per key, one winner per bucket name, exact limits,
+//! no object in a deleted bucket. Conflicts are resolved inside the store: no write here may
+//! fail with a database error.
+
+use std::sync::Arc;
+
+use futures::future::join_all;
+
+use crate::objects::tests::new_version;
+use crate::{Condition, Error, Meta, NewBucket, test_bucket, test_store};
+
+/// Runs `n` copies of `f` at once on a multi-threaded runtime.
+async fn all<T, F, Fut>(meta: &Arc<Meta>, n: usize, f: F) -> Vec<T>
+where
+    T: Send + 'static,
+    F: Fn(Arc<Meta>, usize) -> Fut,
+    Fut: Future<Output = T> + Send + 'static,
+{
+    let tasks = (0..n).map(|i| tokio::spawn(f(Arc::clone(meta), i)));
+    join_all(tasks).await.into_iter().map(Result::unwrap).collect()
+}
+
+fn no_db_errors<T: std::fmt::Debug>(results: &[crate::Result<T>]) {
+    for r in results {
+        assert!(!matches!(r, Err(Error::Db(_))), "a conflict leaked out: {r:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_puts_of_one_key_leave_one_current_version() {
+    let (_dir, meta) = test_store().await;
+    let meta = Arc::new(meta);
+    test_bucket(&meta).await;
+    for round in 0..3 {
+        let results = all(&meta, 24, move |meta, i| async move {
+            let blob = format!("r{round}w{i}@walrus");
+            meta.begin_blob(&blob, "b").await?;
+            meta.commit_object(&new_version("b", "hot", &blob), &Condition::None)
+                .await
+        })
+        .await;
+        no_db_errors(&results);
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+        // One current version, holding one of the writers' blobs; the others' blobs are dead.
+        let current = meta.object("b", "hot").await.unwrap();
+        assert_eq!(current.pieces.len(), 1);
+        assert!(current.pieces[0].blob.starts_with(&format!("r{round}w")));
+        let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM versions WHERE bucket = 'b' AND key = 'hot'")
+            .fetch_one(&meta.catalog.pool)
+            .await
+            .unwrap();
+        assert_eq!(rows, 1);
+    }
+    let dead: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM blobs WHERE state = 2")
+        .fetch_one(&meta.catalog.pool)
+        .await
+        .unwrap();
+    assert_eq!(dead, 3 * 24 - 1, "every replaced blob, and only those, is dead");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn conditional_creates_of_one_key_have_one_winner() {
+    let (_dir, meta) = test_store().await;
+    let meta = Arc::new(meta);
+    test_bucket(&meta).await;
+    let results = all(&meta, 16, |meta, i| async move {
+        let blob = format!("c{i}@walrus");
+        meta.begin_blob(&blob, "b").await?;
+        meta.commit_object(&new_version("b", "once", &blob), &Condition::Absent)
+            .await
+    })
+    .await;
+    no_db_errors(&results);
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1, "{results:?}");
+    assert!(
+        results
+            .iter()
+            .filter(|r| r.is_err())
+            .all(|r| matches!(r, Err(Error::PreconditionFailed)))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_bucket_name_has_one_winner_and_limits_are_exact() {
+    let (_dir, meta) = test_store().await;
+    let meta = Arc::new(meta);
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        ids.push(meta.create_account(&format!("racer{i}")).await.unwrap().id);
+    }
+    let ids = Arc::new(ids);
+    // Sixteen creations of one name by four accounts: one wins.
+    let ids2 = Arc::clone(&ids);
+    let results = all(&meta, 16, move |meta, i| {
+        let owner = ids2[i % 4].clone();
+        async move {
+            let new = NewBucket {
+                name: "contested",
+                owner: &owner,
+                region: "us-east-1",
+                provider: "walrus",
+            };
+            meta.create_bucket(new, crate::BucketConfig::default(), 100).await
+        }
+    })
+    .await;
+    no_db_errors(&results);
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1, "{results:?}");
+    assert!(
+        results
+            .iter()
+            .filter(|r| r.is_err())
+            .all(|r| matches!(r, Err(Error::BucketExists { .. })))
+    );
+    // One account racing for twelve buckets with a limit of five (it owns one if it won).
+    let owner = ids[1].clone();
+    let owned = meta.buckets_of(&owner).await.unwrap().len();
+    let owner2 = owner.clone();
+    let results = all(&meta, 12, move |meta, i| {
+        let owner = owner2.clone();
+        async move {
+            let name = format!("mine-{i}");
+            let new = NewBucket {
+                name: &name,
+                owner: &owner,
+                region: "us-east-1",
+                provider: "walrus",
+            };
+            meta.create_bucket(new, crate::BucketConfig::default(), 5).await
+        }
+    })
+    .await;
+    no_db_errors(&results);
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 5 - owned, "{results:?}");
+    assert_eq!(meta.buckets_of(&owner).await.unwrap().len(), 5);
+    // Access keys: at most two per user, however many are asked for at once.
+    let user = meta.create_user(&ids[2], "u", "/").await.unwrap();
+    let account = ids[2].clone();
+    let results = all(&meta, 10, move |meta, _| {
+        let account = account.clone();
+        async move { meta.create_access_key(&account, Some("u")).await }
+    })
+    .await;
+    no_db_errors(&results);
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 2, "{results:?}");
+    assert_eq!(meta.access_keys_of(&user.account_id, Some("u")).await.unwrap().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_bucket_is_never_deleted_with_an_object_in_it() {
+    let (_dir, meta) = test_store().await;
+    let meta = Arc::new(meta);
+    let owner = test_bucket(&meta).await.id;
+    for round in 0..10 {
+        let name = format!("gone{round}");
+        let new = NewBucket {
+            name: &name,
+            owner: &owner,
+            region: "us-east-1",
+            provider: "walrus",
+        };
+        meta.create_bucket(new, crate::BucketConfig::default(), 100)
+            .await
+            .unwrap();
+        let blob = format!("g{round}@walrus");
+        meta.begin_blob(&blob, "b").await.unwrap();
+        let (put, delete) = tokio::join!(
+            {
+                let meta = Arc::clone(&meta);
+                let name = name.clone();
+                tokio::spawn(async move {
+                    meta.commit_object(&new_version(&name, "k", &blob), &Condition::None)
+                        .await
+                })
+            },
+            {
+                let meta = Arc::clone(&meta);
+                let name = name.clone();
+                tokio::spawn(async move { meta.delete_bucket(&name).await })
+            }
+        );
+        let (put, delete) = (put.unwrap(), delete.unwrap());
+        match (&put, &delete) {
+            (Ok(_), Err(Error::BucketNotEmpty)) | (Err(Error::NoSuchBucket), Ok(())) => {}
+            other => panic!("round {round}: {other:?}"),
+        }
+        let orphans: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM versions v WHERE NOT EXISTS (SELECT 1 FROM buckets b WHERE b.name = v.bucket)",
+        )
+        .fetch_one(&meta.catalog.pool)
+        .await
+        .unwrap();
+        assert_eq!(orphans, 0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parts_land_once_and_a_completion_sees_them_all() {
+    let (_dir, meta) = test_store().await;
+    let meta = Arc::new(meta);
+    let owner = test_bucket(&meta).await.id;
+    let upload = meta
+        .create_upload("b", "mp", &crate::ObjectAttrs::default(), &owner)
+        .await
+        .unwrap();
+    let id = Arc::new(upload.upload_id);
+    // Part 1 uploaded eight times at once, parts 2 and 3 once each.
+    let md5 = "0cc175b9c0f1b6a831c399e269772661";
+    let id2 = Arc::clone(&id);
+    let results = all(&meta, 10, move |meta, i| {
+        let id = Arc::clone(&id2);
+        async move {
+            let number = u32::try_from(i.saturating_sub(6).max(1)).unwrap();
+            let blob = format!("part{i}@walrus");
+            meta.begin_blob(&blob, "b").await?;
+            meta.commit_part("b", &id, number, &blob, 10, md5).await
+        }
+    })
+    .await;
+    no_db_errors(&results);
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    let (parts, _) = meta.parts("b", &id, 0, 10).await.unwrap();
+    assert_eq!(parts.iter().map(|p| p.number).collect::<Vec<_>>(), [1, 2, 3]);
+    let choice = |number| crate::PartChoice {
+        number,
+        etag: md5.into(),
+    };
+    let version = meta
+        .complete_upload("b", &id, &[choice(1), choice(2), choice(3)], 5)
+        .await
+        .unwrap();
+    assert_eq!(version.pieces.len(), 3);
+}

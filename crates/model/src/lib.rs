@@ -1,0 +1,19 @@
+//! The domain the gateways keep: typed bucket configuration, object attributes and the pieces
+//! that hold an object's bytes, blob ids, provider records, and the rules names and
+//! configurations obey.
+//!
+//! No I/O and no protocol. The metadata store keeps these types (its stored formats are these
+//! types' serializations, versioned and migrated in `osg-meta`); the protocol adapters (the S3
+//! API, the IAM API, the admin CLI) translate to and from them; authorization reads them. Each
+//! invariant is checked here, once, whoever changes a bucket or names an entity.
+
+pub mod blob;
+pub mod bucket;
+pub mod names;
+pub mod object;
+pub mod provider;
+
+pub use self::blob::BlobId;
+pub use self::bucket::{BucketConfig, ConfigError, Ownership, PublicAccessBlock};
+pub use self::object::{NewVersion, ObjectAttrs, Piece, Version};
+pub use self::provider::ProviderRecord;
