@@ -19,10 +19,7 @@ fn version(bucket: &str, key: &str, blob: &str) -> NewVersion {
         size: 4096,
         etag: "0cc175b9c0f1b6a831c399e269772661".into(),
         parts_count: None,
-        pieces: vec![Piece {
-            blob: blob.into(),
-            size: 4096,
-        }],
+        pieces: vec![Piece::whole(blob.into(), 4096)],
         attrs: ObjectAttrs::default(),
         owner: String::new(),
     }

@@ -216,6 +216,7 @@ impl Commit {
             Condition::None => ("none", String::new()),
             Condition::Absent => ("absent", String::new()),
             Condition::ETag(etag) => ("etag", etag.clone()),
+            Condition::NotETag(etag) => ("not_etag", etag.clone()),
         };
         Ok(Self {
             bucket: version.bucket.clone(),

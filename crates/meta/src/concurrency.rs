@@ -214,7 +214,14 @@ async fn parts_land_once_and_a_completion_sees_them_all() {
             let number = u32::try_from(i.saturating_sub(6).max(1)).unwrap();
             let blob = format!("part{i}@walrus");
             meta.begin_blob(&blob, "b").await?;
-            meta.commit_part("b", &id, number, &blob, 10, md5).await
+            let part = crate::NewPart {
+                number,
+                blob,
+                size: 10,
+                etag: md5.into(),
+                checksums: std::collections::BTreeMap::new(),
+            };
+            meta.commit_part("b", &id, part).await
         }
     })
     .await;
@@ -226,9 +233,14 @@ async fn parts_land_once_and_a_completion_sees_them_all() {
         number,
         etag: md5.into(),
     };
-    let version = meta
-        .complete_upload("b", &id, &[choice(1), choice(2), choice(3)], 5)
-        .await
-        .unwrap();
+    let completion = crate::Completion {
+        bucket: "b",
+        key: "mp",
+        upload_id: &id,
+        parts: &[choice(1), choice(2), choice(3)],
+        condition: &crate::Condition::None,
+        checksums: &std::collections::BTreeMap::new(),
+    };
+    let version = meta.complete_upload(completion, 5).await.unwrap();
     assert_eq!(version.pieces.len(), 3);
 }

@@ -1,11 +1,13 @@
 //! Multipart uploads. Parts are blobs; completing an upload writes a version whose pieces are
 //! the chosen parts' blobs, so no byte is copied.
 
+use std::collections::BTreeMap;
+
 use md5::{Digest, Md5};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use crate::objects::{db_size, hold_bucket, replace_current, version_of};
+use crate::objects::{db_size, decode_checksums, encode_checksums, hold_bucket, replace_current, version_of};
 use crate::write::{Isolation, Lock, transaction};
 use crate::{Error, Meta, NewVersion, ObjectAttrs, Piece, Result, Version, now_ms};
 
@@ -28,6 +30,44 @@ pub struct Part {
     /// Hex MD5 of the part's bytes (unquoted).
     pub etag: String,
     pub modified_ms: i64,
+    /// Verified checksums (base64) by algorithm name.
+    pub checksums: BTreeMap<String, String>,
+}
+
+/// A part's bytes, stored: what UploadPart records.
+#[derive(Debug, Clone)]
+pub struct NewPart {
+    pub number: u32,
+    pub blob: String,
+    pub size: u64,
+    /// Hex MD5 of the part's bytes (unquoted).
+    pub etag: String,
+    pub checksums: BTreeMap<String, String>,
+}
+
+/// A CompleteMultipartUpload request.
+#[derive(Debug, Clone, Copy)]
+pub struct Completion<'a> {
+    pub bucket: &'a str,
+    pub key: &'a str,
+    pub upload_id: &'a str,
+    /// The parts, in the request's order.
+    pub parts: &'a [PartChoice],
+    /// `If-Match` / `If-None-Match`, judged against the key's object.
+    pub condition: &'a crate::Condition,
+    /// The object's checksums, made from the parts' (see `MultipartChecksum`).
+    pub checksums: &'a BTreeMap<String, String>,
+}
+
+/// The ETag of a multipart object made of parts with these ETags: the MD5 of their MD5s,
+/// then `-` and their count.
+fn multipart_etag<'a>(etags: impl ExactSizeIterator<Item = &'a str>) -> Option<String> {
+    let count = etags.len();
+    let mut md5s = Md5::new();
+    for etag in etags {
+        md5s.update(hex::decode(etag).ok()?);
+    }
+    Some(format!("{}-{count}", hex::encode(md5s.finalize())))
 }
 
 /// A part the client names in CompleteMultipartUpload.
@@ -65,6 +105,7 @@ fn part_from(row: &AnyRow) -> Result<Part> {
         size: u64::try_from(size).map_err(|_| Error::Corrupt("part size".into()))?,
         etag: row.try_get("etag")?,
         modified_ms: row.try_get("modified_ms")?,
+        checksums: decode_checksums(&row.try_get::<String, _>("checksums")?)?,
     })
 }
 
@@ -121,34 +162,30 @@ impl Meta {
 
     /// Records an uploaded part, replacing (and marking dead) an earlier part of that number.
     /// The upload is locked `FOR SHARE`: it cannot complete or be aborted under the part.
-    pub async fn commit_part(
-        &self,
-        bucket: &str,
-        upload_id: &str,
-        number: u32,
-        blob: &str,
-        size: u64,
-        etag: &str,
-    ) -> Result<Part> {
+    pub async fn commit_part(&self, bucket: &str, upload_id: &str, new: NewPart) -> Result<Part> {
         let shard = self.shard_of(bucket).await?;
         let (bucket, upload_id) = (bucket.to_owned(), upload_id.to_owned());
+        let (number, size) = (new.number, new.size);
         let part = Part {
             number,
-            blob: blob.to_owned(),
+            blob: new.blob,
             size,
-            etag: etag.to_owned(),
+            etag: new.etag,
             modified_ms: now_ms(),
+            checksums: new.checksums,
         };
+        let checksums = encode_checksums(&part.checksums)?;
         let share = Lock::Share.sql(shard.backend);
         shard
             .write(Box::new(move |conn| {
                 let (bucket, upload_id, part) = (bucket.clone(), upload_id.clone(), part.clone());
+                let checksums = checksums.clone();
                 Box::pin(async move {
                     upload_in(&mut *conn, &bucket, &upload_id, share).await?;
                     drop_parts(&mut *conn, &upload_id, Some(number), &[], part.modified_ms).await?;
                     sqlx::query(
-                        "INSERT INTO parts (upload_id, part_number, blob, size, etag, modified_ms)
-                     VALUES ($1, $2, $3, $4, $5, $6)",
+                        "INSERT INTO parts (upload_id, part_number, blob, size, etag, modified_ms, checksums)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
                     )
                     .bind(&upload_id)
                     .bind(i64::from(number))
@@ -156,6 +193,7 @@ impl Meta {
                     .bind(db_size(size))
                     .bind(&part.etag)
                     .bind(part.modified_ms)
+                    .bind(&checksums)
                     .execute(&mut *conn)
                     .await?;
                     crate::blobs::make_live(&mut *conn, &[(part.blob.clone(), size)]).await?;
@@ -169,7 +207,7 @@ impl Meta {
     pub async fn parts(&self, bucket: &str, upload_id: &str, after: u32, max: usize) -> Result<(Vec<Part>, bool)> {
         let shard = self.shard_of(bucket).await?;
         let rows = sqlx::query(
-            "SELECT part_number, blob, size, etag, modified_ms FROM parts
+            "SELECT part_number, blob, size, etag, modified_ms, checksums FROM parts
              WHERE upload_id = $1 AND part_number > $2 ORDER BY part_number LIMIT $3",
         )
         .bind(upload_id)
@@ -221,20 +259,28 @@ impl Meta {
 
     /// Completes an upload: checks the chosen parts, makes the object current, and drops the
     /// upload (unchosen parts become dead blobs).
-    pub async fn complete_upload(
-        &self,
-        bucket: &str,
-        upload_id: &str,
-        chosen: &[PartChoice],
-        min_part_size: u64,
-    ) -> Result<Version> {
+    ///
+    /// An upload that is gone was completed if the key's object is still the one it made, from
+    /// the same parts: the retry of a completion whose answer was lost succeeds with it.
+    pub async fn complete_upload(&self, c: Completion<'_>, min_part_size: u64) -> Result<Version> {
+        let Completion {
+            bucket,
+            key,
+            upload_id,
+            parts: chosen,
+            condition,
+            checksums,
+        } = c;
         self.on_shard(bucket, |shard, route| async move {
-        transaction!(&shard, Isolation::ReadCommitted, |tx| {
+        let done = transaction!(&shard, Isolation::ReadCommitted, |tx| {
             // Locked: no part lands, and no other completion or abort runs, meanwhile.
             let upload = upload_in(&mut tx, bucket, upload_id, Lock::Update.sql(shard.backend)).await?;
+            if upload.key != key {
+                return Err(Error::NoSuchUpload);
+            }
             hold_bucket(&mut tx, shard.backend, bucket, &route.incarnation).await?;
             let rows = sqlx::query(
-                "SELECT part_number, blob, size, etag, modified_ms FROM parts WHERE upload_id = $1 ORDER BY part_number",
+                "SELECT part_number, blob, size, etag, modified_ms, checksums FROM parts WHERE upload_id = $1 ORDER BY part_number",
             )
             .bind(upload_id)
             .fetch_all(&mut *tx)
@@ -257,32 +303,48 @@ impl Meta {
             if let Some(small) = parts[..parts.len() - 1].iter().find(|p| p.size < min_part_size) {
                 return Err(Error::EntityTooSmall(small.number));
             }
-            let mut md5s = Md5::new();
-            for part in &parts {
-                md5s.update(hex::decode(&part.etag).map_err(|_| Error::Corrupt("part etag".into()))?);
-            }
+            let etag = multipart_etag(parts.iter().map(|p| p.etag.as_str()))
+                .ok_or_else(|| Error::Corrupt("part etag".into()))?;
+            let mut attrs = upload.attrs.clone();
+            attrs.completed_upload = Some(upload.upload_id.clone());
+            attrs.checksums = checksums.clone();
             let new = NewVersion {
                 bucket: upload.bucket.clone(),
                 key: upload.key.clone(),
                 size: parts.iter().map(|p| p.size).sum(),
-                etag: format!("{}-{}", hex::encode(md5s.finalize()), parts.len()),
+                etag,
                 parts_count: u32::try_from(parts.len()).ok(),
                 pieces: parts
                     .iter()
                     .map(|p| Piece {
                         blob: p.blob.clone(),
                         size: p.size,
+                        part: Some(p.number),
+                        checksums: p.checksums.clone(),
                     })
                     .collect(),
-                attrs: upload.attrs.clone(),
+                attrs,
                 owner: upload.owner.clone(),
             };
             let version = version_of(&new, now_ms());
-            replace_current(&mut tx, shard.backend, &version, &crate::Condition::None).await?;
+            replace_current(&mut tx, shard.backend, &version, condition).await?;
             let kept: Vec<&str> = parts.iter().map(|p| p.blob.as_str()).collect();
             drop_upload(&mut tx, upload_id, Some(&kept)).await?;
             Ok(version)
-        })
+        });
+        match done {
+            Err(Error::NoSuchUpload) => {
+                let made = multipart_etag(chosen.iter().map(|p| p.etag.as_str()));
+                match shard.object(bucket, key).await {
+                    Ok(v) if v.attrs.completed_upload.as_deref() == Some(upload_id) && Some(&v.etag) == made.as_ref() => {
+                        Ok(v)
+                    }
+                    Ok(_) | Err(Error::NoSuchKey) => Err(Error::NoSuchUpload),
+                    Err(e) => Err(e),
+                }
+            }
+            done => done,
+        }
         })
         .await
     }
@@ -335,7 +397,7 @@ async fn drop_parts(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_store;
+    use crate::{Condition, test_store};
 
     #[tokio::test]
     async fn complete_checks_parts_and_reuses_blobs() {
@@ -349,30 +411,53 @@ mod tests {
         let md5_b = "92eb5ffee6ae2fec3ad71c777531578f";
         for (n, blob, etag, size) in [(1, "p1", md5_a, 10), (2, "p2", md5_b, 3), (3, "p3", md5_b, 3)] {
             meta.begin_blob(blob, "b").await.unwrap();
-            meta.commit_part("b", &up.upload_id, n, blob, size, etag).await.unwrap();
+            let part = NewPart {
+                number: n,
+                blob: blob.into(),
+                size,
+                etag: etag.into(),
+                checksums: [("CRC32".to_owned(), format!("crc-of-{n}"))].into(),
+            };
+            meta.commit_part("b", &up.upload_id, part).await.unwrap();
         }
         let choice = |n: u32, etag: &str| PartChoice {
             number: n,
             etag: etag.into(),
         };
+        let complete = |parts: &[PartChoice], condition: Condition| {
+            let (meta, upload_id, parts) = (&meta, up.upload_id.clone(), parts.to_vec());
+            async move {
+                let c = Completion {
+                    bucket: "b",
+                    key: "k",
+                    upload_id: &upload_id,
+                    parts: &parts,
+                    condition: &condition,
+                    checksums: &BTreeMap::new(),
+                };
+                meta.complete_upload(c, 5).await
+            }
+        };
+        let none = || Condition::None;
         assert!(matches!(
-            meta.complete_upload("b", &up.upload_id, &[choice(2, md5_b), choice(1, md5_a)], 5)
-                .await,
+            complete(&[choice(2, md5_b), choice(1, md5_a)], none()).await,
             Err(Error::InvalidPartOrder)
         ));
         assert!(matches!(
-            meta.complete_upload("b", &up.upload_id, &[choice(1, md5_b)], 5).await,
+            complete(&[choice(1, md5_b)], none()).await,
             Err(Error::InvalidPart(1))
         ));
         assert!(matches!(
-            meta.complete_upload("b", &up.upload_id, &[choice(2, md5_b), choice(3, md5_b)], 5)
-                .await,
+            complete(&[choice(2, md5_b), choice(3, md5_b)], none()).await,
             Err(Error::EntityTooSmall(2))
         ));
-        let v = meta
-            .complete_upload("b", &up.upload_id, &[choice(1, md5_a), choice(2, md5_b)], 5)
-            .await
-            .unwrap();
+        // The key holds no object: If-Match fails, If-None-Match passes.
+        let chosen = [choice(1, md5_a), choice(2, md5_b)];
+        assert!(matches!(
+            complete(&chosen, Condition::ETag("*".into())).await,
+            Err(Error::NoSuchKey)
+        ));
+        let v = complete(&chosen, Condition::NotETag(md5_a.into())).await.unwrap();
         assert_eq!(v.size, 13);
         assert_eq!(v.parts_count, Some(2));
         assert!(v.etag.ends_with("-2"));
@@ -380,6 +465,13 @@ mod tests {
             v.pieces.iter().map(|p| p.blob.as_str()).collect::<Vec<_>>(),
             ["p1", "p2"]
         );
+        // The pieces keep their parts' numbers and checksums.
+        let read = meta.object("b", "k").await.unwrap();
+        for piece in [&v.pieces, &read.pieces] {
+            let parts: Vec<_> = piece.iter().map(|p| (p.part, p.checksums["CRC32"].as_str())).collect();
+            assert_eq!(parts, [(Some(1), "crc-of-1"), (Some(2), "crc-of-2")]);
+        }
+        assert_eq!(read.attrs.completed_upload.as_deref(), Some(up.upload_id.as_str()));
         assert!(matches!(
             meta.upload("b", &up.upload_id).await,
             Err(Error::NoSuchUpload)
@@ -387,5 +479,37 @@ mod tests {
         // Part 3 was not chosen: its blob is dead; the chosen ones are not.
         let reap = meta.claim_blobs(crate::MAIN, now_ms() + 86_400_000, 10).await.unwrap();
         assert_eq!(reap, vec!["p3".to_owned()]);
+        // A retry of the completion gets the same object; other parts, or an object written
+        // since, make it NoSuchUpload.
+        let again = complete(&chosen, none()).await.unwrap();
+        assert_eq!(
+            (again.etag.as_str(), again.modified_ms),
+            (v.etag.as_str(), v.modified_ms)
+        );
+        assert!(matches!(complete(&chosen[..1], none()).await, Err(Error::NoSuchUpload)));
+        // An object written since.
+        meta.begin_blob("p4", "b").await.unwrap();
+        let plain = crate::objects::tests::new_version("b", "k", "p4");
+        meta.commit_object(&plain, &Condition::None).await.unwrap();
+        assert!(matches!(complete(&chosen, none()).await, Err(Error::NoSuchUpload)));
+        let other = meta
+            .create_upload("b", "k", &ObjectAttrs::default(), &a.id)
+            .await
+            .unwrap();
+        assert!(matches!(
+            meta.complete_upload(
+                Completion {
+                    bucket: "b",
+                    key: "other",
+                    upload_id: &other.upload_id,
+                    parts: &chosen,
+                    condition: &none(),
+                    checksums: &BTreeMap::new(),
+                },
+                5
+            )
+            .await,
+            Err(Error::NoSuchUpload)
+        ));
     }
 }

@@ -1,5 +1,7 @@
 //! Object versions: what a key currently holds and where its bytes are.
 
+use std::collections::BTreeMap;
+
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
@@ -19,6 +21,23 @@ pub enum Condition {
     Absent,
     /// `If-Match: etag`: only if the current object has this ETag (`*` for any).
     ETag(String),
+    /// `If-None-Match: etag`: only if the key holds no object, or one with another ETag.
+    NotETag(String),
+}
+
+impl Condition {
+    /// Whether a write may replace `current`, the ETag of the key's object (`None`: the key
+    /// holds none). `osg_commit_object` (PL/pgSQL) judges the same way.
+    pub fn admits(&self, current: Option<&str>) -> Result<()> {
+        match (self, current) {
+            (Condition::None, _) | (Condition::Absent | Condition::NotETag(_), None) => Ok(()),
+            (Condition::Absent, Some(_)) => Err(Error::PreconditionFailed),
+            (Condition::ETag(_), None) => Err(Error::NoSuchKey),
+            (Condition::ETag(want), Some(cur)) if want != "*" && want != cur => Err(Error::PreconditionFailed),
+            (Condition::NotETag(not), Some(cur)) if not == cur => Err(Error::PreconditionFailed),
+            (Condition::ETag(_) | Condition::NotETag(_), Some(_)) => Ok(()),
+        }
+    }
 }
 
 /// A version's row, without its pieces (listings need none; [`Meta::object`] adds them).
@@ -90,7 +109,7 @@ impl Shard {
     pub(crate) async fn object(&self, bucket: &str, key: &str) -> Result<Version> {
         let rows = sqlx::query(
             "SELECT v.bucket, v.key, v.version_id, v.size, v.etag, v.modified_ms, v.parts_count, v.attrs, v.owner,
-                    p.blob AS piece_blob, p.size AS piece_size
+                    p.blob AS piece_blob, p.size AS piece_size, p.part_number, p.checksums AS piece_checksums
              FROM versions v LEFT JOIN pieces p
                ON p.bucket = v.bucket AND p.key = v.key AND p.version_id = v.version_id
              WHERE v.bucket = $1 AND v.key = $2 AND v.is_latest = 1 AND v.delete_marker = 0
@@ -104,9 +123,13 @@ impl Shard {
         for row in &rows {
             if let Some(blob) = row.try_get::<Option<String>, _>("piece_blob")? {
                 let size: i64 = row.try_get("piece_size")?;
+                let part: Option<i64> = row.try_get("part_number")?;
+                let checksums: String = row.try_get("piece_checksums")?;
                 version.pieces.push(Piece {
                     blob,
                     size: u64::try_from(size).map_err(|_| Error::Corrupt("negative size".into()))?,
+                    part: part.and_then(|n| u32::try_from(n).ok()),
+                    checksums: decode_checksums(&checksums)?,
                 });
             }
         }
@@ -258,16 +281,7 @@ pub(crate) async fn replace_current(
         }
         None => None,
     };
-    match (condition, visible) {
-        (Condition::None, _) | (Condition::Absent, None) => {}
-        (Condition::Absent, Some(_)) => return Err(Error::PreconditionFailed),
-        (Condition::ETag(_), None) => return Err(Error::NoSuchKey),
-        (Condition::ETag(etag), Some(cur)) => {
-            if etag != "*" && *etag != cur {
-                return Err(Error::PreconditionFailed);
-            }
-        }
-    }
+    condition.admits(visible.as_deref())?;
     let sql = if current.is_some() {
         "UPDATE versions SET is_latest = 1, delete_marker = 0, size = $4, etag = $5, modified_ms = $6,
                              parts_count = $7, attrs = $8, owner = $9
@@ -294,17 +308,39 @@ pub(crate) async fn replace_current(
         drop_pieces(&mut *conn, bucket, key, id, version.modified_ms).await?;
     }
     for (seq, piece) in version.pieces.iter().enumerate() {
-        sqlx::query("INSERT INTO pieces (bucket, key, version_id, seq, blob, size) VALUES ($1, $2, $3, $4, $5, $6)")
-            .bind(&version.bucket)
-            .bind(&version.key)
-            .bind(&version.version_id)
-            .bind(i64::try_from(seq).unwrap_or(i64::MAX))
-            .bind(&piece.blob)
-            .bind(db_size(piece.size))
-            .execute(&mut *conn)
-            .await?;
+        sqlx::query(
+            "INSERT INTO pieces (bucket, key, version_id, seq, blob, size, part_number, checksums)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&version.bucket)
+        .bind(&version.key)
+        .bind(&version.version_id)
+        .bind(i64::try_from(seq).unwrap_or(i64::MAX))
+        .bind(&piece.blob)
+        .bind(db_size(piece.size))
+        .bind(piece.part.map(i64::from))
+        .bind(encode_checksums(&piece.checksums)?)
+        .execute(&mut *conn)
+        .await?;
     }
     Ok(())
+}
+
+/// Checksums as a column keeps them: a JSON object, `''` for none.
+pub(crate) fn encode_checksums(checksums: &BTreeMap<String, String>) -> Result<String> {
+    if checksums.is_empty() {
+        Ok(String::new())
+    } else {
+        Ok(serde_json::to_string(checksums)?)
+    }
+}
+
+pub(crate) fn decode_checksums(column: &str) -> Result<BTreeMap<String, String>> {
+    if column.is_empty() {
+        Ok(BTreeMap::new())
+    } else {
+        Ok(serde_json::from_str(column)?)
+    }
 }
 
 /// Deletes a version's pieces; their blobs become dead.
@@ -346,10 +382,7 @@ pub(crate) mod tests {
             size: 3,
             etag: format!("etag-{blob}"),
             parts_count: None,
-            pieces: vec![Piece {
-                blob: blob.into(),
-                size: 3,
-            }],
+            pieces: vec![Piece::whole(blob.into(), 3)],
             attrs: ObjectAttrs::default(),
             owner: "o".into(),
         }
@@ -385,6 +418,14 @@ pub(crate) mod tests {
                 .await,
             Err(Error::LeaseLost(_))
         ));
+        assert!(matches!(
+            meta.commit_object(
+                &new_version("b", "k", "blob2"),
+                &Condition::NotETag("etag-blob1".into())
+            )
+            .await,
+            Err(Error::PreconditionFailed)
+        ));
         meta.commit_object(&new_version("b", "k", "blob2"), &Condition::ETag("etag-blob1".into()))
             .await
             .unwrap();
@@ -399,5 +440,13 @@ pub(crate) mod tests {
         assert!(!meta.delete_object("b", "k").await.unwrap());
         assert!(matches!(meta.object("b", "k").await, Err(Error::NoSuchKey)));
         assert!(matches!(meta.delete_object("nob", "k").await, Err(Error::NoSuchBucket)));
+        // If-None-Match with an ETag: any other object, or none, passes.
+        for (blob, not) in [("blob3", "etag-blob1"), ("blob4", "etag-blob1")] {
+            meta.begin_blob(blob, "b").await.unwrap();
+            meta.commit_object(&new_version("b", "k", blob), &Condition::NotETag(not.into()))
+                .await
+                .unwrap();
+        }
+        assert_eq!(meta.object("b", "k").await.unwrap().pieces[0].blob, "blob4");
     }
 }

@@ -13,7 +13,7 @@ use crate::{Backend, Error, Result};
 /// 4: the blob ledger (`blobs`) replaces the reaper's two queues, and a version's pieces are
 /// rows (`pieces`) instead of a JSON column; metadata shards (`shards`, `shard_buckets`, and
 /// each bucket's shard).
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
 /// The PostgreSQL advisory lock held while the schema is created or upgraded.
 const MIGRATION_LOCK: i64 = 0x6f73_6701;
 
@@ -143,6 +143,7 @@ const TABLES: &[&str] = &[
         size BIGINT NOT NULL,
         etag TEXT NOT NULL,
         modified_ms BIGINT NOT NULL,
+        checksums TEXT NOT NULL DEFAULT '',
         PRIMARY KEY (upload_id, part_number))",
     // The blob ledger (`crate::blobs`).
     BLOBS,
@@ -168,7 +169,20 @@ const SHARD_BUCKETS: &str = "CREATE TABLE IF NOT EXISTS shard_buckets (
 /// This database's id, made with its schema: one database is not registered twice as shards.
 const STORE: &str = "CREATE TABLE IF NOT EXISTS store (id TEXT NOT NULL)";
 
+/// A part's number and checksums (a JSON object, `''` for none) are kept with its piece.
 const PIECES: &str = "CREATE TABLE IF NOT EXISTS pieces (
+        bucket TEXT NOT NULL,
+        key TEXT NOT NULL,
+        version_id TEXT NOT NULL,
+        seq BIGINT NOT NULL,
+        blob TEXT NOT NULL,
+        size BIGINT NOT NULL,
+        part_number BIGINT,
+        checksums TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (bucket, key, version_id, seq))";
+
+/// `pieces` as schema 3 made it (schema 4 added its part columns).
+const PIECES_V3: &str = "CREATE TABLE IF NOT EXISTS pieces (
         bucket TEXT NOT NULL,
         key TEXT NOT NULL,
         version_id TEXT NOT NULL,
@@ -219,6 +233,8 @@ BEGIN
         ELSIF p_expected <> '*' AND p_expected <> cur.etag THEN
             RETURN 'PreconditionFailed';
         END IF;
+    ELSIF p_condition = 'not_etag' AND existed AND cur.delete_marker = 0 AND cur.etag = p_expected THEN
+        RETURN 'PreconditionFailed';
     END IF;
     IF existed THEN
         UPDATE versions SET is_latest = 1, delete_marker = 0, size = p_size, etag = p_etag,
@@ -453,7 +469,7 @@ async fn upgrade(conn: &mut AnyConnection, backend: Backend, from: i64) -> Resul
         }
         3 => {
             for stmt in [
-                PIECES,
+                PIECES_V3,
                 "CREATE INDEX IF NOT EXISTS pieces_by_blob ON pieces (blob)",
                 BLOBS,
                 "CREATE INDEX IF NOT EXISTS blobs_placed ON blobs (provider, bucket, id)",
@@ -518,6 +534,18 @@ async fn upgrade(conn: &mut AnyConnection, backend: Backend, from: i64) -> Resul
                 sqlx::query(stmt).execute(&mut *conn).await?;
             }
             name_store(conn).await?;
+        }
+        // Parts keep their checksums, and so do the pieces completed from them; and
+        // `osg_commit_object` learnt `not_etag` (If-None-Match with an ETag): the functions are
+        // created again after every upgrade.
+        4 => {
+            for stmt in [
+                "ALTER TABLE parts ADD COLUMN checksums TEXT NOT NULL DEFAULT ''",
+                "ALTER TABLE pieces ADD COLUMN part_number BIGINT",
+                "ALTER TABLE pieces ADD COLUMN checksums TEXT NOT NULL DEFAULT ''",
+            ] {
+                sqlx::query(stmt).execute(&mut *conn).await?;
+            }
         }
         other => {
             return Err(Error::Corrupt(format!(
@@ -586,6 +614,7 @@ mod tests {
             "ALTER TABLE buckets ADD COLUMN acl TEXT NOT NULL DEFAULT ''",
             "ALTER TABLE buckets ADD COLUMN public_access_block TEXT NOT NULL DEFAULT ''",
             "ALTER TABLE versions ADD COLUMN pieces TEXT NOT NULL DEFAULT '[]'",
+            "ALTER TABLE parts DROP COLUMN checksums",
             "DROP TABLE pieces",
             "DROP TABLE blobs",
             "CREATE TABLE pending_blobs (blob TEXT PRIMARY KEY, expires_ms BIGINT NOT NULL)",

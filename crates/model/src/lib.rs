@@ -15,5 +15,5 @@ pub mod provider;
 
 pub use self::blob::BlobId;
 pub use self::bucket::{BucketConfig, ConfigError, Ownership, PublicAccessBlock};
-pub use self::object::{NewVersion, ObjectAttrs, Piece, Version};
+pub use self::object::{ChecksumType, MultipartChecksum, NewVersion, ObjectAttrs, Piece, Version};
 pub use self::provider::ProviderRecord;

@@ -43,6 +43,52 @@ pub struct Piece {
     /// The blob's id (`KEY@PROVIDER`, see [`crate::BlobId`]).
     pub blob: String,
     pub size: u64,
+    /// For a part of a multipart object: its part number and verified checksums (base64, by
+    /// algorithm name), as GetObjectAttributes and GET with `partNumber` show them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part: Option<u32>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub checksums: BTreeMap<String, String>,
+}
+
+impl Piece {
+    /// A piece holding a plain object's bytes.
+    pub fn whole(blob: String, size: u64) -> Self {
+        Self {
+            blob,
+            size,
+            part: None,
+            checksums: BTreeMap::new(),
+        }
+    }
+}
+
+/// How a multipart object's checksum is made from its parts' (`x-amz-checksum-type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ChecksumType {
+    /// A checksum of the parts' checksums, `-N` after it.
+    Composite,
+    /// The checksum of all the bytes (CRCs only, combined from the parts').
+    FullObject,
+}
+
+impl ChecksumType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Composite => "COMPOSITE",
+            Self::FullObject => "FULL_OBJECT",
+        }
+    }
+}
+
+/// The checksum a multipart upload was created with: every part gets it, and the object one
+/// made from the parts'.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MultipartChecksum {
+    /// `CRC32`, `CRC32C`, `CRC64NVME`, `SHA1` or `SHA256`.
+    pub algorithm: String,
+    pub kind: ChecksumType,
 }
 
 /// What S3 stores and returns with an object besides its bytes.
@@ -74,4 +120,11 @@ pub struct ObjectAttrs {
     /// Verified checksums by algorithm name (`CRC32`, `SHA256`, ...), base64.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub checksums: BTreeMap<String, String>,
+    /// The multipart upload this version completed: a retried completion finds it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub completed_upload: Option<String>,
+    /// An upload's (and then its object's) multipart checksum; none for plain objects, whose
+    /// checksums are of all their bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub multipart_checksum: Option<MultipartChecksum>,
 }

@@ -6,6 +6,7 @@ Usage: clients.py --osg PATH/TO/osg
 """
 
 import argparse
+import base64
 import hashlib
 import os
 import shutil
@@ -78,20 +79,29 @@ def start(osg, data_dir, port, *extra, log=None):
     env = dict(os.environ, OSG_ADMIN_ACCESS_KEY=ACCESS_KEY, OSG_ADMIN_SECRET_KEY=SECRET_KEY)
     if log:
         env["RUST_LOG"] = "trace"
+    errors = log or tempfile.TemporaryFile()
     proc = subprocess.Popen(
         [osg, "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", data_dir, "--domain", DOMAIN, *extra],
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=log or subprocess.DEVNULL,
+        stderr=errors,
     )
-    deadline = time.time() + 20
+    started = time.time()
     while True:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
             return proc
         except OSError:
-            if time.time() > deadline or proc.poll() is not None:
-                raise RuntimeError("osg did not start")
+            if time.time() > started + 30 or proc.poll() is not None:
+                proc.kill()
+                proc.wait()
+                said = ""
+                if not log:
+                    errors.seek(0)
+                    said = errors.read().decode(errors="replace")[-2000:]
+                raise RuntimeError(
+                    f"osg did not start (exit {proc.returncode} after {time.time() - started:.1f} s): {said}"
+                )
             time.sleep(0.05)
 
 
@@ -306,6 +316,11 @@ def run_checks(osg, work, endpoint, port):
         assert hashlib.md5(open(back, "rb").read()).hexdigest() == big_md5
         head = run("s3api", "head-object", "--bucket", "cli-bucket", "--key", "dir/big.bin")
         assert '"ContentLength": 12582929' in head, head
+        attrs = run(
+            "s3api", "get-object-attributes", "--bucket", "cli-bucket", "--key", "dir/big.bin",
+            "--object-attributes", "ObjectParts", "ObjectSize",
+        )
+        assert '"TotalPartsCount": 2' in attrs and '"ObjectSize": 12582929' in attrs, attrs
         run("s3", "rm", "s3://cli-bucket/dir/big.bin")
         run("s3", "rb", "s3://cli-bucket")
 
@@ -327,6 +342,67 @@ def run_checks(osg, work, endpoint, port):
             out = s3.put_object(Bucket="boto-bucket", Key=f"ck-{algo}", Body=b"x" * 70000, ChecksumAlgorithm=algo)
             got = s3.head_object(Bucket="boto-bucket", Key=f"ck-{algo}", ChecksumMode="ENABLED")
             assert got[f"Checksum{algo}"] == out[f"Checksum{algo}"], algo
+
+    @check("boto3: conditional writes, a retried CompleteMultipartUpload, 304 with its ETag, a missing part")
+    def _():
+        s3.create_bucket(Bucket="fidelity")
+        first = s3.put_object(Bucket="fidelity", Key="k", Body=b"one")
+        put = lambda **kw: s3.put_object(Bucket="fidelity", Key="k", Body=b"two", **kw)
+        assert error_code(lambda: put(IfNoneMatch=first["ETag"])) == ("PreconditionFailed", 412)
+        assert error_code(lambda: put(IfMatch='"0cc175b9c0f1b6a831c399e269772661"')) == ("PreconditionFailed", 412)
+        put(IfNoneMatch='"0cc175b9c0f1b6a831c399e269772661"')
+        etag = s3.head_object(Bucket="fidelity", Key="k")["ETag"]
+        try:
+            s3.get_object(Bucket="fidelity", Key="k", IfNoneMatch=etag)
+            raise AssertionError("expected 304")
+        except ClientError as e:
+            meta = e.response["ResponseMetadata"]
+            assert meta["HTTPStatusCode"] == 304 and meta["HTTPHeaders"]["etag"] == etag, meta
+        up = s3.create_multipart_upload(Bucket="fidelity", Key="mp")["UploadId"]
+        part = s3.upload_part(Bucket="fidelity", Key="mp", UploadId=up, PartNumber=1, Body=b"p" * 1000)
+        parts = {"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]}
+        complete = lambda **kw: s3.complete_multipart_upload(
+            Bucket="fidelity", Key="mp", UploadId=up, MultipartUpload=parts, **kw
+        )
+        done = complete(IfNoneMatch="*")
+        assert complete()["ETag"] == done["ETag"]  # the retry of a completion whose answer was lost
+        assert s3.get_object(Bucket="fidelity", Key="mp")["Body"].read() == b"p" * 1000
+        assert error_code(lambda: s3.get_object(Bucket="fidelity", Key="mp", PartNumber=2)) == ("InvalidPartNumber", 400)
+
+    @check("boto3 multipart checksums: FULL_OBJECT CRC64NVME, COMPOSITE CRC32C, GetObjectAttributes")
+    def _():
+        data = [os.urandom(5 * 1024 * 1024), os.urandom(1000)]
+        # The expected values from single PUTs, which botocore computes and the gateway checks.
+        whole = s3.put_object(Bucket="fidelity", Key="whole", Body=b"".join(data), ChecksumAlgorithm="CRC64NVME")
+        results = {}
+        for key, algo, kind in [("full", "CRC64NVME", "FULL_OBJECT"), ("composite", "CRC32C", "COMPOSITE")]:
+            up = s3.create_multipart_upload(Bucket="fidelity", Key=key, ChecksumAlgorithm=algo, ChecksumType=kind)
+            assert up["ChecksumType"] == kind, up
+            parts = []
+            for n, body in enumerate(data, 1):
+                p = s3.upload_part(
+                    Bucket="fidelity", Key=key, UploadId=up["UploadId"], PartNumber=n, Body=body, ChecksumAlgorithm=algo
+                )
+                parts.append({"PartNumber": n, "ETag": p["ETag"], f"Checksum{algo}": p[f"Checksum{algo}"]})
+            results[key] = (parts, s3.complete_multipart_upload(
+                Bucket="fidelity", Key=key, UploadId=up["UploadId"], MultipartUpload={"Parts": parts}
+            ))
+        parts, done = results["full"]
+        assert done["ChecksumCRC64NVME"] == whole["ChecksumCRC64NVME"] and done["ChecksumType"] == "FULL_OBJECT", done
+        parts, done = results["composite"]
+        raw = b"".join(base64.b64decode(p["ChecksumCRC32C"]) for p in parts)
+        of_raw = s3.put_object(Bucket="fidelity", Key="raw", Body=raw, ChecksumAlgorithm="CRC32C")["ChecksumCRC32C"]
+        assert done["ChecksumCRC32C"] == f"{of_raw}-2", (done, of_raw)
+        got = s3.head_object(Bucket="fidelity", Key="composite", ChecksumMode="ENABLED")
+        assert got["ChecksumCRC32C"] == f"{of_raw}-2" and got["ChecksumType"] == "COMPOSITE", got
+        attrs = s3.get_object_attributes(
+            Bucket="fidelity", Key="composite", ObjectAttributes=["ETag", "Checksum", "ObjectParts", "ObjectSize"]
+        )
+        assert attrs["Checksum"]["ChecksumCRC32C"] == f"{of_raw}-2", attrs
+        assert attrs["ObjectSize"] == 5 * 1024 * 1024 + 1000, attrs
+        listed = attrs["ObjectParts"]
+        assert listed["TotalPartsCount"] == 2, listed
+        assert [p["ChecksumCRC32C"] for p in listed["Parts"]] == [p["ChecksumCRC32C"] for p in parts], listed
 
     @check("boto3 SigV2: put, get, list; wrong secret refused")
     def _():

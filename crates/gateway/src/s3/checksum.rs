@@ -31,7 +31,9 @@ pub(crate) use stated;
 macro_rules! with_checksums {
     ($ty:ident { $($field:ident: $value:expr),* $(,)? }, $sums:expr) => {{
         let sums: s3s::dto::Checksum = $sums;
-        $ty {
+        // Some types have no field besides these.
+        #[allow(clippy::needless_update)]
+        let out = $ty {
             $($field: $value,)*
             checksum_crc32: sums.checksum_crc32,
             checksum_crc32c: sums.checksum_crc32c,
@@ -39,7 +41,8 @@ macro_rules! with_checksums {
             checksum_sha1: sums.checksum_sha1,
             checksum_sha256: sums.checksum_sha256,
             ..Default::default()
-        }
+        };
+        out
     }};
 }
 pub(crate) use with_checksums;
@@ -55,11 +58,12 @@ pub struct Wanted {
     stated: BTreeMap<&'static str, String>,
 }
 
-fn name_of(s: &str) -> Option<&'static str> {
+pub fn name_of(s: &str) -> Option<&'static str> {
     NAMES.iter().copied().find(|n| n.eq_ignore_ascii_case(s))
 }
 
-fn as_map(c: &Checksum) -> BTreeMap<&'static str, String> {
+/// The checksum fields that are set, by algorithm name.
+pub fn to_map(c: &Checksum) -> BTreeMap<&'static str, String> {
     [
         ("CRC32", &c.checksum_crc32),
         ("CRC32C", &c.checksum_crc32c),
@@ -89,7 +93,7 @@ impl Wanted {
     /// From an upload's stated checksum headers, its `x-amz-sdk-checksum-algorithm` and its
     /// `x-amz-trailer`.
     pub fn new(stated: &Checksum, algorithm: Option<&ChecksumAlgorithm>, headers: &HeaderMap) -> Result<Self> {
-        let stated = as_map(stated);
+        let stated = to_map(stated);
         if stated.len() > 1 {
             return Err(s3_error!(InvalidRequest, "Expecting a single x-amz-checksum- header.").into());
         }
@@ -109,6 +113,22 @@ impl Wanted {
         algorithms.sort_unstable();
         algorithms.dedup();
         Ok(Self { algorithms, stated })
+    }
+
+    /// These, and `algorithm` too.
+    #[must_use]
+    pub fn with(mut self, algorithm: &str) -> Self {
+        if let Some(name) = name_of(algorithm) {
+            self.algorithms.push(name);
+            self.algorithms.sort_unstable();
+            self.algorithms.dedup();
+        }
+        self
+    }
+
+    /// The algorithm of the checksum the upload states in a header, if it states one.
+    pub fn stated_algorithm(&self) -> Option<&'static str> {
+        self.stated.keys().next().copied()
     }
 
     /// The same algorithms as an existing object's (for copies).
@@ -134,7 +154,7 @@ impl Wanted {
     /// Checks what was computed against the values stated in headers or trailers, and returns
     /// the checksums to store.
     pub fn verify(&self, computed: &Checksum, trailers: Option<&HeaderMap>) -> Result<BTreeMap<String, String>> {
-        let computed = as_map(computed);
+        let computed = to_map(computed);
         for (name, value) in &computed {
             let trailed = trailers
                 .and_then(|t| t.get(format!("x-amz-checksum-{}", name.to_ascii_lowercase())))

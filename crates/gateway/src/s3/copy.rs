@@ -144,6 +144,7 @@ pub async fn copy_object(gw: &Gateway, req: S3Request<CopyObjectInput>) -> Resul
     let stored = gw.store(&bucket, body, expected, None).await?;
     attrs.acl = acl;
     attrs.tags = tags;
+    attrs.completed_upload = None;
     let checksums = checksum::to_dto(&stored.checksums);
     let condition = osg_meta::Condition::None;
     let version = gw
@@ -207,15 +208,20 @@ pub async fn upload_part_copy(
     }
     let body = gw.read(&src.pieces, span.clone()).await?;
     let length = i64::try_from(span.end - span.start).ok();
-    let expected = Expected::new(length, None, Wanted::default())?;
+    // A part of an upload with a checksum gets it, as an uploaded part does.
+    let wanted = super::multipart_checksum::for_part(Wanted::default(), upload.attrs.multipart_checksum.as_ref())?;
+    let expected = Expected::new(length, None, wanted)?;
     let stored = gw.store(&bucket, body, expected, None).await?;
     let part = gw.commit_stored_part(&upload, number, &stored).await?;
-    Ok(S3Response::new(UploadPartCopyOutput {
-        copy_part_result: Some(CopyPartResult {
+    let result = with_checksums!(
+        CopyPartResult {
             e_tag: Some(etag(&part.etag)),
             last_modified: Some(timestamp(part.modified_ms)),
-            ..Default::default()
-        }),
+        },
+        checksum::to_dto(&part.checksums)
+    );
+    Ok(S3Response::new(UploadPartCopyOutput {
+        copy_part_result: Some(result),
         ..Default::default()
     }))
 }

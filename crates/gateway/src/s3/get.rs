@@ -33,9 +33,24 @@ struct Plan {
     checksums: Checksum,
 }
 
-fn not_modified() -> S3Error {
+/// `304 Not Modified`, with the validators a `200` would carry (RFC 9110 15.4.5): caches
+/// and clients compare them.
+fn not_modified(v: &Version) -> S3Error {
     let mut e = S3Error::new(S3ErrorCode::NotModified);
     e.set_status_code(StatusCode::NOT_MODIFIED);
+    let mut headers = http::HeaderMap::new();
+    if let Ok(value) = http::HeaderValue::from_str(&format!("\"{}\"", v.etag)) {
+        headers.insert(http::header::ETAG, value);
+    }
+    let mut date = Vec::new();
+    if timestamp(v.modified_ms)
+        .format(TimestampFormat::HttpDate, &mut date)
+        .is_ok()
+        && let Ok(value) = http::HeaderValue::from_bytes(&date)
+    {
+        headers.insert(http::header::LAST_MODIFIED, value);
+    }
+    e.set_headers(headers);
     e
 }
 
@@ -65,9 +80,9 @@ fn check_conditions(r: &Read<'_>, v: &Version) -> Result<()> {
         _ => {}
     }
     match r.if_none_match {
-        Some(cond) if etag_matches(cond, v) => return Err(not_modified().into()),
+        Some(cond) if etag_matches(cond, v) => return Err(not_modified(v).into()),
         None if r.if_modified_since.is_some_and(|t| modified_secs(v) <= secs(t)) => {
-            return Err(not_modified().into());
+            return Err(not_modified(v).into());
         }
         _ => {}
     }
@@ -99,10 +114,9 @@ async fn plan(gw: &Gateway, r: &Read<'_>) -> Result<Plan> {
         }
         (None, None) => (0..size, false),
     };
-    let whole = span == (0..size);
     let wants_checksums = r.checksum_mode.is_some_and(|m| m.as_str() == ChecksumMode::ENABLED);
-    let checksums = if wants_checksums && whole {
-        checksum::to_dto(&version.attrs.checksums)
+    let checksums = if wants_checksums {
+        checksums_of(&version, &span, r.part_number)
     } else {
         Checksum::default()
     };
@@ -114,12 +128,39 @@ async fn plan(gw: &Gateway, r: &Read<'_>) -> Result<Plan> {
     })
 }
 
-/// The bytes of part `n` of a multipart object; part 1 of a plain object is all of it.
+/// The checksums a GET or HEAD of `span` returns: the object's for all of it (its type: FULL_OBJECT
+/// for a plain object), a part's for a part of a multipart object, none for other ranges.
+fn checksums_of(v: &Version, span: &Span<u64>, part_number: Option<i32>) -> Checksum {
+    let part = part_number
+        .filter(|_| v.parts_count.is_some())
+        .and_then(|n| usize::try_from(n).ok()?.checked_sub(1))
+        .and_then(|n| v.pieces.get(n));
+    let (sums, kind) = match part {
+        Some(piece) => (&piece.checksums, None),
+        None if *span == (0..v.size) => {
+            let kind = v
+                .attrs
+                .multipart_checksum
+                .as_ref()
+                .map_or(osg_meta::ChecksumType::FullObject, |c| c.kind);
+            (&v.attrs.checksums, Some(kind))
+        }
+        None => return Checksum::default(),
+    };
+    let mut dto = checksum::to_dto(sums);
+    if !sums.is_empty() {
+        dto.checksum_type = kind.map(|k| ChecksumType::from(k.as_str().to_owned()));
+    }
+    dto
+}
+
+/// The bytes of part `n` of a multipart object; part 1 of a plain object is all of it. A part
+/// the object does not have is `400 InvalidPartNumber`, as S3 answers.
 fn part_span(v: &Version, n: i32) -> Result<Span<u64>> {
     let invalid = || {
         custom(
             "InvalidPartNumber",
-            StatusCode::RANGE_NOT_SATISFIABLE,
+            StatusCode::BAD_REQUEST,
             "The requested partnumber is not satisfiable",
         )
     };
@@ -190,6 +231,7 @@ macro_rules! object_output {
                 content_language: a.content_language.clone(),
                 cache_control: a.cache_control.clone(),
                 expires: expires(v),
+                checksum_type: p.checksums.checksum_type.clone(),
             },
             p.checksums.clone()
         )
@@ -258,4 +300,83 @@ pub async fn head_object(gw: &Gateway, req: S3Request<HeadObjectInput>) -> Resul
     let plan = plan(gw, &read_of!(i)).await?;
     let out = object_output!(HeadObjectOutput, plan, i.part_number);
     Ok(S3Response::with_status(out, status(&plan)))
+}
+
+/// Most parts one GetObjectAttributes answer lists.
+const MAX_ATTRIBUTE_PARTS: usize = 1000;
+
+/// GetObjectAttributes: what HEAD tells, and a multipart object's parts, without the bytes.
+/// As S3, it needs `s3:GetObject` besides `s3:GetObjectAttributes` (checked by the access
+/// check).
+pub async fn get_object_attributes(
+    gw: &Gateway,
+    req: S3Request<GetObjectAttributesInput>,
+) -> Result<S3Response<GetObjectAttributesOutput>> {
+    let bucket = access::bucket(&req)?;
+    let auth = access::authorized(&req)?;
+    let i = &req.input;
+    let resource = crate::authz::resource_arn(Some(&i.bucket), Some(&i.key));
+    let target = crate::authz::Target::new(Some(&bucket), Some(&i.key), &resource);
+    crate::authz::authorize(&gw.dir, auth.caller.as_ref(), "s3:GetObject", &target, &auth.context).await?;
+    let mut wanted = [false; 5];
+    // One header, comma-separated (botocore adds spaces), or several.
+    let names = i.object_attributes.iter().flat_map(|a| a.as_str().split(','));
+    for name in names {
+        let n = ["ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize"]
+            .iter()
+            .position(|a| *a == name.trim())
+            .ok_or_else(|| s3_error!(InvalidArgument, "Invalid attribute name specified."))?;
+        wanted[n] = true;
+    }
+    if !wanted.contains(&true) {
+        return Err(s3_error!(InvalidArgument, "Invalid attribute name specified.").into());
+    }
+    let [etag_wanted, checksum_wanted, parts_wanted, class_wanted, size_wanted] = wanted;
+    let v = gw.meta.object(&i.bucket, &i.key).await?;
+    let checksum = checksums_of(&v, &(0..v.size), None);
+    let has_checksum = checksum != Checksum::default();
+    let parts = (parts_wanted && v.parts_count.is_some()).then(|| object_parts(&v, i.part_number_marker, i.max_parts));
+    Ok(S3Response::new(GetObjectAttributesOutput {
+        e_tag: etag_wanted.then(|| ETag::Strong(v.etag.clone())),
+        checksum: (checksum_wanted && has_checksum).then_some(checksum),
+        object_parts: parts,
+        storage_class: class_wanted.then(|| StorageClass::from_static(StorageClass::STANDARD)),
+        object_size: size_wanted.then(|| i64::try_from(v.size).unwrap_or(i64::MAX)),
+        last_modified: Some(timestamp(v.modified_ms)),
+        ..Default::default()
+    }))
+}
+
+/// A page of a multipart object's parts (number, size, checksums), after part `marker`.
+fn object_parts(v: &Version, marker: Option<i32>, max: Option<i32>) -> GetObjectAttributesParts {
+    let max = max.map_or(MAX_ATTRIBUTE_PARTS, |m| {
+        usize::try_from(m).unwrap_or(0).min(MAX_ATTRIBUTE_PARTS)
+    });
+    let after = u32::try_from(marker.unwrap_or(0)).unwrap_or(0);
+    // Objects completed before parts kept their numbers count them in order.
+    let numbered = v.pieces.iter().zip(1..).map(|(p, seq)| (p.part.unwrap_or(seq), p));
+    let mut page: Vec<_> = numbered.filter(|(n, _)| *n > after).take(max + 1).collect();
+    let truncated = page.len() > max;
+    page.truncate(max);
+    let number = |n: u32| i32::try_from(n).unwrap_or(i32::MAX);
+    GetObjectAttributesParts {
+        total_parts_count: v.parts_count.map(number),
+        part_number_marker: marker,
+        next_part_number_marker: page.last().map(|(n, _)| number(*n)),
+        max_parts: Some(number(u32::try_from(max).unwrap_or(u32::MAX))),
+        is_truncated: Some(truncated),
+        parts: Some(
+            page.iter()
+                .map(|(n, p)| {
+                    with_checksums!(
+                        ObjectPart {
+                            part_number: Some(number(*n)),
+                            size: i64::try_from(p.size).ok(),
+                        },
+                        checksum::to_dto(&p.checksums)
+                    )
+                })
+                .collect(),
+        ),
+    }
 }

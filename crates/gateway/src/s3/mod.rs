@@ -10,6 +10,7 @@ mod delete;
 mod get;
 mod list;
 mod multipart;
+mod multipart_checksum;
 mod policy;
 pub(crate) mod post_object;
 mod put;
@@ -51,6 +52,7 @@ ops! {
     put_object: put, PutObjectInput => PutObjectOutput;
     get_object: get, GetObjectInput => GetObjectOutput;
     head_object: get, HeadObjectInput => HeadObjectOutput;
+    get_object_attributes: get, GetObjectAttributesInput => GetObjectAttributesOutput;
     copy_object: copy, CopyObjectInput => CopyObjectOutput;
     delete_object: delete, DeleteObjectInput => DeleteObjectOutput;
     delete_objects: delete, DeleteObjectsInput => DeleteObjectsOutput;
@@ -138,10 +140,13 @@ fn attrs_from(
         acl: None,
         tags: std::collections::BTreeMap::new(),
         checksums: std::collections::BTreeMap::new(),
+        completed_upload: None,
+        multipart_checksum: None,
     }
 }
 
-/// A conditional write's condition, from `If-Match` / `If-None-Match` on PUT.
+/// A conditional write's condition, from `If-Match` / `If-None-Match` on PUT and
+/// CompleteMultipartUpload.
 fn write_condition(
     if_match: Option<&ETagCondition>,
     if_none_match: Option<&ETagCondition>,
@@ -153,7 +158,21 @@ fn write_condition(
         (Some(ETagCondition::Any), None) => Ok(osg_meta::Condition::ETag("*".into())),
         (Some(ETagCondition::ETag(e)), None) => Ok(osg_meta::Condition::ETag(e.value().to_owned())),
         (None, Some(ETagCondition::Any)) => Ok(osg_meta::Condition::Absent),
-        (None, Some(_)) => Err(s3s::s3_error!(NotImplemented, "If-None-Match on writes supports only '*'.").into()),
+        (None, Some(ETagCondition::ETag(e))) => Ok(osg_meta::Condition::NotETag(e.value().to_owned())),
         (None, None) => Ok(osg_meta::Condition::None),
     }
+}
+
+/// Fails a conditional write that cannot succeed before its body is read; the commit checks
+/// the condition again.
+async fn precheck(gw: &Gateway, bucket: &str, key: &str, condition: &osg_meta::Condition) -> crate::error::Result<()> {
+    if matches!(condition, osg_meta::Condition::None) {
+        return Ok(());
+    }
+    let current = match gw.meta.object(bucket, key).await {
+        Ok(version) => Some(version.etag),
+        Err(osg_meta::Error::NoSuchKey) => None,
+        Err(e) => return Err(e.into()),
+    };
+    Ok(condition.admits(current.as_deref())?)
 }

@@ -1,14 +1,16 @@
 //! Multipart uploads. Each part is its own blob; completing writes a version that lists the
 //! part blobs in order, so no byte is copied.
 
-use osg_meta::{PartChoice, Upload};
+use std::collections::BTreeMap;
+
+use osg_meta::{Completion, PartChoice, Upload};
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, s3_error};
 
 use super::acl::{self, grant_headers};
 use super::checksum::{self, Wanted, stated, with_checksums};
 use super::stream::Expected;
-use super::{access, attrs_from, etag, tagging, timestamp};
+use super::{access, attrs_from, etag, multipart_checksum, tagging, timestamp, write_condition};
 use crate::Gateway;
 use crate::error::Result;
 
@@ -44,6 +46,15 @@ async fn upload_of(gw: &Gateway, bucket: &str, key: &str, upload_id: &str) -> Re
     Ok(upload)
 }
 
+/// The checksum an upload was created with, as S3 shows it.
+fn checksum_choice(upload: &Upload) -> (Option<ChecksumAlgorithm>, Option<ChecksumType>) {
+    let choice = upload.attrs.multipart_checksum.as_ref();
+    (
+        choice.map(|c| ChecksumAlgorithm::from(c.algorithm.clone())),
+        choice.map(|c| ChecksumType::from(c.kind.as_str().to_owned())),
+    )
+}
+
 pub async fn create_multipart_upload(
     gw: &Gateway,
     req: S3Request<CreateMultipartUploadInput>,
@@ -64,11 +75,15 @@ pub async fn create_multipart_upload(
     );
     attrs.acl = acl;
     attrs.tags = tagging::from_header(i.tagging.as_deref())?;
+    attrs.multipart_checksum = multipart_checksum::chosen(i.checksum_algorithm.as_ref(), i.checksum_type.as_ref())?;
     let upload = gw.meta.create_upload(&i.bucket, &i.key, &attrs, &owner).await?;
+    let (algorithm, kind) = checksum_choice(&upload);
     Ok(S3Response::new(CreateMultipartUploadOutput {
         bucket: Some(i.bucket),
         key: Some(i.key),
         upload_id: Some(upload.upload_id),
+        checksum_algorithm: algorithm,
+        checksum_type: kind,
         ..Default::default()
     }))
 }
@@ -80,6 +95,7 @@ pub async fn upload_part(gw: &Gateway, req: S3Request<UploadPartInput>) -> Resul
     let upload = upload_of(gw, &i.bucket, &i.key, &i.upload_id).await?;
     let stated = stated!(i);
     let wanted = Wanted::new(&stated, i.checksum_algorithm.as_ref(), &req.headers)?;
+    let wanted = multipart_checksum::for_part(wanted, upload.attrs.multipart_checksum.as_ref())?;
     let expected = Expected::new(i.content_length, i.content_md5.as_deref(), wanted)?;
     let body = match i.body {
         Some(body) => Box::pin(body),
@@ -101,7 +117,7 @@ pub async fn complete_multipart_upload(
 ) -> Result<S3Response<CompleteMultipartUploadOutput>> {
     access::bucket(&req)?;
     let i = &req.input;
-    let upload = upload_of(gw, &i.bucket, &i.key, &i.upload_id).await?;
+    let condition = write_condition(i.if_match.as_ref(), i.if_none_match.as_ref())?;
     let parts = i
         .multipart_upload
         .as_ref()
@@ -111,26 +127,89 @@ pub async fn complete_multipart_upload(
         return Err(s3_error!(MalformedXML, "You must specify at least one part.").into());
     };
     let mut chosen = Vec::with_capacity(parts.len());
+    let mut listed = Vec::with_capacity(parts.len());
     for part in parts {
         let (Some(number), Some(tag)) = (part.part_number, part.e_tag.as_ref()) else {
             return Err(s3_error!(MalformedXML, "Each part needs a PartNumber and an ETag.").into());
         };
+        let number = part_number(number)?;
         chosen.push(PartChoice {
-            number: part_number(number)?,
+            number,
             etag: tag.value().to_owned(),
         });
+        let part = part.clone();
+        listed.push((number, checksum::to_map(&stated!(part))));
     }
-    let version = gw
-        .meta
-        .complete_upload(&upload.bucket, &upload.upload_id, &chosen, MIN_PART_SIZE)
-        .await?;
-    Ok(S3Response::new(CompleteMultipartUploadOutput {
-        bucket: Some(version.bucket.clone()),
-        key: Some(version.key.clone()),
-        e_tag: Some(etag(&version.etag)),
-        location: Some(format!("/{}/{}", version.bucket, version.key)),
-        ..Default::default()
-    }))
+    let checksums = object_checksums(gw, i, &chosen, &listed).await?;
+    let completion = Completion {
+        bucket: &i.bucket,
+        key: &i.key,
+        upload_id: &i.upload_id,
+        parts: &chosen,
+        condition: &condition,
+        checksums: &checksums,
+    };
+    let version = gw.meta.complete_upload(completion, MIN_PART_SIZE).await?;
+    let kind = version.attrs.multipart_checksum.as_ref();
+    Ok(S3Response::new(with_checksums!(
+        CompleteMultipartUploadOutput {
+            bucket: Some(version.bucket.clone()),
+            key: Some(version.key.clone()),
+            e_tag: Some(etag(&version.etag)),
+            location: Some(format!("/{}/{}", version.bucket, version.key)),
+            checksum_type: kind.map(|c| ChecksumType::from(c.kind.as_str().to_owned())),
+        },
+        checksum::to_dto(&version.attrs.checksums)
+    )))
+}
+
+/// The object's checksum, made from its parts' if its upload was created with one, once the
+/// checksums the request states (of parts, of the whole object, its checksum type) are found
+/// to match. An upload that is gone, or parts that are not the upload's, are left to the
+/// store to judge (a retried completion; `InvalidPart`).
+async fn object_checksums(
+    gw: &Gateway,
+    i: &CompleteMultipartUploadInput,
+    chosen: &[PartChoice],
+    listed: &[(u32, BTreeMap<&'static str, String>)],
+) -> Result<BTreeMap<String, String>> {
+    let upload = match gw.meta.upload(&i.bucket, &i.upload_id).await {
+        Ok(upload) if upload.key == i.key => upload,
+        Ok(_) | Err(osg_meta::Error::NoSuchUpload) => return Ok(BTreeMap::new()),
+        Err(e) => return Err(e.into()),
+    };
+    let max = usize::try_from(MAX_PART_NUMBER).unwrap_or(usize::MAX);
+    let (stored, _) = gw.meta.parts(&upload.bucket, &upload.upload_id, 0, max).await?;
+    let found: Option<Vec<&osg_meta::Part>> = chosen
+        .iter()
+        .map(|c| stored.iter().find(|p| p.number == c.number && p.etag == c.etag))
+        .collect();
+    let Some(found) = found else {
+        return Ok(BTreeMap::new());
+    };
+    let choice = upload.attrs.multipart_checksum.as_ref();
+    if let Some(kind) = &i.checksum_type
+        && choice.is_none_or(|c| !c.kind.as_str().eq_ignore_ascii_case(kind.as_str()))
+    {
+        return Err(s3_error!(
+            BadDigest,
+            "The upload was created with the {} checksum type, not {}.",
+            choice.map_or("no", |c| c.kind.as_str()),
+            kind.as_str()
+        )
+        .into());
+    }
+    let whole = choice.map(|c| multipart_checksum::of_parts(c, &found)).transpose()?;
+    let stated_whole = checksum::to_map(&Checksum {
+        checksum_crc32: i.checksum_crc32.clone(),
+        checksum_crc32c: i.checksum_crc32c.clone(),
+        checksum_crc64nvme: i.checksum_crc64nvme.clone(),
+        checksum_sha1: i.checksum_sha1.clone(),
+        checksum_sha256: i.checksum_sha256.clone(),
+        checksum_type: None,
+    });
+    multipart_checksum::check_stated(listed, &found, whole.as_ref(), &stated_whole)?;
+    Ok(whole.into_iter().collect())
 }
 
 pub async fn abort_multipart_upload(
@@ -156,7 +235,10 @@ pub async fn list_parts(gw: &Gateway, req: S3Request<ListPartsInput>) -> Result<
     let (parts, truncated) = gw.meta.parts(&upload.bucket, &upload.upload_id, after, max).await?;
     let next = parts.last().map(|p| i32::try_from(p.number).unwrap_or(MAX_PART_NUMBER));
     let owner = gw.owner(&bucket).await?;
+    let (algorithm, kind) = checksum_choice(&upload);
     Ok(S3Response::new(ListPartsOutput {
+        checksum_algorithm: algorithm,
+        checksum_type: kind,
         bucket: Some(upload.bucket.clone()),
         key: Some(upload.key.clone()),
         upload_id: Some(upload.upload_id.clone()),
@@ -173,12 +255,16 @@ pub async fn list_parts(gw: &Gateway, req: S3Request<ListPartsInput>) -> Result<
         parts: Some(
             parts
                 .iter()
-                .map(|p| Part {
-                    part_number: i32::try_from(p.number).ok(),
-                    e_tag: Some(etag(&p.etag)),
-                    size: i64::try_from(p.size).ok(),
-                    last_modified: Some(timestamp(p.modified_ms)),
-                    ..Default::default()
+                .map(|p| {
+                    with_checksums!(
+                        Part {
+                            part_number: i32::try_from(p.number).ok(),
+                            e_tag: Some(etag(&p.etag)),
+                            size: i64::try_from(p.size).ok(),
+                            last_modified: Some(timestamp(p.modified_ms)),
+                        },
+                        checksum::to_dto(&p.checksums)
+                    )
                 })
                 .collect(),
         ),

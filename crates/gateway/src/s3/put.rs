@@ -6,7 +6,7 @@ use s3s::{S3Request, S3Response};
 use super::acl::{self, grant_headers};
 use super::checksum::{self, Wanted, stated, with_checksums};
 use super::stream::Expected;
-use super::{access, attrs_from, etag, tagging, write_condition};
+use super::{access, attrs_from, etag, precheck, tagging, write_condition};
 use crate::Gateway;
 use crate::error::Result;
 
@@ -18,10 +18,7 @@ pub async fn put_object(gw: &Gateway, req: S3Request<PutObjectInput>) -> Result<
     let tags = tagging::from_header(input.tagging.as_deref())?;
     let (owner, acl) = acl::new_object_acl(gw, &bucket, writer.as_ref(), canned, &grant_headers!(input)).await?;
     let condition = write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
-    if matches!(condition, osg_meta::Condition::Absent) && gw.meta.object(&input.bucket, &input.key).await.is_ok() {
-        // Fail before reading the body; the commit checks again.
-        return Err(s3s::s3_error!(PreconditionFailed).into());
-    }
+    precheck(gw, &input.bucket, &input.key, &condition).await?;
     let stated = stated!(input);
     let wanted = Wanted::new(&stated, input.checksum_algorithm.as_ref(), &req.headers)?;
     // POST form uploads arrive without Content-Length; their body's length is known.

@@ -165,7 +165,7 @@ impl Gateway {
         let blob = osg_model::BlobId::new(&key, &bucket.provider).to_string();
         self.meta.begin_blob(&blob, &bucket.name).await?;
         match provider.put_blob(&key, body, length).await {
-            Ok(size) => Ok(Piece { blob, size }),
+            Ok(size) => Ok(Piece::whole(blob, size)),
             Err(e) => {
                 self.discard(&bucket.name, &blob).await;
                 Err(e.into())
@@ -260,10 +260,13 @@ impl Gateway {
             .commit_part(
                 &upload.bucket,
                 &upload.upload_id,
-                number,
-                &piece.blob,
-                stored.size,
-                &stored.md5,
+                osg_meta::NewPart {
+                    number,
+                    blob: piece.blob.clone(),
+                    size: stored.size,
+                    etag: stored.md5.clone(),
+                    checksums: stored.checksums.clone(),
+                },
             )
             .await
         {

@@ -67,16 +67,15 @@ fn refusal(op: &str, name: &str, value: &str) -> Option<S3Error> {
         "x-amz-website-redirect-location" => not_implemented("Website redirects"),
         "x-amz-mfa" => not_implemented("MFA delete"),
         "x-amz-write-offset-bytes" => not_implemented("Appending to an object"),
-        "x-amz-checksum-type" => not_implemented("Whole-object checksum types"),
+        "x-amz-checksum-type" if op != "CreateMultipartUpload" && op != "CompleteMultipartUpload" => {
+            not_implemented("Checksum types outside multipart uploads")
+        }
         "x-amz-mp-object-size" => not_implemented("Checking a multipart object's size"),
         "x-amz-optional-object-attributes" => not_implemented("Optional object attributes in listings"),
         "x-amz-if-match-last-modified-time" | "x-amz-if-match-size" | "x-amz-if-match-initiated-time" => {
             not_implemented("Conditional deletes")
         }
         "if-match" | "if-none-match" if op == "DeleteObject" => not_implemented("Conditional deletes"),
-        n if op == "CompleteMultipartUpload" && n.starts_with("x-amz-checksum-") => {
-            not_implemented("Whole-object checksums of multipart uploads")
-        }
         "x-amz-security-token" => Some(s3_error!(
             InvalidToken,
             "Temporary security credentials are not supported by this endpoint."
@@ -145,10 +144,14 @@ mod tests {
             Some("InvalidToken")
         );
         assert_eq!(code("PutObject", "x-amz-meta-colour", "blue"), None);
-        assert_eq!(
-            code("CompleteMultipartUpload", "x-amz-checksum-crc32", "AAAAAA==").as_deref(),
-            Some("NotImplemented")
-        );
+        // Multipart uploads take checksum types, and whole-object checksums on completion.
+        for (op, name) in [
+            ("CreateMultipartUpload", "x-amz-checksum-type"),
+            ("CompleteMultipartUpload", "x-amz-checksum-type"),
+            ("CompleteMultipartUpload", "x-amz-checksum-crc32"),
+        ] {
+            assert_eq!(code(op, name, "FULL_OBJECT"), None, "{op} {name}");
+        }
         assert_eq!(code("PutObject", "x-amz-checksum-crc32", "AAAAAA=="), None);
     }
 

@@ -12,12 +12,14 @@
 //! - [`chunk_limit`]: s3s gathers each signed `aws-chunked` chunk whole, of whatever size the
 //!   client declares, and notices data past `x-amz-decoded-content-length` only at the end.
 //! - [`xml_body`]: s3s answers 500 to a request document over its size limit.
+//! - [`empty_header`]: s3s takes an empty header as absent, an empty `Content-MD5` too.
 //!
 //! Two more gaps are closed elsewhere: s3s gathers a POST form's file in memory before the
 //! access check, so form uploads never reach it (`crate::s3::post_object`); and its debug
 //! output prints request DTOs, SSE-C keys included, so its logging stays off (`osg`'s main).
 
 pub mod chunk_limit;
+pub mod empty_header;
 pub mod signed;
 pub mod sigv2_path;
 pub mod skew;
@@ -86,6 +88,7 @@ impl Refusal {
 /// `domain` the virtual-hosting domain, if any.
 pub fn screen<B: http_body::Body>(req: &Request<B>, region: Option<&str>, domain: Option<&str>) -> Result<(), Refusal> {
     signed::check(req.uri(), req.headers(), region, time::OffsetDateTime::now_utc())?;
+    empty_header::check(req.headers())?;
     let has_body = !req.body().is_end_stream();
     let object = names_object(req, domain);
     xml_body::check(req.method(), req.uri(), req.headers(), object, has_body, MAX_DOCUMENT)
