@@ -54,6 +54,21 @@ enum Need {
     Unknown,
 }
 
+/// The action an object action becomes when the request names a version (`versionId`).
+pub(crate) fn on_version(action: &'static str) -> &'static str {
+    match action {
+        "s3:GetObject" => "s3:GetObjectVersion",
+        "s3:DeleteObject" => "s3:DeleteObjectVersion",
+        "s3:GetObjectTagging" => "s3:GetObjectVersionTagging",
+        "s3:PutObjectTagging" => "s3:PutObjectVersionTagging",
+        "s3:DeleteObjectTagging" => "s3:DeleteObjectVersionTagging",
+        "s3:GetObjectAcl" => "s3:GetObjectVersionAcl",
+        "s3:PutObjectAcl" => "s3:PutObjectVersionAcl",
+        "s3:GetObjectAttributes" => "s3:GetObjectVersionAttributes",
+        other => other,
+    }
+}
+
 /// Every operation s3s routes, served or not (one that is not served answers NotImplemented
 /// to a caller allowed to call it).
 fn need(op: &str) -> Need {
@@ -197,7 +212,9 @@ impl S3Access for Access {
             .query()
             .and_then(|q| form_pairs(q).find(|(k, _)| k == "versionId"))
             .map(|(_, v)| v);
-        crate::s3::unhonoured::check_version_id(version_id.as_deref())?;
+        if version_id.as_deref().is_some_and(|v| !osg_model::is_version_id(v)) {
+            return Err(s3_error!(InvalidArgument, "Invalid version id specified"));
+        }
         let caller = match &access_key {
             Some(key) => Some(
                 self.dir
@@ -212,7 +229,10 @@ impl S3Access for Access {
             S3Path::Bucket { bucket } => (Some(bucket.to_string()), None),
             S3Path::Object { bucket, key } => (Some(bucket.to_string()), Some(key.to_string())),
         };
-        let need = need(&op);
+        let need = match need(&op) {
+            Need::Action(action) if version_id.is_some() => Need::Action(on_version(action)),
+            need => need,
+        };
         // Fails closed: nothing is looked up for an operation no action is known for.
         if need == Need::Unknown {
             return Err(s3_error!(AccessDenied));
@@ -250,7 +270,7 @@ impl S3Access for Access {
             && (bucket.is_some() || bucket_name.is_none())
         {
             let resource = resource_arn(bucket_name.as_deref(), key.as_deref());
-            let target = Target::new(bucket.as_ref(), key.as_deref(), &resource);
+            let target = Target::new(bucket.as_ref(), key.as_deref(), &resource).version(version_id.as_deref());
             authorize(&self.dir, caller.as_ref(), action, &target, &context).await?;
             for also in also_needs(&op, cx.headers()) {
                 authorize(&self.dir, caller.as_ref(), also, &target, &context).await?;
@@ -302,14 +322,12 @@ impl S3Access for Access {
         set_request_tags(&mut context, tags.collect());
         let resource = resource_arn(Some(&bucket.name), Some(&req.input.key));
         let target = Target::new(Some(bucket), Some(&req.input.key), &resource);
-        authorize(
-            &self.dir,
-            auth.caller.as_ref(),
-            "s3:PutObjectTagging",
-            &target,
-            &context,
-        )
-        .await
+        let action = if req.input.version_id.is_some() {
+            on_version("s3:PutObjectTagging")
+        } else {
+            "s3:PutObjectTagging"
+        };
+        authorize(&self.dir, auth.caller.as_ref(), action, &target, &context).await
     }
 }
 
@@ -350,17 +368,41 @@ fn principal(caller: Option<&Caller>) -> osg_policy::Caller {
     }
 }
 
-/// What an action is on: the resource ARN, and the bucket and key behind it, if any.
+/// What an action is on: the resource ARN, and the bucket, key and version behind it, if any.
 pub struct Target<'a> {
     pub bucket: Option<&'a Bucket>,
     pub key: Option<&'a str>,
+    /// The version a request names (`None`: the current object), whose ACL and tags count.
+    pub version: Option<&'a str>,
     pub resource: &'a str,
 }
 
 impl<'a> Target<'a> {
     pub fn new(bucket: Option<&'a Bucket>, key: Option<&'a str>, resource: &'a str) -> Self {
-        Self { bucket, key, resource }
+        Self {
+            bucket,
+            key,
+            version: None,
+            resource,
+        }
     }
+
+    #[must_use]
+    pub fn version(mut self, version: Option<&'a str>) -> Self {
+        self.version = version;
+        self
+    }
+}
+
+/// The object version whose ACL and tags an action on `target` is judged by.
+async fn target_version(
+    meta: &osg_meta::Meta,
+    bucket: &Bucket,
+    key: &str,
+    target: &Target<'_>,
+) -> Option<osg_meta::Version> {
+    let version = meta.object_version(&bucket.name, key, target.version).await.ok()?;
+    (!version.delete_marker).then_some(version)
 }
 
 /// Decides one action on one resource; `Err(AccessDenied)` unless allowed.
@@ -384,7 +426,7 @@ pub async fn authorize(
         .chain(bucket_policy.as_deref())
         .any(|p| p.uses_condition_key("s3:ExistingObjectTag/"));
     if let (true, Some(b), Some(key)) = (wants_tags, bucket, target.key)
-        && let Ok(version) = dir.meta().object(&b.name, key).await
+        && let Some(version) = target_version(dir.meta(), b, key, target).await
     {
         for (k, v) in &version.attrs.tags {
             context.to_mut().set(&format!("s3:ExistingObjectTag/{k}"), v.clone());
@@ -479,7 +521,9 @@ async fn acl_allows(
         Some(AclNeed::Bucket(p)) => bucket.config.acl.allows(who, p, ignore_public, account_grants),
         Some(AclNeed::Object(p)) => {
             let Some(key) = target.key else { return false };
-            let stored = meta.object(&bucket.name, key).await.ok().and_then(|v| v.attrs.acl);
+            let stored = target_version(meta, bucket, key, target)
+                .await
+                .and_then(|v| v.attrs.acl);
             stored.is_some_and(|a| a.allows(who, p, ignore_public, account_grants))
         }
         None => false,
@@ -534,6 +578,7 @@ pub fn request_context(headers: &HeaderMap, uri: &Uri, conn: Option<Connection>,
         ("s3:prefix", "prefix"),
         ("s3:delimiter", "delimiter"),
         ("s3:max-keys", "max-keys"),
+        ("s3:versionid", "versionId"),
     ] {
         if let Some(v) = query.get(name) {
             context.set(key, v.clone());

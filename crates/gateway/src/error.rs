@@ -41,6 +41,12 @@ impl From<Error> for S3Error {
                 ),
                 M::BucketNotEmpty => s3_error!(BucketNotEmpty),
                 M::NoSuchKey => s3_error!(NoSuchKey),
+                M::NoSuchVersion => s3_error!(NoSuchVersion, "The specified version does not exist."),
+                M::DeleteMarker => s3_error!(
+                    MethodNotAllowed,
+                    "The specified method is not allowed against this resource."
+                ),
+                M::Versioning(e) => s3_error!(IllegalVersioningConfigurationException, "{e}"),
                 M::NoSuchUpload => s3_error!(NoSuchUpload),
                 M::PreconditionFailed => s3_error!(PreconditionFailed),
                 M::InvalidPart(n) => s3_error!(

@@ -15,7 +15,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 use crate::objects::{Condition, db_size};
 use crate::write::{MAX_ATTEMPTS, back_off, failed};
-use crate::{Error, Piece, Result, Version};
+use crate::{Error, Piece, Result, Version, Versioning};
 
 /// How many batches of one kind a gateway runs at once: one on the wire while the next fills.
 /// More let writers arriving meanwhile start small batches of their own, and lose PostgreSQL
@@ -253,8 +253,17 @@ impl Batched for Commit {
 
 /// A commit's outcome as `osg_commit_objects` reports it.
 fn outcome_of(version: &Version, outcome: &str) -> Outcome<Version> {
+    // `ok VERSIONING VERSION_ID`: how the bucket's versioning made the write.
+    if let Some((versioning, id)) = outcome.strip_prefix("ok ").and_then(|rest| rest.rsplit_once(' ')) {
+        let Some(versioning) = Versioning::parse(versioning) else {
+            return Outcome::Done(Err(Error::Corrupt(format!("bucket versioning {versioning:?}"))));
+        };
+        let mut version = version.clone();
+        version.version_id = id.to_owned();
+        version.versioning = versioning;
+        return Outcome::Done(Ok(version));
+    }
     let result = match outcome {
-        "ok" => Ok(version.clone()),
         "NoSuchBucket" => Err(Error::NoSuchBucket),
         "NoSuchKey" => Err(Error::NoSuchKey),
         "PreconditionFailed" => Err(Error::PreconditionFailed),

@@ -27,6 +27,52 @@ fn no_db_errors<T: std::fmt::Debug>(results: &[crate::Result<T>]) {
     }
 }
 
+/// In a versioned bucket, concurrent PUTs and deletes of one key each leave a version or a
+/// delete marker, in a strict order, exactly one of them latest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_versioned_writes_keep_every_version_in_order() {
+    let (_dir, meta) = test_store().await;
+    let meta = Arc::new(meta);
+    test_bucket(&meta).await;
+    meta.set_versioning("b", crate::Versioning::Enabled).await.unwrap();
+    let results = all(&meta, 24, move |meta, i| async move {
+        if i % 4 == 3 {
+            return meta
+                .delete_object("b", "hot", None, "o")
+                .await
+                .map(|d| d.version_id.unwrap());
+        }
+        let blob = format!("w{i}@walrus");
+        meta.begin_blob(&blob, "b").await?;
+        meta.commit_object(&new_version("b", "hot", &blob), &Condition::None)
+            .await
+            .map(|v| v.version_id)
+    })
+    .await;
+    no_db_errors(&results);
+    let mut made: Vec<String> = results.into_iter().map(Result::unwrap).collect();
+    let page = meta.list_versions("b", "hot", None, "", None, 100).await.unwrap();
+    let mut listed: Vec<String> = Vec::new();
+    let mut latest = 0;
+    for entry in &page.entries {
+        let crate::VersionEntry::Version(v) = entry else {
+            panic!("no prefixes here")
+        };
+        latest += usize::from(v.latest);
+        listed.push(v.version_id.clone());
+    }
+    assert_eq!(latest, 1, "one latest version");
+    assert!(matches!(&page.entries[0], crate::VersionEntry::Version(v) if v.latest));
+    let seqs: Vec<i64> = sqlx::query_scalar("SELECT seq FROM versions WHERE bucket = 'b' AND key = 'hot' ORDER BY seq")
+        .fetch_all(&meta.catalog.pool)
+        .await
+        .unwrap();
+    assert_eq!(seqs, (1..=24).collect::<Vec<i64>>(), "each write a place of its own");
+    made.sort();
+    listed.sort();
+    assert_eq!(made, listed, "every write is a version");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_puts_of_one_key_leave_one_current_version() {
     let (_dir, meta) = test_store().await;

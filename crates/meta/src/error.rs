@@ -14,6 +14,14 @@ pub enum Error {
     BucketNotEmpty,
     #[error("no such key")]
     NoSuchKey,
+    #[error("no such version")]
+    NoSuchVersion,
+    /// The version named is a delete marker, which has no bytes, tags or ACL.
+    #[error("the version is a delete marker")]
+    DeleteMarker,
+    /// A versioning change the model refuses.
+    #[error(transparent)]
+    Versioning(#[from] osg_model::VersioningError),
     #[error("no such upload")]
     NoSuchUpload,
     /// A conditional write's condition did not hold.

@@ -39,16 +39,17 @@ pub use self::error::{Error, Result};
 pub use self::groups::Group;
 pub use self::identity::{Account, Caller, SYSTEM_ACCOUNT};
 pub use self::keys::AccessKey;
-pub use self::list::{ListEntry, ListPage};
+pub use self::list::{ListEntry, ListPage, VersionEntry, VersionPage};
 pub use self::multipart::{Completion, NewPart, Part, PartChoice, Upload, UploadPage};
-pub use self::objects::Condition;
+pub use self::objects::{Condition, Deleted};
 pub use self::policies::{ManagedPolicy, Owner, PolicyVersion};
 pub use self::seal::{KEY_LEN, Sealer};
 use self::shard::Shard;
 pub use self::shard::{MAIN, ShardStats};
 pub use self::users::User;
 pub use osg_model::{
-    BucketConfig, ChecksumType, MultipartChecksum, NewVersion, ObjectAttrs, Piece, ProviderRecord, Version,
+    BucketConfig, ChecksumType, MultipartChecksum, NULL_VERSION, NewVersion, ObjectAttrs, Piece, ProviderRecord,
+    Version, Versioning,
 };
 
 /// Which database the store is on.

@@ -2,17 +2,32 @@
 //! one jump (a one-row query) per common prefix, however many keys the bucket or a prefix
 //! holds.
 
-use crate::objects::version_from;
+use sqlx::Row;
+
+use crate::objects::{VERSION_COLUMNS, version_from};
 use crate::{Meta, Result, Version};
 
 /// Highest Unicode scalar: appended to a common prefix it sorts after every key under it.
 const AFTER_ALL: char = '\u{10FFFF}';
 
 /// One batch of a listing: a range scan of the partial index `versions_listing`.
-const LIST_PAGE: &str = "SELECT bucket, key, version_id, size, etag, modified_ms, parts_count, attrs, owner
-     FROM versions
-     WHERE bucket = $1 AND is_latest = 1 AND delete_marker = 0 AND key > $2 AND key >= $3
-     ORDER BY key LIMIT $4";
+fn list_page() -> String {
+    format!(
+        "SELECT {VERSION_COLUMNS} FROM versions
+         WHERE bucket = $1 AND is_latest = 1 AND delete_marker = 0 AND key > $2 AND key >= $3
+         ORDER BY key LIMIT $4"
+    )
+}
+
+/// One batch of a listing of versions, from a cursor (key, and the `seq` below which that
+/// key's versions are still to come): a range scan of `versions_order`.
+fn versions_page() -> String {
+    format!(
+        "SELECT {VERSION_COLUMNS}, seq FROM versions
+         WHERE bucket = $1 AND key >= $2 AND (key > $3 OR (key = $3 AND seq < $4))
+         ORDER BY key, seq DESC LIMIT $5"
+    )
+}
 
 #[derive(Debug, Clone)]
 pub enum ListEntry {
@@ -38,6 +53,25 @@ pub struct ListPage {
     pub truncated: bool,
 }
 
+/// An entry of ListObjectVersions: a version (or delete marker), or a common prefix.
+#[derive(Debug, Clone)]
+pub enum VersionEntry {
+    Version(Box<Version>),
+    Prefix(String),
+}
+
+#[derive(Debug, Default)]
+pub struct VersionPage {
+    pub entries: Vec<VersionEntry>,
+    pub truncated: bool,
+}
+
+/// Where a listing of versions is: after version `seq` of `key` (`i64::MIN`: after all of them).
+struct Cursor {
+    key: String,
+    seq: i64,
+}
+
 impl Meta {
     /// Lists current objects of `bucket` whose keys start with `prefix` and sort after
     /// `after`, rolling keys up to common prefixes at the first `delimiter` past the prefix.
@@ -50,12 +84,7 @@ impl Meta {
         max: usize,
     ) -> Result<ListPage> {
         let shard = self.shard_of(bucket).await?;
-        let delimiter = delimiter.filter(|d| !d.is_empty());
-        let common_prefix = |key: &str| -> Option<String> {
-            let rest = key.strip_prefix(prefix)?;
-            let at = rest.find(delimiter?)?;
-            Some(key[..prefix.len() + at + delimiter?.len()].to_owned())
-        };
+        let common_prefix = |key: &str| common_prefix(key, prefix, delimiter);
         let mut page = ListPage::default();
         if max == 0 {
             return Ok(page);
@@ -68,7 +97,7 @@ impl Meta {
         let mut jumped = false;
         'scan: loop {
             let want = if jumped { 1 } else { max + 1 - page.entries.len() };
-            let rows = sqlx::query(LIST_PAGE)
+            let rows = sqlx::query(&list_page())
                 .bind(bucket)
                 .bind(&cursor)
                 .bind(prefix)
@@ -110,6 +139,105 @@ impl Meta {
         page.entries.truncate(max);
         Ok(page)
     }
+
+    /// ListObjectVersions: every version and delete marker of `bucket` under `prefix`, by key,
+    /// newest first within a key, after `key_marker` (after its version `version_marker`, if
+    /// given), with keys rolled up to common prefixes at `delimiter` as [`Meta::list_objects`]
+    /// does.
+    pub async fn list_versions(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        delimiter: Option<&str>,
+        key_marker: &str,
+        version_marker: Option<&str>,
+        max: usize,
+    ) -> Result<VersionPage> {
+        let shard = self.shard_of(bucket).await?;
+        let common_prefix = |key: &str| common_prefix(key, prefix, delimiter);
+        let mut page = VersionPage::default();
+        if max == 0 {
+            return Ok(page);
+        }
+        let mut cursor = Cursor {
+            key: key_marker.to_owned(),
+            seq: i64::MIN,
+        };
+        if let Some(id) = version_marker.filter(|_| !key_marker.is_empty()) {
+            let seq: Option<i64> =
+                sqlx::query_scalar("SELECT seq FROM versions WHERE bucket = $1 AND key = $2 AND version_id = $3")
+                    .bind(bucket)
+                    .bind(key_marker)
+                    .bind(id)
+                    .fetch_optional(&shard.pool)
+                    .await?;
+            // A marker naming a version that is gone resumes after its key.
+            if let Some(seq) = seq {
+                cursor.seq = seq;
+            }
+        }
+        let mut last_prefix = common_prefix(key_marker).filter(|p| p == key_marker);
+        loop {
+            let want = max + 1 - page.entries.len();
+            let rows = sqlx::query(&versions_page())
+                .bind(bucket)
+                .bind(prefix)
+                .bind(&cursor.key)
+                .bind(cursor.seq)
+                .bind(i64::try_from(want).unwrap_or(i64::MAX))
+                .fetch_all(&shard.pool)
+                .await?;
+            let exhausted = rows.len() < want;
+            let mut jumped = false;
+            for row in &rows {
+                let version = version_from(row)?;
+                if !version.key.starts_with(prefix) {
+                    return Ok(finish(page, max));
+                }
+                if let Some(cp) = common_prefix(&version.key) {
+                    // Past every version of every key under the prefix, with one jump.
+                    cursor = Cursor {
+                        key: format!("{cp}{AFTER_ALL}"),
+                        seq: i64::MIN,
+                    };
+                    if last_prefix.as_deref() != Some(cp.as_str()) {
+                        last_prefix = Some(cp.clone());
+                        page.entries.push(VersionEntry::Prefix(cp));
+                    }
+                    jumped = true;
+                } else {
+                    cursor = Cursor {
+                        key: version.key.clone(),
+                        seq: row.try_get("seq")?,
+                    };
+                    page.entries.push(VersionEntry::Version(Box::new(version)));
+                }
+                if page.entries.len() > max {
+                    return Ok(finish(page, max));
+                }
+                if jumped {
+                    break;
+                }
+            }
+            if exhausted && !jumped {
+                return Ok(finish(page, max));
+            }
+        }
+    }
+}
+
+/// The common prefix `key` rolls up to: up to the first `delimiter` after `prefix`.
+fn common_prefix(key: &str, prefix: &str, delimiter: Option<&str>) -> Option<String> {
+    let delimiter = delimiter.filter(|d| !d.is_empty())?;
+    let rest = key.strip_prefix(prefix)?;
+    let at = rest.find(delimiter)?;
+    Some(key[..prefix.len() + at + delimiter.len()].to_owned())
+}
+
+fn finish(mut page: VersionPage, max: usize) -> VersionPage {
+    page.truncated = page.entries.len() > max;
+    page.entries.truncate(max);
+    page
 }
 
 #[cfg(test)]
@@ -152,7 +280,7 @@ mod tests {
                 ("EXPLAIN", "QUERY PLAN")
             }
         };
-        let rows = sqlx::query(&format!("{explain} {LIST_PAGE}"))
+        let rows = sqlx::query(&format!("{explain} {}", list_page()))
             .bind("b")
             .bind("")
             .bind("")

@@ -7,10 +7,21 @@ use sqlx::{AnyConnection, Row};
 
 use crate::shard::{Route, Shard};
 use crate::write::{Isolation, Lock, transaction};
-use crate::{Backend, Error, Meta, NewVersion, ObjectAttrs, Piece, Result, Version, now_ms};
+use crate::{Backend, Error, Meta, NULL_VERSION, NewVersion, ObjectAttrs, Piece, Result, Version, Versioning, now_ms};
 
-/// The version id S3 gives objects in buckets that have never had versioning enabled.
-pub const NULL_VERSION: &str = "null";
+/// A new version id (32 hex digits; see `osg_model::is_version_id`).
+pub(crate) fn new_version_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// What a DeleteObject did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deleted {
+    /// The version removed, or the delete marker added (`None`: an unversioned bucket).
+    pub version_id: Option<String>,
+    /// Whether that version is a delete marker.
+    pub delete_marker: bool,
+}
 
 /// A conditional write, checked against the current version inside the commit.
 #[derive(Debug, Clone, Default)]
@@ -40,6 +51,10 @@ impl Condition {
     }
 }
 
+/// The columns [`version_from`] reads.
+pub(crate) const VERSION_COLUMNS: &str =
+    "bucket, key, version_id, size, etag, modified_ms, parts_count, attrs, owner, is_latest, delete_marker";
+
 /// A version's row, without its pieces (listings need none; [`Meta::object`] adds them).
 pub(crate) fn version_from(row: &AnyRow) -> Result<Version> {
     let size: i64 = row.try_get("size")?;
@@ -56,6 +71,9 @@ pub(crate) fn version_from(row: &AnyRow) -> Result<Version> {
         pieces: Vec::new(),
         attrs: serde_json::from_str(&attrs)?,
         owner: row.try_get("owner")?,
+        latest: row.try_get::<i64, _>("is_latest")? != 0,
+        delete_marker: row.try_get::<i64, _>("delete_marker")? != 0,
+        versioning: Versioning::Unversioned,
     })
 }
 
@@ -64,15 +82,29 @@ pub(crate) fn db_size(size: u64) -> i64 {
 }
 
 impl Meta {
-    /// The current version of `key`, with its pieces, if the key holds an object.
+    /// The current version of `key`, with its pieces, if the key holds an object (its latest
+    /// version, not a delete marker).
     pub async fn object(&self, bucket: &str, key: &str) -> Result<Version> {
-        self.on_shard(bucket, |shard, _| async move { shard.object(bucket, key).await })
-            .await
+        match self.object_version(bucket, key, None).await? {
+            v if v.delete_marker => Err(Error::NoSuchKey),
+            v => Ok(v),
+        }
+    }
+
+    /// Version `version_id` of `key` (`None`: its latest), delete markers too, with its
+    /// pieces and its bucket's versioning. `NoSuchKey` if the key has no versions,
+    /// `NoSuchVersion` if it has not that one.
+    pub async fn object_version(&self, bucket: &str, key: &str, version_id: Option<&str>) -> Result<Version> {
+        self.on_shard(bucket, |shard, route| async move {
+            shard.object_version(&route, bucket, key, version_id).await
+        })
+        .await
     }
 
     /// Makes `new` the current version of its key in one transaction: checks the bucket and
-    /// `condition`, replaces the previous version (whose blobs become dead) and clears the
-    /// new blobs' pending leases. Nothing is visible until this commits.
+    /// `condition`, and as the bucket's versioning says, adds a version or replaces the `null`
+    /// one (whose blobs become dead); clears the new blobs' pending leases. Nothing is visible
+    /// until this commits.
     pub async fn commit_object(&self, new: &NewVersion, condition: &Condition) -> Result<Version> {
         self.on_shard(&new.bucket, |shard, route| async move {
             shard.commit_object(&route, new, condition).await
@@ -80,46 +112,121 @@ impl Meta {
         .await
     }
 
-    /// Changes the attributes (ACL, tags) of the current version of `key` in place.
+    /// Changes the attributes (ACL, tags) of version `version_id` of `key` (`None`: the
+    /// current object) in place; returns the id of the version changed.
     pub async fn update_object_attrs(
         &self,
         bucket: &str,
         key: &str,
+        version_id: Option<&str>,
         update: impl Fn(&mut ObjectAttrs) + Send + Sync,
-    ) -> Result<()> {
+    ) -> Result<String> {
         let update = &update;
         self.on_shard(bucket, |shard, _| async move {
-            shard.update_object_attrs(bucket, key, update).await
+            shard.update_object_attrs(bucket, key, version_id, update).await
         })
         .await
     }
 
-    /// Deletes the current version of `key`; returns whether there was one.
-    pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<bool> {
+    /// DeleteObject: without a version id, removes the `null` version of an unversioned
+    /// bucket's key, or adds a delete marker (owned by `owner`) in a bucket with versioning;
+    /// with one, removes that version (the next newest becomes latest). Deleting what is not
+    /// there succeeds, as in S3.
+    pub async fn delete_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        owner: &str,
+    ) -> Result<Deleted> {
         self.on_shard(bucket, |shard, route| async move {
-            shard.delete_object(&route, bucket, key).await
+            shard.delete_object(&route, bucket, key, version_id, owner).await
+        })
+        .await
+    }
+
+    /// The bucket's versioning.
+    pub async fn versioning(&self, bucket: &str) -> Result<Versioning> {
+        self.on_shard(bucket, |shard, route| async move {
+            let row: Option<String> =
+                sqlx::query_scalar("SELECT versioning FROM shard_buckets WHERE name = $1 AND incarnation = $2")
+                    .bind(bucket)
+                    .bind(&route.incarnation)
+                    .fetch_optional(&shard.pool)
+                    .await?;
+            parse_versioning(&row.ok_or(Error::NoSuchBucket)?)
+        })
+        .await
+    }
+
+    /// PutBucketVersioning: the model says which changes are allowed.
+    pub async fn set_versioning(&self, bucket: &str, to: Versioning) -> Result<Versioning> {
+        self.on_shard(bucket, |shard, route| async move {
+            transaction!(&shard, Isolation::ReadCommitted, |tx| {
+                let now: Option<String> = sqlx::query_scalar(&format!(
+                    "SELECT versioning FROM shard_buckets WHERE name = $1 AND incarnation = $2{}",
+                    Lock::Update.sql(shard.backend)
+                ))
+                .bind(bucket)
+                .bind(&route.incarnation)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let next = parse_versioning(&now.ok_or(Error::NoSuchBucket)?)?.change(to)?;
+                sqlx::query("UPDATE shard_buckets SET versioning = $1 WHERE name = $2 AND incarnation = $3")
+                    .bind(next.as_str())
+                    .bind(bucket)
+                    .bind(&route.incarnation)
+                    .execute(&mut *tx)
+                    .await?;
+                Ok(next)
+            })
         })
         .await
     }
 }
 
+fn parse_versioning(stored: &str) -> Result<Versioning> {
+    Versioning::parse(stored).ok_or_else(|| Error::Corrupt(format!("bucket versioning {stored:?}")))
+}
+
 impl Shard {
-    /// The current version of `key`, with its pieces (one query: the version's row once per
-    /// piece).
-    pub(crate) async fn object(&self, bucket: &str, key: &str) -> Result<Version> {
-        let rows = sqlx::query(
+    /// See [`Meta::object_version`] (one query: the version's row once per piece).
+    pub(crate) async fn object_version(
+        &self,
+        route: &Route,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> Result<Version> {
+        let which = if version_id.is_some() {
+            "v.version_id = $4"
+        } else {
+            "v.is_latest = 1"
+        };
+        let rows = sqlx::query(&format!(
             "SELECT v.bucket, v.key, v.version_id, v.size, v.etag, v.modified_ms, v.parts_count, v.attrs, v.owner,
+                    v.is_latest, v.delete_marker, sb.versioning,
                     p.blob AS piece_blob, p.size AS piece_size, p.part_number, p.checksums AS piece_checksums
-             FROM versions v LEFT JOIN pieces p
-               ON p.bucket = v.bucket AND p.key = v.key AND p.version_id = v.version_id
-             WHERE v.bucket = $1 AND v.key = $2 AND v.is_latest = 1 AND v.delete_marker = 0
-             ORDER BY p.seq",
-        )
+             FROM versions v
+             JOIN shard_buckets sb ON sb.name = v.bucket AND sb.incarnation = $3
+             LEFT JOIN pieces p ON p.bucket = v.bucket AND p.key = v.key AND p.version_id = v.version_id
+             WHERE v.bucket = $1 AND v.key = $2 AND {which}
+             ORDER BY p.seq"
+        ))
         .bind(bucket)
         .bind(key)
+        .bind(&route.incarnation)
+        .bind(version_id.unwrap_or_default())
         .fetch_all(&self.pool)
         .await?;
-        let mut version = version_from(rows.first().ok_or(Error::NoSuchKey)?)?;
+        let missing = if version_id.is_some() {
+            Error::NoSuchVersion
+        } else {
+            Error::NoSuchKey
+        };
+        let first = rows.first().ok_or(missing)?;
+        let mut version = version_from(first)?;
+        version.versioning = parse_versioning(&first.try_get::<String, _>("versioning")?)?;
         for row in &rows {
             if let Some(blob) = row.try_get::<Option<String>, _>("piece_blob")? {
                 let size: i64 = row.try_get("piece_size")?;
@@ -136,6 +243,14 @@ impl Shard {
         Ok(version)
     }
 
+    /// The current object of `key` (for a retried completion).
+    pub(crate) async fn object(&self, route: &Route, bucket: &str, key: &str) -> Result<Version> {
+        match self.object_version(route, bucket, key, None).await? {
+            v if v.delete_marker => Err(Error::NoSuchKey),
+            v => Ok(v),
+        }
+    }
+
     /// See [`Meta::commit_object`]: on PostgreSQL in the next batch of commits, on SQLite in the
     /// next group commit.
     pub(crate) async fn commit_object(
@@ -144,7 +259,9 @@ impl Shard {
         new: &NewVersion,
         condition: &Condition,
     ) -> Result<Version> {
-        let version = version_of(new, now_ms());
+        let mut version = version_of(new, now_ms());
+        // Used if the bucket keeps versions; the commit decides.
+        version.version_id = new_version_id();
         match self.backend {
             Backend::Postgres => {
                 let commit = crate::batch::Commit::new(version, &route.incarnation, condition)?;
@@ -166,37 +283,103 @@ impl Shard {
         &self,
         bucket: &str,
         key: &str,
+        version_id: Option<&str>,
         update: &(impl Fn(&mut ObjectAttrs) + Send + Sync),
-    ) -> Result<()> {
+    ) -> Result<String> {
         transaction!(self, Isolation::ReadCommitted, |tx| {
-            let attrs: Option<String> = sqlx::query_scalar(&format!(
-                "SELECT attrs FROM versions WHERE bucket = $1 AND key = $2 AND is_latest = 1 AND delete_marker = 0{}",
+            let row = sqlx::query(&format!(
+                "SELECT version_id, attrs, delete_marker FROM versions
+                 WHERE bucket = $1 AND key = $2 AND {}{}",
+                if version_id.is_some() {
+                    "version_id = $3"
+                } else {
+                    "is_latest = 1"
+                },
                 Lock::Update.sql(self.backend)
             ))
             .bind(bucket)
             .bind(key)
+            .bind(version_id.unwrap_or_default())
             .fetch_optional(&mut *tx)
             .await?;
-            let mut attrs: ObjectAttrs = serde_json::from_str(&attrs.ok_or(Error::NoSuchKey)?)?;
+            let row = row.ok_or(if version_id.is_some() {
+                Error::NoSuchVersion
+            } else {
+                Error::NoSuchKey
+            })?;
+            match (row.try_get::<i64, _>("delete_marker")? != 0, version_id) {
+                (false, _) => {}
+                (true, None) => return Err(Error::NoSuchKey),
+                (true, Some(_)) => return Err(Error::DeleteMarker),
+            }
+            let id: String = row.try_get("version_id")?;
+            let mut attrs: ObjectAttrs = serde_json::from_str(&row.try_get::<String, _>("attrs")?)?;
             update(&mut attrs);
-            sqlx::query("UPDATE versions SET attrs = $1 WHERE bucket = $2 AND key = $3 AND is_latest = 1")
+            sqlx::query("UPDATE versions SET attrs = $1 WHERE bucket = $2 AND key = $3 AND version_id = $4")
                 .bind(serde_json::to_string(&attrs)?)
                 .bind(bucket)
                 .bind(key)
+                .bind(&id)
                 .execute(&mut *tx)
                 .await?;
-            Ok(())
+            Ok(id)
         })
     }
 
-    pub(crate) async fn delete_object(&self, route: &Route, bucket: &str, key: &str) -> Result<bool> {
+    pub(crate) async fn delete_object(
+        &self,
+        route: &Route,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        owner: &str,
+    ) -> Result<Deleted> {
         let (bucket, key, backend) = (bucket.to_owned(), key.to_owned(), self.backend);
+        let (version_id, owner) = (version_id.map(str::to_owned), owner.to_owned());
         let incarnation = route.incarnation.clone();
         self.write(Box::new(move |conn| {
             let (bucket, key, incarnation) = (bucket.clone(), key.clone(), incarnation.clone());
+            let (version_id, owner) = (version_id.clone(), owner.clone());
             Box::pin(async move {
-                hold_bucket(&mut *conn, backend, &bucket, &incarnation).await?;
-                remove_version(&mut *conn, &bucket, &key, NULL_VERSION, now_ms()).await
+                let versioning = hold_bucket(&mut *conn, backend, &bucket, &incarnation).await?;
+                let now = now_ms();
+                match (version_id, versioning) {
+                    (Some(id), _) => remove_named_version(conn, backend, &bucket, &key, &id, now).await,
+                    (None, Versioning::Unversioned) => {
+                        remove_version(&mut *conn, &bucket, &key, NULL_VERSION, now).await?;
+                        Ok(Deleted {
+                            version_id: None,
+                            delete_marker: false,
+                        })
+                    }
+                    (None, versioning) => {
+                        let current = latest_locked(conn, backend, &bucket, &key).await?;
+                        let marker = Version {
+                            bucket: bucket.clone(),
+                            key: key.clone(),
+                            version_id: if versioning.keeps_versions() {
+                                new_version_id()
+                            } else {
+                                NULL_VERSION.to_owned()
+                            },
+                            size: 0,
+                            etag: String::new(),
+                            modified_ms: now,
+                            parts_count: None,
+                            pieces: Vec::new(),
+                            attrs: ObjectAttrs::default(),
+                            owner,
+                            latest: true,
+                            delete_marker: true,
+                            versioning,
+                        };
+                        write_latest(conn, &marker, current.as_ref()).await?;
+                        Ok(Deleted {
+                            version_id: Some(marker.version_id),
+                            delete_marker: true,
+                        })
+                    }
+                }
             })
         }))
         .await
@@ -208,18 +391,22 @@ impl Shard {
 async fn commit_in(
     conn: &mut AnyConnection,
     backend: Backend,
-    version: Version,
+    mut version: Version,
     incarnation: &str,
     condition: &Condition,
 ) -> Result<Version> {
-    hold_bucket(&mut *conn, backend, &version.bucket, incarnation).await?;
+    version.versioning = hold_bucket(&mut *conn, backend, &version.bucket, incarnation).await?;
+    if !version.versioning.keeps_versions() {
+        NULL_VERSION.clone_into(&mut version.version_id);
+    }
     replace_current(&mut *conn, backend, &version, condition).await?;
     let blobs: Vec<(String, u64)> = version.pieces.iter().map(|p| (p.blob.clone(), p.size)).collect();
     crate::blobs::make_live(&mut *conn, &blobs).await?;
     Ok(version)
 }
 
-/// The version `new` becomes when committed at `now`.
+/// The version `new` becomes when committed at `now` (its id and versioning are the commit's
+/// to set).
 pub(crate) fn version_of(new: &NewVersion, now: i64) -> Version {
     Version {
         bucket: new.bucket.clone(),
@@ -232,90 +419,131 @@ pub(crate) fn version_of(new: &NewVersion, now: i64) -> Version {
         pieces: new.pieces.clone(),
         attrs: new.attrs.clone(),
         owner: new.owner.clone(),
+        latest: true,
+        delete_marker: false,
+        versioning: Versioning::Unversioned,
     }
 }
 
 /// Fails unless this shard holds `bucket` (this incarnation of it), and keeps it from being
-/// deleted until the write commits.
+/// deleted, and its versioning from changing, until the write commits. Returns its versioning.
 pub(crate) async fn hold_bucket(
     conn: &mut AnyConnection,
     backend: Backend,
     bucket: &str,
     incarnation: &str,
-) -> Result<()> {
-    let sql = format!(
-        "SELECT 1 FROM shard_buckets WHERE name = $1 AND incarnation = $2{}",
+) -> Result<Versioning> {
+    let versioning: Option<String> = sqlx::query_scalar(&format!(
+        "SELECT versioning FROM shard_buckets WHERE name = $1 AND incarnation = $2{}",
         Lock::Share.sql(backend)
-    );
-    if Meta::exists(conn, &sql, &[bucket, incarnation]).await? {
-        Ok(())
-    } else {
-        Err(Error::NoSuchBucket)
-    }
+    ))
+    .bind(bucket)
+    .bind(incarnation)
+    .fetch_optional(&mut *conn)
+    .await?;
+    parse_versioning(&versioning.ok_or(Error::NoSuchBucket)?)
 }
 
-/// Makes `version` the key's current version if `condition` holds, replacing (and marking
-/// dead the blobs of) the one before it. The current version's row is locked and updated in
-/// place, so that writes of one key serialize on it: a second waits for the first and then
-/// sees its result. When the key holds nothing, two writes both insert, and the second fails
-/// (a unique violation) and is run again.
+/// A key's latest version, as a write that replaces it needs it.
+pub(crate) struct Latest {
+    version_id: String,
+    etag: String,
+    delete_marker: bool,
+    seq: i64,
+}
+
+/// The key's latest version, locked: writes of one key serialize on it, a second waiting for
+/// the first and then seeing its result. When the key has none, two writes both insert, and
+/// the second fails (`versions_latest` is unique) and is run again.
+async fn latest_locked(conn: &mut AnyConnection, backend: Backend, bucket: &str, key: &str) -> Result<Option<Latest>> {
+    let row = sqlx::query(&format!(
+        "SELECT version_id, etag, delete_marker, seq FROM versions
+         WHERE bucket = $1 AND key = $2 AND is_latest = 1{}",
+        Lock::Update.sql(backend)
+    ))
+    .bind(bucket)
+    .bind(key)
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.map(|row| {
+        Ok(Latest {
+            version_id: row.try_get("version_id")?,
+            etag: row.try_get("etag")?,
+            delete_marker: row.try_get::<i64, _>("delete_marker")? != 0,
+            seq: row.try_get("seq")?,
+        })
+    })
+    .transpose()
+}
+
+/// Makes `version` the key's latest version if `condition` holds (judged against the current
+/// object: the latest version unless it is a delete marker).
 pub(crate) async fn replace_current(
     conn: &mut AnyConnection,
     backend: Backend,
     version: &Version,
     condition: &Condition,
 ) -> Result<()> {
-    let current = sqlx::query(&format!(
-        "SELECT etag, delete_marker FROM versions WHERE bucket = $1 AND key = $2 AND version_id = $3{}",
-        Lock::Update.sql(backend)
-    ))
-    .bind(&version.bucket)
-    .bind(&version.key)
-    .bind(&version.version_id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let visible = match &current {
-        Some(row) => {
-            let marker: i64 = row.try_get("delete_marker")?;
-            (marker == 0).then(|| row.try_get::<String, _>("etag")).transpose()?
+    let current = latest_locked(conn, backend, &version.bucket, &version.key).await?;
+    let visible = current.as_ref().filter(|c| !c.delete_marker).map(|c| c.etag.as_str());
+    condition.admits(visible)?;
+    write_latest(conn, version, current.as_ref()).await
+}
+
+/// Writes `version` (a version or a delete marker) as the key's latest, above `current` (the
+/// latest, locked): `current` becomes noncurrent, and a `null` version replaces the key's
+/// `null` version wherever it is (its blobs become dead). `osg_commit_object` does the same.
+async fn write_latest(conn: &mut AnyConnection, version: &Version, current: Option<&Latest>) -> Result<()> {
+    let (bucket, key, id) = (&version.bucket, &version.key, &version.version_id);
+    let seq = match current {
+        Some(c) => c.seq + 1,
+        None => {
+            let max: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM versions WHERE bucket = $1 AND key = $2")
+                .bind(bucket)
+                .bind(key)
+                .fetch_one(&mut *conn)
+                .await?;
+            max.unwrap_or(0) + 1
         }
-        None => None,
     };
-    condition.admits(visible.as_deref())?;
-    let sql = if current.is_some() {
-        "UPDATE versions SET is_latest = 1, delete_marker = 0, size = $4, etag = $5, modified_ms = $6,
-                             parts_count = $7, attrs = $8, owner = $9
-         WHERE bucket = $1 AND key = $2 AND version_id = $3"
-    } else {
-        "INSERT INTO versions (bucket, key, version_id, is_latest, delete_marker, size, etag, modified_ms,
-                               parts_count, attrs, owner)
-         VALUES ($1, $2, $3, 1, 0, $4, $5, $6, $7, $8, $9)"
-    };
-    sqlx::query(sql)
-        .bind(&version.bucket)
-        .bind(&version.key)
-        .bind(&version.version_id)
-        .bind(db_size(version.size))
-        .bind(&version.etag)
-        .bind(version.modified_ms)
-        .bind(version.parts_count.map(i64::from))
-        .bind(serde_json::to_string(&version.attrs)?)
-        .bind(&version.owner)
-        .execute(&mut *conn)
-        .await?;
-    if current.is_some() {
-        let (bucket, key, id) = (&version.bucket, &version.key, &version.version_id);
-        drop_pieces(&mut *conn, bucket, key, id, version.modified_ms).await?;
+    if let Some(c) = current.filter(|c| c.version_id != *id) {
+        sqlx::query("UPDATE versions SET is_latest = 0 WHERE bucket = $1 AND key = $2 AND version_id = $3")
+            .bind(bucket)
+            .bind(key)
+            .bind(&c.version_id)
+            .execute(&mut *conn)
+            .await?;
     }
-    for (seq, piece) in version.pieces.iter().enumerate() {
+    if id == NULL_VERSION {
+        remove_version(conn, bucket, key, NULL_VERSION, version.modified_ms).await?;
+    }
+    sqlx::query(
+        "INSERT INTO versions (bucket, key, version_id, is_latest, delete_marker, size, etag, modified_ms,
+                               parts_count, attrs, owner, seq)
+         VALUES ($1, $2, $3, 1, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(bucket)
+    .bind(key)
+    .bind(id)
+    .bind(i64::from(version.delete_marker))
+    .bind(db_size(version.size))
+    .bind(&version.etag)
+    .bind(version.modified_ms)
+    .bind(version.parts_count.map(i64::from))
+    .bind(serde_json::to_string(&version.attrs)?)
+    .bind(&version.owner)
+    .bind(seq)
+    .execute(&mut *conn)
+    .await?;
+    for (n, piece) in version.pieces.iter().enumerate() {
         sqlx::query(
             "INSERT INTO pieces (bucket, key, version_id, seq, blob, size, part_number, checksums)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
-        .bind(&version.bucket)
-        .bind(&version.key)
-        .bind(&version.version_id)
-        .bind(i64::try_from(seq).unwrap_or(i64::MAX))
+        .bind(bucket)
+        .bind(key)
+        .bind(id)
+        .bind(i64::try_from(n).unwrap_or(i64::MAX))
         .bind(&piece.blob)
         .bind(db_size(piece.size))
         .bind(piece.part.map(i64::from))
@@ -324,6 +552,45 @@ pub(crate) async fn replace_current(
         .await?;
     }
     Ok(())
+}
+
+/// Removes version `id` of `key`, if there is one; when it was the latest, the newest left
+/// becomes latest.
+async fn remove_named_version(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    bucket: &str,
+    key: &str,
+    id: &str,
+    now: i64,
+) -> Result<Deleted> {
+    let row = sqlx::query(&format!(
+        "SELECT is_latest, delete_marker FROM versions WHERE bucket = $1 AND key = $2 AND version_id = $3{}",
+        Lock::Update.sql(backend)
+    ))
+    .bind(bucket)
+    .bind(key)
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let mut deleted = Deleted {
+        version_id: Some(id.to_owned()),
+        delete_marker: false,
+    };
+    let Some(row) = row else { return Ok(deleted) };
+    deleted.delete_marker = row.try_get::<i64, _>("delete_marker")? != 0;
+    remove_version(conn, bucket, key, id, now).await?;
+    if row.try_get::<i64, _>("is_latest")? != 0 {
+        sqlx::query(
+            "UPDATE versions SET is_latest = 1 WHERE bucket = $1 AND key = $2
+                AND seq = (SELECT MAX(seq) FROM versions WHERE bucket = $1 AND key = $2)",
+        )
+        .bind(bucket)
+        .bind(key)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(deleted)
 }
 
 /// Checksums as a column keeps them: a JSON object, `''` for none.
@@ -436,10 +703,17 @@ pub(crate) mod tests {
             meta.claim_blobs(crate::MAIN, now_ms() + 86_400_000, 10).await.unwrap(),
             vec!["blob1".to_owned()]
         );
-        assert!(meta.delete_object("b", "k").await.unwrap());
-        assert!(!meta.delete_object("b", "k").await.unwrap());
+        let unversioned = Deleted {
+            version_id: None,
+            delete_marker: false,
+        };
+        assert_eq!(meta.delete_object("b", "k", None, "o").await.unwrap(), unversioned);
+        assert_eq!(meta.delete_object("b", "k", None, "o").await.unwrap(), unversioned);
         assert!(matches!(meta.object("b", "k").await, Err(Error::NoSuchKey)));
-        assert!(matches!(meta.delete_object("nob", "k").await, Err(Error::NoSuchBucket)));
+        assert!(matches!(
+            meta.delete_object("nob", "k", None, "o").await,
+            Err(Error::NoSuchBucket)
+        ));
         // If-None-Match with an ETag: any other object, or none, passes.
         for (blob, not) in [("blob3", "etag-blob1"), ("blob4", "etag-blob1")] {
             meta.begin_blob(blob, "b").await.unwrap();
@@ -448,5 +722,166 @@ pub(crate) mod tests {
                 .unwrap();
         }
         assert_eq!(meta.object("b", "k").await.unwrap().pieces[0].blob, "blob4");
+    }
+
+    async fn put(meta: &Meta, key: &str, blob: &str) -> Version {
+        meta.begin_blob(blob, "b").await.unwrap();
+        meta.commit_object(&new_version("b", key, blob), &Condition::None)
+            .await
+            .unwrap()
+    }
+
+    async fn history(meta: &Meta, key: &str) -> Vec<(String, bool, bool)> {
+        let page = meta.list_versions("b", key, None, "", None, 100).await.unwrap();
+        page.entries
+            .iter()
+            .map(|e| match e {
+                crate::VersionEntry::Version(v) => (v.version_id.clone(), v.latest, v.delete_marker),
+                crate::VersionEntry::Prefix(p) => panic!("prefix {p}"),
+            })
+            .collect()
+    }
+
+    /// A versioned key's life: versions kept newest first, delete markers, deletes by id
+    /// (the next newest becomes latest), suspension's single `null` version, and never back
+    /// to unversioned.
+    #[tokio::test]
+    async fn versions_markers_and_the_null_version() {
+        let (_dir, meta) = test_store().await;
+        crate::test_bucket(&meta).await;
+        let before = put(&meta, "k", "b0").await;
+        assert_eq!((before.version_id.as_str(), before.shown_id()), ("null", None));
+        assert_eq!(
+            meta.set_versioning("b", Versioning::Enabled).await.unwrap(),
+            Versioning::Enabled
+        );
+        let v1 = put(&meta, "k", "b1").await;
+        let v2 = put(&meta, "k", "b2").await;
+        assert!(osg_model::is_version_id(&v1.version_id) && v1.version_id != v2.version_id);
+        assert_eq!(v2.shown_id().as_deref(), Some(v2.version_id.as_str()));
+        assert_eq!(meta.object("b", "k").await.unwrap().version_id, v2.version_id);
+        let old = meta.object_version("b", "k", Some("null")).await.unwrap();
+        assert_eq!((old.pieces[0].blob.as_str(), old.latest), ("b0", false));
+        assert_eq!(old.shown_id().as_deref(), Some("null"));
+        let id = |v: &Version| v.version_id.clone();
+        assert_eq!(
+            history(&meta, "k").await,
+            [
+                (id(&v2), true, false),
+                (id(&v1), false, false),
+                ("null".into(), false, false)
+            ]
+        );
+        // A delete adds a marker: the key reads as gone, its versions stay.
+        let gone = meta.delete_object("b", "k", None, "o").await.unwrap();
+        assert!(gone.delete_marker);
+        let marker = gone.version_id.unwrap();
+        assert!(matches!(meta.object("b", "k").await, Err(Error::NoSuchKey)));
+        assert!(meta.object_version("b", "k", None).await.unwrap().delete_marker);
+        assert_eq!(history(&meta, "k").await[0], (marker.clone(), true, true));
+        assert!(matches!(
+            meta.update_object_attrs("b", "k", Some(&marker), |a| a.tags.clear())
+                .await,
+            Err(Error::DeleteMarker)
+        ));
+        // Deleting the marker by id brings v2 back; deleting v2 by id, v1.
+        let undone = meta.delete_object("b", "k", Some(&marker), "o").await.unwrap();
+        assert_eq!(
+            (undone.version_id.as_deref(), undone.delete_marker),
+            (Some(marker.as_str()), true)
+        );
+        assert_eq!(meta.object("b", "k").await.unwrap().version_id, v2.version_id);
+        meta.delete_object("b", "k", Some(&v2.version_id), "o").await.unwrap();
+        assert_eq!(meta.object("b", "k").await.unwrap().version_id, v1.version_id);
+        assert!(matches!(
+            meta.object_version("b", "k", Some(&v2.version_id)).await,
+            Err(Error::NoSuchVersion)
+        ));
+        // Its blob goes to the reaper; the others' do not.
+        let reaped = meta.claim_blobs(crate::MAIN, now_ms() + 86_400_000, 10).await.unwrap();
+        assert_eq!(reaped, ["b2".to_owned()]);
+        // Suspended: writes replace the null version, wherever it is, and become latest.
+        meta.set_versioning("b", Versioning::Suspended).await.unwrap();
+        let n1 = put(&meta, "k", "b3").await;
+        assert_eq!(n1.shown_id().as_deref(), Some("null"));
+        put(&meta, "k", "b4").await;
+        assert_eq!(
+            history(&meta, "k").await,
+            [("null".into(), true, false), (id(&v1), false, false)]
+        );
+        let marker = meta.delete_object("b", "k", None, "o").await.unwrap();
+        assert_eq!(
+            (marker.version_id.as_deref(), marker.delete_marker),
+            (Some("null"), true)
+        );
+        assert_eq!(
+            history(&meta, "k").await,
+            [("null".into(), true, true), (id(&v1), false, false)]
+        );
+        let mut reaped = meta.claim_blobs(crate::MAIN, now_ms() + 86_400_000, 10).await.unwrap();
+        reaped.sort();
+        assert_eq!(reaped, ["b0", "b3", "b4"]);
+        assert!(matches!(
+            meta.set_versioning("b", Versioning::Unversioned).await,
+            Err(Error::Versioning(_))
+        ));
+        assert_eq!(meta.versioning("b").await.unwrap(), Versioning::Suspended);
+    }
+
+    /// ListObjectVersions pages resume at key and version markers, and roll keys up to common
+    /// prefixes.
+    #[tokio::test]
+    async fn version_listings_page_and_roll_up() {
+        let (_dir, meta) = test_store().await;
+        crate::test_bucket(&meta).await;
+        meta.set_versioning("b", Versioning::Enabled).await.unwrap();
+        let mut made = Vec::new();
+        for (i, key) in ["a/1", "a/2", "b", "b", "b", "c"].iter().enumerate() {
+            made.push(put(&meta, key, &format!("blob{i}")).await);
+        }
+        let all = meta.list_versions("b", "", None, "", None, 100).await.unwrap();
+        let order: Vec<String> = all
+            .entries
+            .iter()
+            .map(|e| match e {
+                crate::VersionEntry::Version(v) => v.version_id.clone(),
+                crate::VersionEntry::Prefix(p) => p.clone(),
+            })
+            .collect();
+        let id = |n: usize| made[n].version_id.clone();
+        assert_eq!(order, [id(0), id(1), id(4), id(3), id(2), id(5)]);
+        // Two at a time, resuming inside key b.
+        let mut seen = Vec::new();
+        let (mut key, mut version) = (String::new(), None::<String>);
+        loop {
+            let page = meta
+                .list_versions("b", "", None, &key, version.as_deref(), 2)
+                .await
+                .unwrap();
+            for e in &page.entries {
+                if let crate::VersionEntry::Version(v) = e {
+                    seen.push(v.version_id.clone());
+                    key.clone_from(&v.key);
+                    version = Some(v.version_id.clone());
+                }
+            }
+            if !page.truncated {
+                break;
+            }
+        }
+        assert_eq!(seen, order);
+        // A key marker alone resumes after all of that key's versions.
+        let after_b = meta.list_versions("b", "", None, "b", None, 100).await.unwrap();
+        assert_eq!(after_b.entries.len(), 1);
+        let rolled = meta.list_versions("b", "", Some("/"), "", None, 100).await.unwrap();
+        let shown: Vec<String> = rolled
+            .entries
+            .iter()
+            .map(|e| match e {
+                crate::VersionEntry::Version(v) => v.key.clone(),
+                crate::VersionEntry::Prefix(p) => p.clone(),
+            })
+            .collect();
+        assert_eq!(shown, ["a/", "b", "b", "b", "c"]);
     }
 }

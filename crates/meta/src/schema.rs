@@ -121,7 +121,10 @@ const TABLES: &[&str] = &[
         parts_count BIGINT,
         attrs TEXT NOT NULL,
         owner TEXT NOT NULL,
+        seq BIGINT NOT NULL DEFAULT 0,
         PRIMARY KEY (bucket, key, version_id))",
+    VERSIONS_ORDER,
+    VERSIONS_LATEST,
     // A version's blobs, in order (one for a plain PUT, one per part for a completed upload).
     PIECES,
     "CREATE INDEX IF NOT EXISTS pieces_by_blob ON pieces (blob)",
@@ -161,10 +164,27 @@ const SHARDS: &str = "CREATE TABLE IF NOT EXISTS shards (
         added_ms BIGINT NOT NULL)";
 
 /// The buckets a shard holds, each incarnation a row (`crate::shard`).
+/// The buckets a shard holds, with what decides how their objects are written: versioning
+/// (`crate::Versioning::as_str`).
 const SHARD_BUCKETS: &str = "CREATE TABLE IF NOT EXISTS shard_buckets (
         name TEXT NOT NULL,
         incarnation TEXT NOT NULL,
+        versioning TEXT NOT NULL DEFAULT '',
         PRIMARY KEY (name, incarnation))";
+
+/// `shard_buckets` as schema 3 made it.
+const SHARD_BUCKETS_V3: &str = "CREATE TABLE IF NOT EXISTS shard_buckets (
+        name TEXT NOT NULL,
+        incarnation TEXT NOT NULL,
+        PRIMARY KEY (name, incarnation))";
+
+/// A key's versions, newest (highest `seq`) first, for ListObjectVersions.
+const VERSIONS_ORDER: &str = "CREATE INDEX IF NOT EXISTS versions_order ON versions (bucket, key, seq DESC)";
+
+/// One latest version per key: two first writes of a key cannot both be latest (the second
+/// fails, and is run again).
+const VERSIONS_LATEST: &str =
+    "CREATE UNIQUE INDEX IF NOT EXISTS versions_latest ON versions (bucket, key) WHERE is_latest = 1";
 
 /// This database's id, made with its schema: one database is not registered twice as shards.
 const STORE: &str = "CREATE TABLE IF NOT EXISTS store (id TEXT NOT NULL)";
@@ -212,18 +232,23 @@ const COMMIT_OBJECT: &str = r#"CREATE OR REPLACE FUNCTION osg_commit_object(
         p_owner TEXT, p_pieces JSONB, p_dead_due BIGINT) RETURNS TEXT
     LANGUAGE plpgsql AS $$
 DECLARE
+    versioning TEXT;
+    vid TEXT;
     cur RECORD;
     existed BOOLEAN;
+    next_seq BIGINT;
     gone RECORD;
     piece RECORD;
 BEGIN
     -- The caller holds the bucket's row FOR SHARE, if there is one: it cannot go until commit.
-    PERFORM 1 FROM shard_buckets WHERE name = p_bucket AND incarnation = p_incarnation;
+    SELECT sb.versioning INTO versioning FROM shard_buckets sb
+        WHERE sb.name = p_bucket AND sb.incarnation = p_incarnation;
     IF NOT FOUND THEN
         RETURN 'NoSuchBucket';
     END IF;
-    SELECT etag, delete_marker INTO cur FROM versions
-        WHERE bucket = p_bucket AND key = p_key AND version_id = p_version FOR UPDATE;
+    -- The key's latest version, locked: writes of one key serialize on it.
+    SELECT version_id, etag, delete_marker, seq INTO cur FROM versions
+        WHERE bucket = p_bucket AND key = p_key AND is_latest = 1 FOR UPDATE;
     existed := FOUND;
     IF p_condition = 'absent' AND existed AND cur.delete_marker = 0 THEN
         RETURN 'PreconditionFailed';
@@ -236,33 +261,41 @@ BEGIN
     ELSIF p_condition = 'not_etag' AND existed AND cur.delete_marker = 0 AND cur.etag = p_expected THEN
         RETURN 'PreconditionFailed';
     END IF;
+    -- A versioned bucket keeps every version; otherwise the write is the null version,
+    -- replacing the one there is, wherever it is among the key's versions.
+    vid := CASE WHEN versioning = 'Enabled' THEN p_version ELSE 'null' END;
     IF existed THEN
-        UPDATE versions SET is_latest = 1, delete_marker = 0, size = p_size, etag = p_etag,
-                            modified_ms = p_now, parts_count = p_parts_count, attrs = p_attrs,
-                            owner = p_owner
-            WHERE bucket = p_bucket AND key = p_key AND version_id = p_version;
-        FOR gone IN DELETE FROM pieces WHERE bucket = p_bucket AND key = p_key AND version_id = p_version
+        next_seq := cur.seq + 1;
+        IF cur.version_id <> vid THEN
+            UPDATE versions SET is_latest = 0
+                WHERE bucket = p_bucket AND key = p_key AND version_id = cur.version_id;
+        END IF;
+    ELSE
+        SELECT COALESCE(MAX(seq), 0) + 1 INTO next_seq FROM versions WHERE bucket = p_bucket AND key = p_key;
+    END IF;
+    IF vid = 'null' THEN
+        FOR gone IN DELETE FROM pieces WHERE bucket = p_bucket AND key = p_key AND version_id = 'null'
                     RETURNING blob LOOP
             UPDATE blobs SET state = 2, due_ms = p_dead_due WHERE id = gone.blob;
         END LOOP;
-    ELSE
-        INSERT INTO versions (bucket, key, version_id, is_latest, delete_marker, size, etag,
-                              modified_ms, parts_count, attrs, owner)
-            VALUES (p_bucket, p_key, p_version, 1, 0, p_size, p_etag, p_now, p_parts_count,
-                    p_attrs, p_owner);
+        DELETE FROM versions WHERE bucket = p_bucket AND key = p_key AND version_id = 'null';
     END IF;
+    INSERT INTO versions (bucket, key, version_id, is_latest, delete_marker, size, etag,
+                          modified_ms, parts_count, attrs, owner, seq)
+        VALUES (p_bucket, p_key, vid, 1, 0, p_size, p_etag, p_now, p_parts_count,
+                p_attrs, p_owner, next_seq);
     -- One piece at a time, by primary key: a plan cached while the tables were small must not
     -- scan them once they are large.
     FOR piece IN SELECT * FROM ROWS FROM (jsonb_to_recordset(p_pieces) AS (blob TEXT, size BIGINT))
                  WITH ORDINALITY AS s(blob, size, n) LOOP
         INSERT INTO pieces (bucket, key, version_id, seq, blob, size)
-            VALUES (p_bucket, p_key, p_version, piece.n - 1, piece.blob, piece.size);
+            VALUES (p_bucket, p_key, vid, piece.n - 1, piece.blob, piece.size);
         UPDATE blobs SET state = 1, size = piece.size WHERE id = piece.blob AND state = 0;
         IF NOT FOUND THEN
             RAISE EXCEPTION USING ERRCODE = 'OSG01', MESSAGE = piece.blob;
         END IF;
     END LOOP;
-    RETURN 'ok';
+    RETURN 'ok ' || versioning || ' ' || vid;
 END $$"#;
 
 /// A batch of blob leases (a JSON array of `crate::batch::Lease`): each recorded if the shard
@@ -527,7 +560,7 @@ async fn upgrade(conn: &mut AnyConnection, backend: Backend, from: i64) -> Resul
                 "ALTER TABLE buckets ADD COLUMN shard TEXT NOT NULL DEFAULT 'main'",
                 "ALTER TABLE buckets ADD COLUMN incarnation TEXT NOT NULL DEFAULT ''",
                 SHARDS,
-                SHARD_BUCKETS,
+                SHARD_BUCKETS_V3,
                 STORE,
                 "INSERT INTO shard_buckets (name, incarnation) SELECT name, incarnation FROM buckets",
             ] {
@@ -535,11 +568,16 @@ async fn upgrade(conn: &mut AnyConnection, backend: Backend, from: i64) -> Resul
             }
             name_store(conn).await?;
         }
-        // Parts keep their checksums, and so do the pieces completed from them; and
-        // `osg_commit_object` learnt `not_etag` (If-None-Match with an ETag): the functions are
-        // created again after every upgrade.
+        // Versioning: buckets' versioning on their shard, versions ordered by `seq`, one latest
+        // version per key. Parts keep their checksums, and so do the pieces completed from
+        // them. `osg_commit_object` learnt all of it, and `not_etag` (If-None-Match with an
+        // ETag): the functions are created again after every upgrade.
         4 => {
             for stmt in [
+                "ALTER TABLE shard_buckets ADD COLUMN versioning TEXT NOT NULL DEFAULT ''",
+                "ALTER TABLE versions ADD COLUMN seq BIGINT NOT NULL DEFAULT 0",
+                VERSIONS_ORDER,
+                VERSIONS_LATEST,
                 "ALTER TABLE parts ADD COLUMN checksums TEXT NOT NULL DEFAULT ''",
                 "ALTER TABLE pieces ADD COLUMN part_number BIGINT",
                 "ALTER TABLE pieces ADD COLUMN checksums TEXT NOT NULL DEFAULT ''",
@@ -615,6 +653,9 @@ mod tests {
             "ALTER TABLE buckets ADD COLUMN public_access_block TEXT NOT NULL DEFAULT ''",
             "ALTER TABLE versions ADD COLUMN pieces TEXT NOT NULL DEFAULT '[]'",
             "ALTER TABLE parts DROP COLUMN checksums",
+            "DROP INDEX versions_order",
+            "DROP INDEX versions_latest",
+            "ALTER TABLE versions DROP COLUMN seq",
             "DROP TABLE pieces",
             "DROP TABLE blobs",
             "CREATE TABLE pending_blobs (blob TEXT PRIMARY KEY, expires_ms BIGINT NOT NULL)",

@@ -518,7 +518,8 @@ mod tests {
         assert_eq!(rows(&s.shard_url, "uploads", "two").await, 1);
         assert!(matches!(s.gw1.delete_bucket("two").await, Err(Error::BucketNotEmpty)));
         for key in ["k", "l"] {
-            assert!(s.gw2.delete_object("two", key).await.unwrap());
+            s.gw2.delete_object("two", key, None, &s.owner).await.unwrap();
+            assert!(matches!(s.gw2.object("two", key).await, Err(Error::NoSuchKey)));
         }
         // Empty but for an upload in progress: deleted, the upload with it.
         s.gw1.delete_bucket("two").await.unwrap();

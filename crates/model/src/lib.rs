@@ -12,8 +12,10 @@ pub mod bucket;
 pub mod names;
 pub mod object;
 pub mod provider;
+pub mod versioning;
 
 pub use self::blob::BlobId;
 pub use self::bucket::{BucketConfig, ConfigError, Ownership, PublicAccessBlock};
 pub use self::object::{ChecksumType, MultipartChecksum, NewVersion, ObjectAttrs, Piece, Version};
 pub use self::provider::ProviderRecord;
+pub use self::versioning::{NULL_VERSION, Versioning, VersioningError, is_version_id};

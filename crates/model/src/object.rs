@@ -21,6 +21,21 @@ pub struct Version {
     pub attrs: ObjectAttrs,
     /// Owning account id.
     pub owner: String,
+    /// Whether this is the key's latest version (its current object, unless a delete marker).
+    pub latest: bool,
+    /// A delete marker: no bytes; as the latest version it hides the key.
+    pub delete_marker: bool,
+    /// The bucket's versioning as the read or write that made this value saw it: S3 shows
+    /// version ids (`null` too) only in buckets that have versioning.
+    pub versioning: crate::Versioning,
+}
+
+impl Version {
+    /// The `x-amz-version-id` S3 answers with for this version, if any.
+    #[must_use]
+    pub fn shown_id(&self) -> Option<String> {
+        (self.version_id != crate::NULL_VERSION || self.versioning.shows_version_ids()).then(|| self.version_id.clone())
+    }
 }
 
 /// A version about to be made current; its blobs are already durable on the provider.

@@ -8,6 +8,7 @@ Usage: clients.py --osg PATH/TO/osg
 import argparse
 import base64
 import hashlib
+import json
 import os
 import shutil
 import socket
@@ -403,6 +404,41 @@ def run_checks(osg, work, endpoint, port):
         listed = attrs["ObjectParts"]
         assert listed["TotalPartsCount"] == 2, listed
         assert [p["ChecksumCRC32C"] for p in listed["Parts"]] == [p["ChecksumCRC32C"] for p in parts], listed
+
+    @check("boto3 and the aws cli: a versioned bucket's life, then suspended")
+    def _():
+        s3.create_bucket(Bucket="versioned")
+        env = dict(os.environ, AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY, AWS_DEFAULT_REGION="us-east-1")
+        aws = lambda *a: subprocess.run(
+            ["aws", "--endpoint-url", endpoint, "s3api", *a], env=env, check=True, capture_output=True, text=True
+        ).stdout
+        aws("put-bucket-versioning", "--bucket", "versioned", "--versioning-configuration", "Status=Enabled")
+        assert s3.get_bucket_versioning(Bucket="versioned")["Status"] == "Enabled"
+        v1 = s3.put_object(Bucket="versioned", Key="k", Body=b"one")["VersionId"]
+        v2 = s3.put_object(Bucket="versioned", Key="k", Body=b"two")["VersionId"]
+        assert v1 != v2 and "null" not in (v1, v2)
+        assert s3.get_object(Bucket="versioned", Key="k", VersionId=v1)["Body"].read() == b"one"
+        marker = s3.delete_object(Bucket="versioned", Key="k")
+        assert marker["DeleteMarker"] is True, marker
+        assert error_code(lambda: s3.get_object(Bucket="versioned", Key="k")) == ("NoSuchKey", 404)
+        listed = json.loads(aws("list-object-versions", "--bucket", "versioned"))
+        assert [v["VersionId"] for v in listed["Versions"]] == [v2, v1], listed
+        assert listed["DeleteMarkers"][0]["VersionId"] == marker["VersionId"], listed
+        assert listed["DeleteMarkers"][0]["IsLatest"] is True, listed
+        s3.delete_object(Bucket="versioned", Key="k", VersionId=marker["VersionId"])
+        assert s3.get_object(Bucket="versioned", Key="k")["Body"].read() == b"two"
+        s3.put_bucket_versioning(Bucket="versioned", VersioningConfiguration={"Status": "Suspended"})
+        assert s3.put_object(Bucket="versioned", Key="k", Body=b"three").get("VersionId") == "null"
+        assert s3.put_object(Bucket="versioned", Key="k", Body=b"four").get("VersionId") == "null"
+        ids = [v["VersionId"] for v in s3.list_object_versions(Bucket="versioned")["Versions"]]
+        assert ids == ["null", v2, v1], ids
+        # Emptying a versioned bucket, as cleaning tools do: every version and marker, then the bucket.
+        s3.delete_object(Bucket="versioned", Key="k")
+        listed = s3.list_object_versions(Bucket="versioned")
+        doomed = [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in listed["Versions"] + listed["DeleteMarkers"]]
+        out = s3.delete_objects(Bucket="versioned", Delete={"Objects": doomed})
+        assert not out.get("Errors") and len(out["Deleted"]) == len(doomed), out
+        s3.delete_bucket(Bucket="versioned")
 
     @check("boto3 SigV2: put, get, list; wrong secret refused")
     def _():

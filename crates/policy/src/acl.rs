@@ -162,8 +162,8 @@ pub fn permission_for(action: &str) -> Option<AclNeed> {
         "s3:GetBucketAcl" => Bucket(Permission::ReadAcp),
         "s3:PutBucketAcl" => Bucket(Permission::WriteAcp),
         "s3:GetObject" | "s3:GetObjectVersion" => Object(Permission::Read),
-        "s3:GetObjectAcl" => Object(Permission::ReadAcp),
-        "s3:PutObjectAcl" => Object(Permission::WriteAcp),
+        "s3:GetObjectAcl" | "s3:GetObjectVersionAcl" => Object(Permission::ReadAcp),
+        "s3:PutObjectAcl" | "s3:PutObjectVersionAcl" => Object(Permission::WriteAcp),
         _ => return None,
     })
 }

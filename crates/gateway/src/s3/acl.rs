@@ -323,7 +323,8 @@ pub async fn get_object_acl(
     req: S3Request<dto::GetObjectAclInput>,
 ) -> Result<S3Response<dto::GetObjectAclOutput>> {
     let bucket = access::bucket(&req)?;
-    let version = gw.meta.object(&bucket.name, &req.input.key).await?;
+    let i = &req.input;
+    let version = super::get::readable(gw, &bucket.name, &i.key, i.version_id.as_deref()).await?;
     let owner = gw.account(&version.owner).await?;
     let acl = version.attrs.acl.unwrap_or_default();
     Ok(S3Response::new(dto::GetObjectAclOutput {
@@ -339,7 +340,7 @@ pub async fn put_object_acl(
 ) -> Result<S3Response<dto::PutObjectAclOutput>> {
     let bucket = access::bucket(&req)?;
     let i = &req.input;
-    let version = gw.meta.object(&bucket.name, &i.key).await?;
+    let version = super::get::readable(gw, &bucket.name, &i.key, i.version_id.as_deref()).await?;
     let owner = gw.account(&version.owner).await?;
     let bucket_owner = gw.account(&bucket.owner).await?;
     let canned = i.acl.as_ref().map(dto::ObjectCannedACL::as_str);
@@ -358,7 +359,9 @@ pub async fn put_object_acl(
         .config
         .admit_acl(&acl, &[&owner.canonical_id, &bucket_owner.canonical_id])?;
     gw.meta
-        .update_object_attrs(&bucket.name, &i.key, |attrs| attrs.acl = Some(acl.clone()))
+        .update_object_attrs(&bucket.name, &i.key, Some(&version.version_id), |attrs| {
+            attrs.acl = Some(acl.clone());
+        })
         .await?;
     Ok(S3Response::new(dto::PutObjectAclOutput::default()))
 }

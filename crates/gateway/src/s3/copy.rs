@@ -66,6 +66,9 @@ async fn source<T>(gw: &Gateway, req: &S3Request<T>, source: &CopySource) -> Res
     else {
         return Err(s3_error!(NotImplemented, "Copying from an access point is not supported.").into());
     };
+    if version_id.as_deref().is_some_and(|v| !osg_model::is_version_id(v)) {
+        return Err(s3_error!(InvalidArgument, "Invalid version id specified").into());
+    }
     let auth = access::authorized(req)?;
     let source_bucket = gw.dir.bucket(bucket).await?;
     if let Some(expected) = req.headers.get("x-amz-source-expected-bucket-owner")
@@ -74,19 +77,29 @@ async fn source<T>(gw: &Gateway, req: &S3Request<T>, source: &CopySource) -> Res
         return Err(s3_error!(AccessDenied).into());
     }
     let resource = authz::resource_arn(Some(bucket), Some(key));
+    let action = if version_id.is_some() {
+        "s3:GetObjectVersion"
+    } else {
+        "s3:GetObject"
+    };
     authz::authorize(
         &gw.dir,
         auth.caller.as_ref(),
-        "s3:GetObject",
+        action,
         &authz::Target::new(Some(&source_bucket), Some(key), &resource),
         &auth.context,
     )
     .await?;
-    let version = gw.meta.object(bucket, key).await?;
-    if version_id.as_deref().is_some_and(|id| id != version.version_id) {
-        return Err(s3_error!(NoSuchVersion).into());
+    let version = gw.meta.object_version(bucket, key, version_id.as_deref()).await?;
+    match (version.delete_marker, version_id) {
+        (false, _) => Ok(version),
+        (true, None) => Err(s3_error!(NoSuchKey).into()),
+        (true, Some(_)) => Err(s3_error!(
+            InvalidRequest,
+            "The source of a copy request may not specifically refer to a delete marker by version id."
+        )
+        .into()),
     }
-    Ok(version)
 }
 
 pub async fn copy_object(gw: &Gateway, req: S3Request<CopyObjectInput>) -> Result<S3Response<CopyObjectOutput>> {
@@ -159,6 +172,8 @@ pub async fn copy_object(gw: &Gateway, req: S3Request<CopyObjectInput>) -> Resul
     );
     Ok(S3Response::new(CopyObjectOutput {
         copy_object_result: Some(result),
+        version_id: version.shown_id(),
+        copy_source_version_id: src.shown_id(),
         ..Default::default()
     }))
 }
@@ -222,6 +237,7 @@ pub async fn upload_part_copy(
     );
     Ok(S3Response::new(UploadPartCopyOutput {
         copy_part_result: Some(result),
+        copy_source_version_id: src.shown_id(),
         ..Default::default()
     }))
 }

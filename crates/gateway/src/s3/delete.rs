@@ -10,12 +10,33 @@ use crate::{Gateway, authz};
 /// Keys one DeleteObjects request may name, as in S3.
 const MAX_KEYS: usize = 1000;
 
+/// Who owns the delete markers a request adds: its caller's account, or for an anonymous
+/// caller the bucket's owner.
+fn marker_owner<T>(req: &S3Request<T>, bucket: &osg_meta::Bucket) -> Result<String> {
+    let caller = access::authorized(req)?.caller.as_ref();
+    Ok(caller.map_or_else(|| bucket.owner.clone(), |c| c.account.id.clone()))
+}
+
+/// A version id as S3 shows it after a delete: a bucket's `null` marker too.
+fn shown(deleted: &osg_meta::Deleted) -> Option<String> {
+    deleted.version_id.clone()
+}
+
 pub async fn delete_object(gw: &Gateway, req: S3Request<DeleteObjectInput>) -> Result<S3Response<DeleteObjectOutput>> {
-    access::bucket(&req)?;
-    // Deleting a key that holds nothing succeeds, as in S3.
-    gw.meta.delete_object(&req.input.bucket, &req.input.key).await?;
+    let bucket = access::bucket(&req)?;
+    let owner = marker_owner(&req, &bucket)?;
+    let i = &req.input;
+    // Deleting a key or version that is not there succeeds, as in S3.
+    let deleted = gw
+        .meta
+        .delete_object(&i.bucket, &i.key, i.version_id.as_deref(), &owner)
+        .await?;
     Ok(S3Response::with_status(
-        DeleteObjectOutput::default(),
+        DeleteObjectOutput {
+            delete_marker: deleted.delete_marker.then_some(true),
+            version_id: shown(&deleted),
+            ..Default::default()
+        },
         http::StatusCode::NO_CONTENT,
     ))
 }
@@ -31,33 +52,51 @@ pub async fn delete_objects(
         return Err(s3_error!(MalformedXML, "A DeleteObjects request names 1 to 1000 keys.").into());
     }
     let quiet = delete.quiet.unwrap_or(false);
+    let owner = marker_owner(&req, &bucket)?;
     let mut deleted = Vec::new();
     let mut errors = Vec::new();
     for object in &delete.objects {
-        // DeleteObjects needs s3:DeleteObject on each key it names.
+        // DeleteObjects needs s3:DeleteObject on each key it names (s3:DeleteObjectVersion on
+        // each version).
+        let version_id = object.version_id.as_deref();
+        let action = if version_id.is_some() {
+            "s3:DeleteObjectVersion"
+        } else {
+            "s3:DeleteObject"
+        };
         let resource = authz::resource_arn(Some(&bucket.name), Some(&object.key));
+        let valid = match version_id {
+            Some(id) if !osg_model::is_version_id(id) => {
+                Err(s3_error!(InvalidArgument, "Invalid version id specified").into())
+            }
+            _ => Ok(()),
+        };
         let allowed = authz::authorize(
             &gw.dir,
             auth.caller.as_ref(),
-            "s3:DeleteObject",
+            action,
             &authz::Target::new(Some(&bucket), Some(&object.key), &resource),
             &auth.context,
         )
         .await;
-        let result = match allowed {
+        let result = match allowed.map_err(crate::error::Error::from).and(valid) {
             Ok(()) => gw
                 .meta
-                .delete_object(&req.input.bucket, &object.key)
+                .delete_object(&req.input.bucket, &object.key, version_id, &owner)
                 .await
                 .map_err(crate::error::Error::from),
-            Err(e) => Err(e.into()),
+            Err(e) => Err(e),
         };
         match result {
-            Ok(_) => {
+            Ok(done) => {
                 if !quiet {
+                    // A marker added, or a version removed (a marker, or not).
+                    let marker_id = done.delete_marker.then(|| shown(&done)).flatten();
                     deleted.push(DeletedObject {
                         key: Some(object.key.clone()),
-                        ..Default::default()
+                        version_id: version_id.map(str::to_owned),
+                        delete_marker: done.delete_marker.then_some(true),
+                        delete_marker_version_id: marker_id,
                     });
                 }
             }
@@ -67,7 +106,7 @@ pub async fn delete_objects(
                     key: Some(object.key.clone()),
                     code: Some(e.code().as_str().to_owned()),
                     message: e.message().map(str::to_owned),
-                    version_id: None,
+                    version_id: version_id.map(str::to_owned),
                 });
             }
         }

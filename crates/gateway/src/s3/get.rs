@@ -16,6 +16,7 @@ use crate::error::{Result, custom};
 struct Read<'a> {
     bucket: &'a str,
     key: &'a str,
+    version_id: Option<&'a str>,
     if_match: Option<&'a ETagCondition>,
     if_none_match: Option<&'a ETagCondition>,
     if_modified_since: Option<&'a Timestamp>,
@@ -42,13 +43,8 @@ fn not_modified(v: &Version) -> S3Error {
     if let Ok(value) = http::HeaderValue::from_str(&format!("\"{}\"", v.etag)) {
         headers.insert(http::header::ETAG, value);
     }
-    let mut date = Vec::new();
-    if timestamp(v.modified_ms)
-        .format(TimestampFormat::HttpDate, &mut date)
-        .is_ok()
-        && let Ok(value) = http::HeaderValue::from_bytes(&date)
-    {
-        headers.insert(http::header::LAST_MODIFIED, value);
+    if let Some(date) = http_date(v.modified_ms) {
+        headers.insert(http::header::LAST_MODIFIED, date);
     }
     e.set_headers(headers);
     e
@@ -89,8 +85,47 @@ fn check_conditions(r: &Read<'_>, v: &Version) -> Result<()> {
     Ok(())
 }
 
+/// The version a read names (`None`: the current object), which must not be a delete marker.
+pub(super) async fn readable(gw: &Gateway, bucket: &str, key: &str, version_id: Option<&str>) -> Result<Version> {
+    let version = gw.meta.object_version(bucket, key, version_id).await?;
+    if version.delete_marker {
+        return Err(delete_marker(&version, version_id.is_some()).into());
+    }
+    Ok(version)
+}
+
+/// What a read of a delete marker answers, as S3 does: `405 MethodNotAllowed` when it was
+/// named by its version id, else `404 NoSuchKey`; with `x-amz-delete-marker`,
+/// `x-amz-version-id` and `Last-Modified`.
+fn delete_marker(marker: &Version, named: bool) -> S3Error {
+    let mut e = if named {
+        s3_error!(
+            MethodNotAllowed,
+            "The specified method is not allowed against this resource."
+        )
+    } else {
+        s3_error!(NoSuchKey)
+    };
+    let mut headers = http::HeaderMap::new();
+    headers.insert("x-amz-delete-marker", http::HeaderValue::from_static("true"));
+    if let Some(id) = marker.shown_id().and_then(|id| http::HeaderValue::from_str(&id).ok()) {
+        headers.insert("x-amz-version-id", id);
+    }
+    if let Some(date) = http_date(marker.modified_ms) {
+        headers.insert(http::header::LAST_MODIFIED, date);
+    }
+    e.set_headers(headers);
+    e
+}
+
+fn http_date(ms: i64) -> Option<http::HeaderValue> {
+    let mut date = Vec::new();
+    timestamp(ms).format(TimestampFormat::HttpDate, &mut date).ok()?;
+    http::HeaderValue::from_bytes(&date).ok()
+}
+
 async fn plan(gw: &Gateway, r: &Read<'_>) -> Result<Plan> {
-    let version = gw.meta.object(r.bucket, r.key).await?;
+    let version = readable(gw, r.bucket, r.key, r.version_id).await?;
     check_conditions(r, &version)?;
     let size = version.size;
     let (span, partial) = match (r.part_number, r.range) {
@@ -200,6 +235,7 @@ macro_rules! read_of {
         Read {
             bucket: &$i.bucket,
             key: &$i.key,
+            version_id: $i.version_id.as_deref(),
             if_match: $i.if_match.as_ref(),
             if_none_match: $i.if_none_match.as_ref(),
             if_modified_since: $i.if_modified_since.as_ref(),
@@ -232,6 +268,7 @@ macro_rules! object_output {
                 cache_control: a.cache_control.clone(),
                 expires: expires(v),
                 checksum_type: p.checksums.checksum_type.clone(),
+                version_id: v.shown_id(),
             },
             p.checksums.clone()
         )
@@ -307,7 +344,7 @@ const MAX_ATTRIBUTE_PARTS: usize = 1000;
 
 /// GetObjectAttributes: what HEAD tells, and a multipart object's parts, without the bytes.
 /// As S3, it needs `s3:GetObject` besides `s3:GetObjectAttributes` (checked by the access
-/// check).
+/// check); for a version, `s3:GetObjectVersion` and `s3:GetObjectVersionAttributes`.
 pub async fn get_object_attributes(
     gw: &Gateway,
     req: S3Request<GetObjectAttributesInput>,
@@ -317,7 +354,12 @@ pub async fn get_object_attributes(
     let i = &req.input;
     let resource = crate::authz::resource_arn(Some(&i.bucket), Some(&i.key));
     let target = crate::authz::Target::new(Some(&bucket), Some(&i.key), &resource);
-    crate::authz::authorize(&gw.dir, auth.caller.as_ref(), "s3:GetObject", &target, &auth.context).await?;
+    let action = if i.version_id.is_some() {
+        "s3:GetObjectVersion"
+    } else {
+        "s3:GetObject"
+    };
+    crate::authz::authorize(&gw.dir, auth.caller.as_ref(), action, &target, &auth.context).await?;
     let mut wanted = [false; 5];
     // One header, comma-separated (botocore adds spaces), or several.
     let names = i.object_attributes.iter().flat_map(|a| a.as_str().split(','));
@@ -332,7 +374,7 @@ pub async fn get_object_attributes(
         return Err(s3_error!(InvalidArgument, "Invalid attribute name specified.").into());
     }
     let [etag_wanted, checksum_wanted, parts_wanted, class_wanted, size_wanted] = wanted;
-    let v = gw.meta.object(&i.bucket, &i.key).await?;
+    let v = readable(gw, &i.bucket, &i.key, i.version_id.as_deref()).await?;
     let checksum = checksums_of(&v, &(0..v.size), None);
     let has_checksum = checksum != Checksum::default();
     let parts = (parts_wanted && v.parts_count.is_some()).then(|| object_parts(&v, i.part_number_marker, i.max_parts));
@@ -343,6 +385,7 @@ pub async fn get_object_attributes(
         storage_class: class_wanted.then(|| StorageClass::from_static(StorageClass::STANDARD)),
         object_size: size_wanted.then(|| i64::try_from(v.size).unwrap_or(i64::MAX)),
         last_modified: Some(timestamp(v.modified_ms)),
+        version_id: v.shown_id(),
         ..Default::default()
     }))
 }

@@ -1,9 +1,10 @@
-//! ListObjects (v1) and ListObjectsV2, served from the metadata store's listing index.
+//! ListObjects (v1), ListObjectsV2 and ListObjectVersions, served from the metadata store's
+//! indexes.
 
 use std::collections::HashMap;
 
 use base64::Engine as _;
-use osg_meta::{ListEntry, ListPage};
+use osg_meta::{ListEntry, ListPage, VersionEntry};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, s3_error};
@@ -170,6 +171,103 @@ pub async fn list_objects_v2(
         next_continuation_token: next,
         start_after: i.start_after.as_deref().map(|s| enc.apply(s)),
         contents: Some(objects),
+        common_prefixes: Some(prefixes),
+        encoding_type: i.encoding_type.clone(),
+        ..Default::default()
+    }))
+}
+
+/// The owner S3 shows, looked up once per account a page names.
+async fn owner_cached(gw: &Gateway, owners: &mut HashMap<String, Option<Owner>>, id: &str) -> Result<Option<Owner>> {
+    if !owners.contains_key(id) {
+        let account = gw.meta.account(id).await?;
+        owners.insert(id.to_owned(), account.as_ref().map(owner_of));
+    }
+    Ok(owners[id].clone())
+}
+
+/// ListObjectVersions: every version and delete marker, by key, newest first within a key.
+pub async fn list_object_versions(
+    gw: &Gateway,
+    req: S3Request<ListObjectVersionsInput>,
+) -> Result<S3Response<ListObjectVersionsOutput>> {
+    access::bucket(&req)?;
+    let i = &req.input;
+    let enc = Encoder::new(i.encoding_type.as_ref())?;
+    let max = max_keys(i.max_keys)?;
+    let prefix = i.prefix.as_deref().unwrap_or("");
+    let key_marker = i.key_marker.as_deref().unwrap_or("");
+    let version_marker = i.version_id_marker.as_deref().filter(|v| !v.is_empty());
+    if let Some(v) = version_marker {
+        // As S3: a version marker needs a key marker, and must be a version id.
+        if key_marker.is_empty() {
+            return Err(s3_error!(
+                InvalidArgument,
+                "A version-id marker cannot be specified without a key marker."
+            )
+            .into());
+        }
+        if !osg_model::is_version_id(v) {
+            return Err(s3_error!(InvalidArgument, "Invalid version id specified").into());
+        }
+    }
+    let page = gw
+        .meta
+        .list_versions(
+            &i.bucket,
+            prefix,
+            i.delimiter.as_deref(),
+            key_marker,
+            version_marker,
+            max,
+        )
+        .await?;
+    let mut owners = HashMap::new();
+    let (mut versions, mut markers, mut prefixes) = (Vec::new(), Vec::new(), Vec::new());
+    for entry in &page.entries {
+        match entry {
+            VersionEntry::Prefix(p) => prefixes.push(CommonPrefix {
+                prefix: Some(enc.apply(p)),
+            }),
+            VersionEntry::Version(v) if v.delete_marker => markers.push(DeleteMarkerEntry {
+                key: Some(enc.apply(&v.key)),
+                version_id: Some(v.version_id.clone()),
+                is_latest: Some(v.latest),
+                last_modified: Some(timestamp(v.modified_ms)),
+                owner: owner_cached(gw, &mut owners, &v.owner).await?,
+            }),
+            VersionEntry::Version(v) => versions.push(ObjectVersion {
+                key: Some(enc.apply(&v.key)),
+                version_id: Some(v.version_id.clone()),
+                is_latest: Some(v.latest),
+                last_modified: Some(timestamp(v.modified_ms)),
+                e_tag: Some(etag(&v.etag)),
+                size: Some(i64::try_from(v.size).unwrap_or(i64::MAX)),
+                storage_class: Some(ObjectVersionStorageClass::from_static(
+                    ObjectVersionStorageClass::STANDARD,
+                )),
+                owner: owner_cached(gw, &mut owners, &v.owner).await?,
+                ..Default::default()
+            }),
+        }
+    }
+    let (next_key, next_version) = match page.entries.last().filter(|_| page.truncated) {
+        Some(VersionEntry::Version(v)) => (Some(enc.apply(&v.key)), Some(v.version_id.clone())),
+        Some(VersionEntry::Prefix(p)) => (Some(enc.apply(p)), None),
+        None => (None, None),
+    };
+    Ok(S3Response::new(ListObjectVersionsOutput {
+        name: Some(i.bucket.clone()),
+        prefix: Some(enc.apply(prefix)),
+        key_marker: Some(enc.apply(key_marker)),
+        version_id_marker: Some(version_marker.unwrap_or_default().to_owned()),
+        delimiter: i.delimiter.as_deref().map(|d| enc.apply(d)),
+        max_keys: Some(i32::try_from(max).unwrap_or(MAX_KEYS)),
+        is_truncated: Some(page.truncated),
+        next_key_marker: next_key,
+        next_version_id_marker: next_version,
+        versions: Some(versions),
+        delete_markers: Some(markers),
         common_prefixes: Some(prefixes),
         encoding_type: i.encoding_type.clone(),
         ..Default::default()

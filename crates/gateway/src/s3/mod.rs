@@ -17,6 +17,7 @@ mod put;
 mod stream;
 pub(crate) mod tagging;
 pub(crate) mod unhonoured;
+mod versioning;
 
 use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response, S3Result};
@@ -58,6 +59,9 @@ ops! {
     delete_objects: delete, DeleteObjectsInput => DeleteObjectsOutput;
     list_objects: list, ListObjectsInput => ListObjectsOutput;
     list_objects_v2: list, ListObjectsV2Input => ListObjectsV2Output;
+    list_object_versions: list, ListObjectVersionsInput => ListObjectVersionsOutput;
+    put_bucket_versioning: versioning, PutBucketVersioningInput => PutBucketVersioningOutput;
+    get_bucket_versioning: versioning, GetBucketVersioningInput => GetBucketVersioningOutput;
     create_multipart_upload: multipart, CreateMultipartUploadInput => CreateMultipartUploadOutput;
     upload_part: multipart, UploadPartInput => UploadPartOutput;
     upload_part_copy: copy, UploadPartCopyInput => UploadPartCopyOutput;

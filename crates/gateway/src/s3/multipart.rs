@@ -158,6 +158,7 @@ pub async fn complete_multipart_upload(
             e_tag: Some(etag(&version.etag)),
             location: Some(format!("/{}/{}", version.bucket, version.key)),
             checksum_type: kind.map(|c| ChecksumType::from(c.kind.as_str().to_owned())),
+            version_id: version.shown_id(),
         },
         checksum::to_dto(&version.attrs.checksums)
     )))

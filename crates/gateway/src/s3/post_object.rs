@@ -278,7 +278,11 @@ where
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("localhost");
-    Ok(answer(&form, &bucket.name, &key, &version.etag, tls, host))
+    let mut resp = answer(&form, &bucket.name, &key, &version.etag, tls, host);
+    if let Some(id) = version.shown_id().and_then(|id| HeaderValue::from_str(&id).ok()) {
+        resp.headers_mut().insert("x-amz-version-id", id);
+    }
+    Ok(resp)
 }
 
 /// For the fuzz target: the fields of an arbitrary body (boundary `B`), and a POST policy and

@@ -52,7 +52,8 @@ pub async fn put_object(gw: &Gateway, req: S3Request<PutObjectInput>) -> Result<
         .await?;
     Ok(S3Response::new(with_checksums!(
         PutObjectOutput {
-            e_tag: Some(etag(&version.etag))
+            e_tag: Some(etag(&version.etag)),
+            version_id: version.shown_id(),
         },
         checksums
     )))

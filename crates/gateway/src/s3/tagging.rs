@@ -56,10 +56,13 @@ pub async fn put_object_tagging(
     let bucket = access::bucket(&req)?;
     let i = &req.input;
     let tags = from_tag_set(&i.tagging.tag_set)?;
-    gw.meta
-        .update_object_attrs(&bucket.name, &i.key, |attrs| attrs.tags.clone_from(&tags))
+    let id = gw
+        .meta
+        .update_object_attrs(&bucket.name, &i.key, i.version_id.as_deref(), |attrs| {
+            attrs.tags.clone_from(&tags);
+        })
         .await?;
-    Ok(S3Response::new(PutObjectTaggingOutput::default()))
+    Ok(S3Response::new(PutObjectTaggingOutput { version_id: shown(id) }))
 }
 
 pub async fn get_object_tagging(
@@ -67,7 +70,9 @@ pub async fn get_object_tagging(
     req: S3Request<GetObjectTaggingInput>,
 ) -> Result<S3Response<GetObjectTaggingOutput>> {
     let bucket = access::bucket(&req)?;
-    let version = gw.meta.object(&bucket.name, &req.input.key).await?;
+    let i = &req.input;
+    let version = super::get::readable(gw, &bucket.name, &i.key, i.version_id.as_deref()).await?;
+    let version_id = version.shown_id();
     let tag_set = version
         .attrs
         .tags
@@ -77,10 +82,7 @@ pub async fn get_object_tagging(
             value: Some(v),
         })
         .collect();
-    Ok(S3Response::new(GetObjectTaggingOutput {
-        tag_set,
-        version_id: None,
-    }))
+    Ok(S3Response::new(GetObjectTaggingOutput { tag_set, version_id }))
 }
 
 pub async fn delete_object_tagging(
@@ -88,11 +90,21 @@ pub async fn delete_object_tagging(
     req: S3Request<DeleteObjectTaggingInput>,
 ) -> Result<S3Response<DeleteObjectTaggingOutput>> {
     let bucket = access::bucket(&req)?;
-    gw.meta
-        .update_object_attrs(&bucket.name, &req.input.key, |attrs| attrs.tags.clear())
+    let i = &req.input;
+    let id = gw
+        .meta
+        .update_object_attrs(&bucket.name, &i.key, i.version_id.as_deref(), |attrs| {
+            attrs.tags.clear()
+        })
         .await?;
     Ok(S3Response::with_status(
-        DeleteObjectTaggingOutput::default(),
+        DeleteObjectTaggingOutput { version_id: shown(id) },
         http::StatusCode::NO_CONTENT,
     ))
+}
+
+/// A version id to show after a change made without knowing the bucket's versioning: any but
+/// the `null` version's.
+fn shown(id: String) -> Option<String> {
+    (id != osg_meta::NULL_VERSION).then_some(id)
 }

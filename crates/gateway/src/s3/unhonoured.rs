@@ -32,15 +32,6 @@ pub fn check<'a>(op: &str, inputs: impl IntoIterator<Item = (&'a str, &'a str)>)
         .map_or(Ok(()), Err)
 }
 
-/// Refuses a `versionId` other than `null`: versioning is not implemented, so every object is
-/// its `null` version and no other version can exist.
-pub fn check_version_id(version_id: Option<&str>) -> Result<(), S3Error> {
-    match version_id {
-        None | Some("null") => Ok(()),
-        Some(_) => Err(s3_error!(InvalidArgument, "Invalid version id specified")),
-    }
-}
-
 fn refusal(op: &str, name: &str, value: &str) -> Option<S3Error> {
     let not_implemented = |what: &str| Some(s3_error!(NotImplemented, "{what} is not implemented ({name})."));
     match name {
@@ -80,16 +71,8 @@ fn refusal(op: &str, name: &str, value: &str) -> Option<S3Error> {
             InvalidToken,
             "Temporary security credentials are not supported by this endpoint."
         )),
-        "x-amz-copy-source" => copy_source_version(value),
         _ => None,
     }
-}
-
-/// `x-amz-copy-source: bucket/key?versionId=ID`, judged like a `versionId` parameter.
-fn copy_source_version(value: &str) -> Option<S3Error> {
-    let (_, query) = value.split_once('?')?;
-    let version = crate::authz::form_pairs(query).find(|(k, _)| k == "versionId")?.1;
-    check_version_id(Some(&version)).err()
 }
 
 #[cfg(test)]
@@ -153,18 +136,5 @@ mod tests {
             assert_eq!(code(op, name, "FULL_OBJECT"), None, "{op} {name}");
         }
         assert_eq!(code("PutObject", "x-amz-checksum-crc32", "AAAAAA=="), None);
-    }
-
-    #[test]
-    fn only_the_null_version_exists() {
-        assert!(check_version_id(None).is_ok());
-        assert!(check_version_id(Some("null")).is_ok());
-        assert!(check_version_id(Some("3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY")).is_err());
-        assert_eq!(code("CopyObject", "x-amz-copy-source", "b/k?versionId=null"), None);
-        assert_eq!(
-            code("CopyObject", "x-amz-copy-source", "b/k?versionId=v2").as_deref(),
-            Some("InvalidArgument")
-        );
-        assert_eq!(code("CopyObject", "x-amz-copy-source", "b/k"), None);
     }
 }

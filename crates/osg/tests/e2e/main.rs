@@ -16,3 +16,4 @@ mod outage;
 mod providers;
 mod raw;
 mod security;
+mod versioning;
