@@ -177,6 +177,12 @@ fn also_needs(op: &str, headers: &HeaderMap) -> Vec<&'static str> {
     if headers.contains_key("x-amz-tagging") {
         also.push("s3:PutObjectTagging");
     }
+    if headers.contains_key("x-amz-object-lock-mode") || headers.contains_key("x-amz-object-lock-retain-until-date") {
+        also.push("s3:PutObjectRetention");
+    }
+    if headers.contains_key("x-amz-object-lock-legal-hold") {
+        also.push("s3:PutObjectLegalHold");
+    }
     also
 }
 

@@ -47,6 +47,7 @@ impl From<Error> for S3Error {
                     "The specified method is not allowed against this resource."
                 ),
                 M::Versioning(e) => s3_error!(IllegalVersioningConfigurationException, "{e}"),
+                M::Lock(e) => lock_error(&e),
                 M::NoSuchUpload => s3_error!(NoSuchUpload),
                 M::PreconditionFailed => s3_error!(PreconditionFailed),
                 M::InvalidPart(n) => s3_error!(
@@ -90,6 +91,16 @@ impl From<Error> for S3Error {
 }
 
 /// The model's refusals of a bucket configuration, in S3's terms.
+fn lock_error(e: &osg_model::LockError) -> S3Error {
+    use osg_model::LockError as L;
+    match e {
+        L::Protected => s3_error!(AccessDenied, "{e}"),
+        L::NotEnabled => s3_error!(InvalidRequest, "{e}"),
+        L::BucketState(_) => s3_error!(InvalidBucketState, "{e}"),
+        L::Invalid(_) => s3_error!(InvalidArgument, "{e}"),
+    }
+}
+
 fn model_error(e: osg_model::ConfigError) -> S3Error {
     use osg_model::ConfigError as C;
     match e {

@@ -96,6 +96,7 @@ mod tests {
             owner: &owner.id,
             region: "us-east-1",
             provider: osg_model::blob::EMBEDDED,
+            object_lock: false,
         };
         meta.create_bucket(new, osg_meta::BucketConfig::default(), 1)
             .await

@@ -77,6 +77,7 @@ async fn main() {
         owner: &owner.id,
         region: "us-east-1",
         provider: "walrus",
+        object_lock: false,
     };
     meta.create_bucket(new, BucketConfig::default(), 100)
         .await

@@ -267,6 +267,7 @@ fn outcome_of(version: &Version, outcome: &str) -> Outcome<Version> {
         "NoSuchBucket" => Err(Error::NoSuchBucket),
         "NoSuchKey" => Err(Error::NoSuchKey),
         "PreconditionFailed" => Err(Error::PreconditionFailed),
+        "NoObjectLock" => Err(osg_model::LockError::NotEnabled.into()),
         _ => match outcome.strip_prefix("error ").and_then(|e| e.split_once(' ')) {
             Some(("OSG01", blob)) => Err(Error::LeaseLost(blob.to_owned())),
             // A racing first write of the key, a deadlock, a serialization failure.

@@ -3,7 +3,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use osg_model::{BucketConfig, ConfigError};
+use osg_model::{BucketConfig, ConfigError, LockConfig, Versioning};
 
 use crate::shard::{Route, Shard};
 use crate::write::{Isolation, Lock, transaction};
@@ -30,6 +30,8 @@ pub struct NewBucket<'a> {
     pub owner: &'a str,
     pub region: &'a str,
     pub provider: &'a str,
+    /// Object Lock enabled at creation (and versioning with it).
+    pub object_lock: bool,
 }
 
 const BUCKET_COLUMNS: &str = "name, account_id, region, created_ms, provider, config, shard, incarnation";
@@ -63,6 +65,7 @@ impl Meta {
             owner,
             region,
             provider,
+            object_lock,
         } = new;
         // A name taken is refused before any shard is touched (the transaction below decides).
         if let Ok(existing) = self.bucket(name).await {
@@ -78,7 +81,7 @@ impl Meta {
             shard: shard.name.clone(),
             incarnation: uuid::Uuid::new_v4().simple().to_string(),
         };
-        shard.hold_new_bucket(name, &route.incarnation).await?;
+        shard.hold_new_bucket(name, &route.incarnation, object_lock).await?;
         let created = transaction!(&self.catalog, Isolation::ReadCommitted, |tx| {
             // The owner's buckets are counted under a lock on the owner, so that creations by
             // one account take turns (two concurrent ones cannot both pass the limit); a name
@@ -187,14 +190,24 @@ impl Meta {
 }
 
 impl Shard {
-    /// Records that this shard holds `bucket` (this incarnation of it).
-    pub(crate) async fn hold_new_bucket(&self, bucket: &str, incarnation: &str) -> Result<()> {
+    /// Records that this shard holds `bucket` (this incarnation of it); with Object Lock, its
+    /// versioning enabled.
+    pub(crate) async fn hold_new_bucket(&self, bucket: &str, incarnation: &str, object_lock: bool) -> Result<()> {
+        let (versioning, lock) = if object_lock {
+            (Versioning::Enabled, LockConfig::encode(Some(&LockConfig::default())))
+        } else {
+            (Versioning::Unversioned, String::new())
+        };
         transaction!(self, Isolation::ReadCommitted, |tx| {
-            sqlx::query("INSERT INTO shard_buckets (name, incarnation) VALUES ($1, $2)")
-                .bind(bucket)
-                .bind(incarnation)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO shard_buckets (name, incarnation, versioning, object_lock) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(bucket)
+            .bind(incarnation)
+            .bind(versioning.as_str())
+            .bind(&lock)
+            .execute(&mut *tx)
+            .await?;
             Ok(())
         })
     }
@@ -288,6 +301,7 @@ mod tests {
                 owner: &a.id,
                 region: "us-east-1",
                 provider: "walrus",
+                object_lock: false,
             },
             crate::BucketConfig::default(),
             100,
@@ -300,7 +314,8 @@ mod tests {
                     name: "one",
                     owner: &a.id,
                     region: "us-east-1",
-                    provider: "walrus"
+                    provider: "walrus",
+                    object_lock: false,
                 },
                 crate::BucketConfig::default(),
                 100
@@ -314,7 +329,8 @@ mod tests {
                     name: "one",
                     owner: &b.id,
                     region: "us-east-1",
-                    provider: "walrus"
+                    provider: "walrus",
+                    object_lock: false,
                 },
                 crate::BucketConfig::default(),
                 100
@@ -331,7 +347,8 @@ mod tests {
                     name: "two",
                     owner: &a.id,
                     region: "us-east-1",
-                    provider: "walrus"
+                    provider: "walrus",
+                    object_lock: false,
                 },
                 crate::BucketConfig::default(),
                 1
@@ -353,6 +370,7 @@ mod tests {
             owner: &a.id,
             region: "us-east-1",
             provider: "walrus",
+            object_lock: false,
         };
         let again = meta
             .create_bucket(again, crate::BucketConfig::default(), 100)

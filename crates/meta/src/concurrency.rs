@@ -38,7 +38,7 @@ async fn concurrent_versioned_writes_keep_every_version_in_order() {
     let results = all(&meta, 24, move |meta, i| async move {
         if i % 4 == 3 {
             return meta
-                .delete_object("b", "hot", None, "o")
+                .delete_object("b", "hot", None, crate::BY_O)
                 .await
                 .map(|d| d.version_id.unwrap());
         }
@@ -146,6 +146,7 @@ async fn a_bucket_name_has_one_winner_and_limits_are_exact() {
                 owner: &owner,
                 region: "us-east-1",
                 provider: "walrus",
+                object_lock: false,
             };
             meta.create_bucket(new, crate::BucketConfig::default(), 100).await
         }
@@ -172,6 +173,7 @@ async fn a_bucket_name_has_one_winner_and_limits_are_exact() {
                 owner: &owner,
                 region: "us-east-1",
                 provider: "walrus",
+                object_lock: false,
             };
             meta.create_bucket(new, crate::BucketConfig::default(), 5).await
         }
@@ -205,6 +207,7 @@ async fn a_bucket_is_never_deleted_with_an_object_in_it() {
             owner: &owner,
             region: "us-east-1",
             provider: "walrus",
+            object_lock: false,
         };
         meta.create_bucket(new, crate::BucketConfig::default(), 100)
             .await

@@ -22,6 +22,9 @@ pub enum Error {
     /// A versioning change the model refuses.
     #[error(transparent)]
     Versioning(#[from] osg_model::VersioningError),
+    /// What Object Lock refuses.
+    #[error(transparent)]
+    Lock(#[from] osg_model::LockError),
     #[error("no such upload")]
     NoSuchUpload,
     /// A conditional write's condition did not hold.

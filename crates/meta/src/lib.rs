@@ -41,15 +41,15 @@ pub use self::identity::{Account, Caller, SYSTEM_ACCOUNT};
 pub use self::keys::AccessKey;
 pub use self::list::{ListEntry, ListPage, VersionEntry, VersionPage};
 pub use self::multipart::{Completion, NewPart, Part, PartChoice, Upload, UploadPage};
-pub use self::objects::{Condition, Deleted};
+pub use self::objects::{Condition, Deleted, Deleter};
 pub use self::policies::{ManagedPolicy, Owner, PolicyVersion};
 pub use self::seal::{KEY_LEN, Sealer};
 use self::shard::Shard;
 pub use self::shard::{MAIN, ShardStats};
 pub use self::users::User;
 pub use osg_model::{
-    BucketConfig, ChecksumType, MultipartChecksum, NULL_VERSION, NewVersion, ObjectAttrs, Piece, ProviderRecord,
-    Version, Versioning,
+    BucketConfig, ChecksumType, LockConfig, LockError, MultipartChecksum, NULL_VERSION, NewVersion, ObjectAttrs, Piece,
+    ProviderRecord, Retention, RetentionMode, Version, VersionLock, Versioning,
 };
 
 /// Which database the store is on.
@@ -174,6 +174,13 @@ pub fn now_ms() -> i64 {
 
 /// A fresh, empty store for a test: SQLite in a temp dir, or, with `OSG_TEST_META=postgres`, a
 /// new database on the server `OSG_TEST_POSTGRES_URL` names (`scripts/testbed/postgres`).
+/// A deleter for tests: owner `o`, no bypass.
+#[cfg(test)]
+pub(crate) const BY_O: Deleter<'static> = Deleter {
+    owner: "o",
+    bypass_governance: false,
+};
+
 #[cfg(test)]
 pub(crate) async fn test_store() -> (tempfile::TempDir, Meta) {
     let dir = tempfile::tempdir().unwrap();
@@ -208,6 +215,7 @@ pub(crate) async fn test_bucket(meta: &Meta) -> Account {
         owner: &a.id,
         region: "us-east-1",
         provider: "walrus",
+        object_lock: false,
     };
     meta.create_bucket(new, crate::BucketConfig::default(), 100)
         .await

@@ -7,9 +7,7 @@ use md5::{Digest, Md5};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use crate::objects::{
-    db_size, decode_checksums, encode_checksums, hold_bucket, new_version_id, replace_current, version_of,
-};
+use crate::objects::{db_size, decode_checksums, encode_checksums, hold_bucket, replace_current, version_of};
 use crate::write::{Isolation, Lock, transaction};
 use crate::{Error, Meta, NewVersion, ObjectAttrs, Piece, Result, Version, now_ms};
 
@@ -280,7 +278,7 @@ impl Meta {
             if upload.key != key {
                 return Err(Error::NoSuchUpload);
             }
-            let versioning = hold_bucket(&mut tx, shard.backend, bucket, &route.incarnation).await?;
+            let bucket_state = hold_bucket(&mut tx, shard.backend, bucket, &route.incarnation).await?;
             let rows = sqlx::query(
                 "SELECT part_number, blob, size, etag, modified_ms, checksums FROM parts WHERE upload_id = $1 ORDER BY part_number",
             )
@@ -329,10 +327,7 @@ impl Meta {
                 owner: upload.owner.clone(),
             };
             let mut version = version_of(&new, now_ms());
-            version.versioning = versioning;
-            if versioning.keeps_versions() {
-                version.version_id = new_version_id();
-            }
+            bucket_state.shape(&mut version)?;
             replace_current(&mut tx, shard.backend, &version, condition).await?;
             let kept: Vec<&str> = parts.iter().map(|p| p.blob.as_str()).collect();
             drop_upload(&mut tx, upload_id, Some(&kept)).await?;

@@ -7,11 +7,21 @@ use sqlx::{AnyConnection, Row};
 
 use crate::shard::{Route, Shard};
 use crate::write::{Isolation, Lock, transaction};
-use crate::{Backend, Error, Meta, NULL_VERSION, NewVersion, ObjectAttrs, Piece, Result, Version, Versioning, now_ms};
+use crate::{
+    Backend, Error, LockConfig, Meta, NULL_VERSION, NewVersion, ObjectAttrs, Piece, Result, Version, Versioning, now_ms,
+};
 
 /// A new version id (32 hex digits; see `osg_model::is_version_id`).
 pub(crate) fn new_version_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// Who deletes: the owner of any delete marker added, and whether GOVERNANCE retention is
+/// bypassed.
+#[derive(Debug, Clone, Copy)]
+pub struct Deleter<'a> {
+    pub owner: &'a str,
+    pub bypass_governance: bool,
 }
 
 /// What a DeleteObject did.
@@ -119,7 +129,7 @@ impl Meta {
         bucket: &str,
         key: &str,
         version_id: Option<&str>,
-        update: impl Fn(&mut ObjectAttrs) + Send + Sync,
+        update: impl Fn(&mut ObjectAttrs) -> Result<()> + Send + Sync,
     ) -> Result<String> {
         let update = &update;
         self.on_shard(bucket, |shard, _| async move {
@@ -132,29 +142,55 @@ impl Meta {
     /// bucket's key, or adds a delete marker (owned by `owner`) in a bucket with versioning;
     /// with one, removes that version (the next newest becomes latest). Deleting what is not
     /// there succeeds, as in S3.
+    ///
+    /// A version under Object Lock is not removed (`LockError::Protected`) unless its
+    /// retention is GOVERNANCE and `bypass` (the caller may and asked to bypass it).
     pub async fn delete_object(
         &self,
         bucket: &str,
         key: &str,
         version_id: Option<&str>,
-        owner: &str,
+        by: Deleter<'_>,
     ) -> Result<Deleted> {
         self.on_shard(bucket, |shard, route| async move {
-            shard.delete_object(&route, bucket, key, version_id, owner).await
+            shard.delete_object(&route, bucket, key, version_id, by).await
         })
         .await
     }
 
     /// The bucket's versioning.
     pub async fn versioning(&self, bucket: &str) -> Result<Versioning> {
+        Ok(self.bucket_state(bucket).await?.versioning)
+    }
+
+    /// The bucket's Object Lock configuration, if Object Lock is enabled.
+    pub async fn object_lock(&self, bucket: &str) -> Result<Option<LockConfig>> {
+        Ok(self.bucket_state(bucket).await?.lock)
+    }
+
+    async fn bucket_state(&self, bucket: &str) -> Result<BucketState> {
         self.on_shard(bucket, |shard, route| async move {
-            let row: Option<String> =
-                sqlx::query_scalar("SELECT versioning FROM shard_buckets WHERE name = $1 AND incarnation = $2")
+            let mut conn = shard.pool.acquire().await?;
+            bucket_state(&mut conn, bucket, &route.incarnation, "").await
+        })
+        .await
+    }
+
+    /// PutObjectLockConfiguration: enables Object Lock (on a bucket with versioning enabled;
+    /// for good) and sets its default retention.
+    pub async fn set_object_lock(&self, bucket: &str, config: LockConfig) -> Result<()> {
+        self.on_shard(bucket, |shard, route| async move {
+            transaction!(&shard, Isolation::ReadCommitted, |tx| {
+                let now = bucket_locked(&mut tx, shard.backend, bucket, &route.incarnation).await?;
+                osg_model::lock::check_versioning(now.versioning, true)?;
+                sqlx::query("UPDATE shard_buckets SET object_lock = $1 WHERE name = $2 AND incarnation = $3")
+                    .bind(LockConfig::encode(Some(&config)))
                     .bind(bucket)
                     .bind(&route.incarnation)
-                    .fetch_optional(&shard.pool)
+                    .execute(&mut *tx)
                     .await?;
-            parse_versioning(&row.ok_or(Error::NoSuchBucket)?)
+                Ok(())
+            })
         })
         .await
     }
@@ -163,15 +199,9 @@ impl Meta {
     pub async fn set_versioning(&self, bucket: &str, to: Versioning) -> Result<Versioning> {
         self.on_shard(bucket, |shard, route| async move {
             transaction!(&shard, Isolation::ReadCommitted, |tx| {
-                let now: Option<String> = sqlx::query_scalar(&format!(
-                    "SELECT versioning FROM shard_buckets WHERE name = $1 AND incarnation = $2{}",
-                    Lock::Update.sql(shard.backend)
-                ))
-                .bind(bucket)
-                .bind(&route.incarnation)
-                .fetch_optional(&mut *tx)
-                .await?;
-                let next = parse_versioning(&now.ok_or(Error::NoSuchBucket)?)?.change(to)?;
+                let now = bucket_locked(&mut tx, shard.backend, bucket, &route.incarnation).await?;
+                let next = now.versioning.change(to)?;
+                osg_model::lock::check_versioning(next, now.lock.is_some())?;
                 sqlx::query("UPDATE shard_buckets SET versioning = $1 WHERE name = $2 AND incarnation = $3")
                     .bind(next.as_str())
                     .bind(bucket)
@@ -284,7 +314,7 @@ impl Shard {
         bucket: &str,
         key: &str,
         version_id: Option<&str>,
-        update: &(impl Fn(&mut ObjectAttrs) + Send + Sync),
+        update: &(impl Fn(&mut ObjectAttrs) -> Result<()> + Send + Sync),
     ) -> Result<String> {
         transaction!(self, Isolation::ReadCommitted, |tx| {
             let row = sqlx::query(&format!(
@@ -314,7 +344,7 @@ impl Shard {
             }
             let id: String = row.try_get("version_id")?;
             let mut attrs: ObjectAttrs = serde_json::from_str(&row.try_get::<String, _>("attrs")?)?;
-            update(&mut attrs);
+            update(&mut attrs)?;
             sqlx::query("UPDATE versions SET attrs = $1 WHERE bucket = $2 AND key = $3 AND version_id = $4")
                 .bind(serde_json::to_string(&attrs)?)
                 .bind(bucket)
@@ -332,19 +362,21 @@ impl Shard {
         bucket: &str,
         key: &str,
         version_id: Option<&str>,
-        owner: &str,
+        by: Deleter<'_>,
     ) -> Result<Deleted> {
         let (bucket, key, backend) = (bucket.to_owned(), key.to_owned(), self.backend);
-        let (version_id, owner) = (version_id.map(str::to_owned), owner.to_owned());
+        let (version_id, owner, bypass) = (version_id.map(str::to_owned), by.owner.to_owned(), by.bypass_governance);
         let incarnation = route.incarnation.clone();
         self.write(Box::new(move |conn| {
             let (bucket, key, incarnation) = (bucket.clone(), key.clone(), incarnation.clone());
             let (version_id, owner) = (version_id.clone(), owner.clone());
             Box::pin(async move {
-                let versioning = hold_bucket(&mut *conn, backend, &bucket, &incarnation).await?;
+                let versioning = hold_bucket(&mut *conn, backend, &bucket, &incarnation)
+                    .await?
+                    .versioning;
                 let now = now_ms();
                 match (version_id, versioning) {
-                    (Some(id), _) => remove_named_version(conn, backend, &bucket, &key, &id, now).await,
+                    (Some(id), _) => remove_named_version(conn, backend, &bucket, &key, &id, now, bypass).await,
                     (None, Versioning::Unversioned) => {
                         remove_version(&mut *conn, &bucket, &key, NULL_VERSION, now).await?;
                         Ok(Deleted {
@@ -395,10 +427,9 @@ async fn commit_in(
     incarnation: &str,
     condition: &Condition,
 ) -> Result<Version> {
-    version.versioning = hold_bucket(&mut *conn, backend, &version.bucket, incarnation).await?;
-    if !version.versioning.keeps_versions() {
-        NULL_VERSION.clone_into(&mut version.version_id);
-    }
+    hold_bucket(&mut *conn, backend, &version.bucket, incarnation)
+        .await?
+        .shape(&mut version)?;
     replace_current(&mut *conn, backend, &version, condition).await?;
     let blobs: Vec<(String, u64)> = version.pieces.iter().map(|p| (p.blob.clone(), p.size)).collect();
     crate::blobs::make_live(&mut *conn, &blobs).await?;
@@ -425,23 +456,72 @@ pub(crate) fn version_of(new: &NewVersion, now: i64) -> Version {
     }
 }
 
+/// What a bucket's shard row says about how its objects are written.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BucketState {
+    pub versioning: Versioning,
+    pub lock: Option<LockConfig>,
+}
+
+impl BucketState {
+    /// Gives `version`, about to be written at its `modified_ms`, what the bucket decides: its
+    /// id (its own, or `null`), and the bucket's default retention if it names none. A version
+    /// with Object Lock settings needs a bucket with Object Lock. `osg_commit_object` does the
+    /// same.
+    pub(crate) fn shape(&self, version: &mut Version) -> Result<()> {
+        version.versioning = self.versioning;
+        if self.versioning.keeps_versions() {
+            if version.version_id == NULL_VERSION {
+                version.version_id = new_version_id();
+            }
+        } else {
+            NULL_VERSION.clone_into(&mut version.version_id);
+        }
+        match &self.lock {
+            None if !version.attrs.lock.is_empty() => return Err(osg_model::LockError::NotEnabled.into()),
+            Some(lock) if version.attrs.lock.retention.is_none() => {
+                version.attrs.lock.retention = lock.default_retention(version.modified_ms);
+            }
+            None | Some(_) => {}
+        }
+        Ok(())
+    }
+}
+
 /// Fails unless this shard holds `bucket` (this incarnation of it), and keeps it from being
-/// deleted, and its versioning from changing, until the write commits. Returns its versioning.
+/// deleted, and its versioning and Object Lock from changing, until the write commits.
 pub(crate) async fn hold_bucket(
     conn: &mut AnyConnection,
     backend: Backend,
     bucket: &str,
     incarnation: &str,
-) -> Result<Versioning> {
-    let versioning: Option<String> = sqlx::query_scalar(&format!(
-        "SELECT versioning FROM shard_buckets WHERE name = $1 AND incarnation = $2{}",
-        Lock::Share.sql(backend)
+) -> Result<BucketState> {
+    bucket_state(conn, bucket, incarnation, Lock::Share.sql(backend)).await
+}
+
+/// The bucket's state, locked for a change to it.
+async fn bucket_locked(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    bucket: &str,
+    incarnation: &str,
+) -> Result<BucketState> {
+    bucket_state(conn, bucket, incarnation, Lock::Update.sql(backend)).await
+}
+
+async fn bucket_state(conn: &mut AnyConnection, bucket: &str, incarnation: &str, lock: &str) -> Result<BucketState> {
+    let row = sqlx::query(&format!(
+        "SELECT versioning, object_lock FROM shard_buckets WHERE name = $1 AND incarnation = $2{lock}"
     ))
     .bind(bucket)
     .bind(incarnation)
     .fetch_optional(&mut *conn)
     .await?;
-    parse_versioning(&versioning.ok_or(Error::NoSuchBucket)?)
+    let row = row.ok_or(Error::NoSuchBucket)?;
+    Ok(BucketState {
+        versioning: parse_versioning(&row.try_get::<String, _>("versioning")?)?,
+        lock: LockConfig::decode(&row.try_get::<String, _>("object_lock")?)?,
+    })
 }
 
 /// A key's latest version, as a write that replaces it needs it.
@@ -563,9 +643,10 @@ async fn remove_named_version(
     key: &str,
     id: &str,
     now: i64,
+    bypass: bool,
 ) -> Result<Deleted> {
     let row = sqlx::query(&format!(
-        "SELECT is_latest, delete_marker FROM versions WHERE bucket = $1 AND key = $2 AND version_id = $3{}",
+        "SELECT is_latest, delete_marker, attrs FROM versions WHERE bucket = $1 AND key = $2 AND version_id = $3{}",
         Lock::Update.sql(backend)
     ))
     .bind(bucket)
@@ -578,6 +659,8 @@ async fn remove_named_version(
         delete_marker: false,
     };
     let Some(row) = row else { return Ok(deleted) };
+    let attrs: ObjectAttrs = serde_json::from_str(&row.try_get::<String, _>("attrs")?)?;
+    attrs.lock.may_delete(now, bypass)?;
     deleted.delete_marker = row.try_get::<i64, _>("delete_marker")? != 0;
     remove_version(conn, bucket, key, id, now).await?;
     if row.try_get::<i64, _>("is_latest")? != 0 {
@@ -707,11 +790,17 @@ pub(crate) mod tests {
             version_id: None,
             delete_marker: false,
         };
-        assert_eq!(meta.delete_object("b", "k", None, "o").await.unwrap(), unversioned);
-        assert_eq!(meta.delete_object("b", "k", None, "o").await.unwrap(), unversioned);
+        assert_eq!(
+            meta.delete_object("b", "k", None, crate::BY_O).await.unwrap(),
+            unversioned
+        );
+        assert_eq!(
+            meta.delete_object("b", "k", None, crate::BY_O).await.unwrap(),
+            unversioned
+        );
         assert!(matches!(meta.object("b", "k").await, Err(Error::NoSuchKey)));
         assert!(matches!(
-            meta.delete_object("nob", "k", None, "o").await,
+            meta.delete_object("nob", "k", None, crate::BY_O).await,
             Err(Error::NoSuchBucket)
         ));
         // If-None-Match with an ETag: any other object, or none, passes.
@@ -773,25 +862,30 @@ pub(crate) mod tests {
             ]
         );
         // A delete adds a marker: the key reads as gone, its versions stay.
-        let gone = meta.delete_object("b", "k", None, "o").await.unwrap();
+        let gone = meta.delete_object("b", "k", None, crate::BY_O).await.unwrap();
         assert!(gone.delete_marker);
         let marker = gone.version_id.unwrap();
         assert!(matches!(meta.object("b", "k").await, Err(Error::NoSuchKey)));
         assert!(meta.object_version("b", "k", None).await.unwrap().delete_marker);
         assert_eq!(history(&meta, "k").await[0], (marker.clone(), true, true));
         assert!(matches!(
-            meta.update_object_attrs("b", "k", Some(&marker), |a| a.tags.clear())
-                .await,
+            meta.update_object_attrs("b", "k", Some(&marker), |a| {
+                a.tags.clear();
+                Ok(())
+            })
+            .await,
             Err(Error::DeleteMarker)
         ));
         // Deleting the marker by id brings v2 back; deleting v2 by id, v1.
-        let undone = meta.delete_object("b", "k", Some(&marker), "o").await.unwrap();
+        let undone = meta.delete_object("b", "k", Some(&marker), crate::BY_O).await.unwrap();
         assert_eq!(
             (undone.version_id.as_deref(), undone.delete_marker),
             (Some(marker.as_str()), true)
         );
         assert_eq!(meta.object("b", "k").await.unwrap().version_id, v2.version_id);
-        meta.delete_object("b", "k", Some(&v2.version_id), "o").await.unwrap();
+        meta.delete_object("b", "k", Some(&v2.version_id), crate::BY_O)
+            .await
+            .unwrap();
         assert_eq!(meta.object("b", "k").await.unwrap().version_id, v1.version_id);
         assert!(matches!(
             meta.object_version("b", "k", Some(&v2.version_id)).await,
@@ -809,7 +903,7 @@ pub(crate) mod tests {
             history(&meta, "k").await,
             [("null".into(), true, false), (id(&v1), false, false)]
         );
-        let marker = meta.delete_object("b", "k", None, "o").await.unwrap();
+        let marker = meta.delete_object("b", "k", None, crate::BY_O).await.unwrap();
         assert_eq!(
             (marker.version_id.as_deref(), marker.delete_marker),
             (Some("null"), true)
@@ -883,5 +977,109 @@ pub(crate) mod tests {
             })
             .collect();
         assert_eq!(shown, ["a/", "b", "b", "b", "c"]);
+    }
+
+    /// Object Lock: a bucket made with it has versioning, keeps it, and gives new versions its
+    /// default retention; a locked version is deleted only past its retention (GOVERNANCE: or
+    /// with bypass), never under a legal hold; and lock settings need a bucket with Object Lock.
+    #[tokio::test]
+    async fn object_lock_protects_versions() {
+        use osg_model::{LockError, Retention, RetentionMode};
+        let (_dir, meta) = test_store().await;
+        let a = crate::test_bucket(&meta).await;
+        let new = crate::NewBucket {
+            name: "locked",
+            owner: &a.id,
+            region: "us-east-1",
+            provider: "walrus",
+            object_lock: true,
+        };
+        meta.create_bucket(new, crate::BucketConfig::default(), 100)
+            .await
+            .unwrap();
+        assert_eq!(meta.versioning("locked").await.unwrap(), Versioning::Enabled);
+        assert_eq!(meta.object_lock("locked").await.unwrap(), Some(LockConfig::default()));
+        assert_eq!(meta.object_lock("b").await.unwrap(), None);
+        assert!(matches!(
+            meta.set_versioning("locked", Versioning::Suspended).await,
+            Err(Error::Lock(LockError::BucketState(_)))
+        ));
+        assert!(matches!(
+            meta.set_object_lock("b", LockConfig::default()).await,
+            Err(Error::Lock(LockError::BucketState(_)))
+        ));
+        let config = LockConfig::with_default(RetentionMode::Governance, Some(1), None).unwrap();
+        meta.set_object_lock("locked", config).await.unwrap();
+        let put = |key: &'static str, blob: &'static str, lock: VersionLock| {
+            let meta = &meta;
+            async move {
+                meta.begin_blob(blob, "locked").await.unwrap();
+                let mut new = new_version("locked", key, blob);
+                new.attrs.lock = lock;
+                meta.commit_object(&new, &Condition::None).await
+            }
+        };
+        use osg_model::VersionLock;
+        // The default retention: GOVERNANCE, a day from the write.
+        let v = put("k", "l1", VersionLock::default()).await.unwrap();
+        let read = meta.object("locked", "k").await.unwrap();
+        let retention = read.attrs.lock.retention.unwrap();
+        assert_eq!(retention.mode, RetentionMode::Governance);
+        assert!((retention.until_ms - read.modified_ms - 86_400_000).abs() < 1000);
+        let by = |bypass_governance| crate::Deleter {
+            owner: "o",
+            bypass_governance,
+        };
+        assert!(matches!(
+            meta.delete_object("locked", "k", Some(&v.version_id), by(false)).await,
+            Err(Error::Lock(LockError::Protected))
+        ));
+        // A delete marker hides it; the version stays.
+        meta.delete_object("locked", "k", None, by(false)).await.unwrap();
+        meta.delete_object("locked", "k", Some(&v.version_id), by(true))
+            .await
+            .unwrap();
+        // COMPLIANCE: no bypass; a legal hold: none either.
+        let compliance = VersionLock {
+            retention: Some(Retention {
+                mode: RetentionMode::Compliance,
+                until_ms: now_ms() + 60_000,
+            }),
+            legal_hold: false,
+        };
+        let c = put("c", "l2", compliance).await.unwrap();
+        assert!(matches!(
+            meta.delete_object("locked", "c", Some(&c.version_id), by(true)).await,
+            Err(Error::Lock(LockError::Protected))
+        ));
+        let held = VersionLock {
+            retention: Some(Retention {
+                mode: RetentionMode::Governance,
+                until_ms: now_ms() - 1,
+            }),
+            legal_hold: true,
+        };
+        let h = put("h", "l3", held).await.unwrap();
+        assert!(matches!(
+            meta.delete_object("locked", "h", Some(&h.version_id), by(true)).await,
+            Err(Error::Lock(LockError::Protected))
+        ));
+        meta.update_object_attrs("locked", "h", Some(&h.version_id), |attrs| {
+            attrs.lock.legal_hold = false;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        meta.delete_object("locked", "h", Some(&h.version_id), by(false))
+            .await
+            .unwrap();
+        // Lock settings on a bucket without Object Lock are refused.
+        meta.begin_blob("l4", "b").await.unwrap();
+        let mut plain = new_version("b", "k", "l4");
+        plain.attrs.lock = held;
+        assert!(matches!(
+            meta.commit_object(&plain, &Condition::None).await,
+            Err(Error::Lock(LockError::NotEnabled))
+        ));
     }
 }

@@ -150,6 +150,7 @@ mod tests {
             owner: &a.id,
             region: "us-east-1",
             provider: "rgw",
+            object_lock: false,
         };
         meta.create_bucket(new, crate::BucketConfig::default(), 10)
             .await

@@ -13,7 +13,7 @@ use crate::{Backend, Error, Result};
 /// 4: the blob ledger (`blobs`) replaces the reaper's two queues, and a version's pieces are
 /// rows (`pieces`) instead of a JSON column; metadata shards (`shards`, `shard_buckets`, and
 /// each bucket's shard).
-const SCHEMA_VERSION: i64 = 5;
+const SCHEMA_VERSION: i64 = 6;
 /// The PostgreSQL advisory lock held while the schema is created or upgraded.
 const MIGRATION_LOCK: i64 = 0x6f73_6701;
 
@@ -165,11 +165,12 @@ const SHARDS: &str = "CREATE TABLE IF NOT EXISTS shards (
 
 /// The buckets a shard holds, each incarnation a row (`crate::shard`).
 /// The buckets a shard holds, with what decides how their objects are written: versioning
-/// (`crate::Versioning::as_str`).
+/// (`crate::Versioning::as_str`) and Object Lock (`osg_model::LockConfig::encode`).
 const SHARD_BUCKETS: &str = "CREATE TABLE IF NOT EXISTS shard_buckets (
         name TEXT NOT NULL,
         incarnation TEXT NOT NULL,
         versioning TEXT NOT NULL DEFAULT '',
+        object_lock TEXT NOT NULL DEFAULT '',
         PRIMARY KEY (name, incarnation))";
 
 /// `shard_buckets` as schema 3 made it.
@@ -233,6 +234,10 @@ const COMMIT_OBJECT: &str = r#"CREATE OR REPLACE FUNCTION osg_commit_object(
     LANGUAGE plpgsql AS $$
 DECLARE
     versioning TEXT;
+    lock_config TEXT;
+    attrs JSONB;
+    dflt JSONB;
+    period BIGINT;
     vid TEXT;
     cur RECORD;
     existed BOOLEAN;
@@ -241,10 +246,25 @@ DECLARE
     piece RECORD;
 BEGIN
     -- The caller holds the bucket's row FOR SHARE, if there is one: it cannot go until commit.
-    SELECT sb.versioning INTO versioning FROM shard_buckets sb
+    SELECT sb.versioning, sb.object_lock INTO versioning, lock_config FROM shard_buckets sb
         WHERE sb.name = p_bucket AND sb.incarnation = p_incarnation;
     IF NOT FOUND THEN
         RETURN 'NoSuchBucket';
+    END IF;
+    -- Object Lock settings need a bucket with Object Lock; its default retention applies to a
+    -- version that names none.
+    attrs := p_attrs::jsonb;
+    IF lock_config = '' THEN
+        IF attrs ? 'lock' THEN
+            RETURN 'NoObjectLock';
+        END IF;
+    ELSIF NOT (COALESCE(attrs -> 'lock', '{}'::jsonb) ? 'retention') THEN
+        dflt := lock_config::jsonb -> 'default';
+        IF dflt IS NOT NULL THEN
+            period := COALESCE((dflt -> 1 ->> 'days')::bigint, (dflt -> 1 ->> 'years')::bigint * 365) * 86400000;
+            attrs := attrs || jsonb_build_object('lock', COALESCE(attrs -> 'lock', '{}'::jsonb)
+                || jsonb_build_object('retention', jsonb_build_object('mode', dflt ->> 0, 'until_ms', p_now + period)));
+        END IF;
     END IF;
     -- The key's latest version, locked: writes of one key serialize on it.
     SELECT version_id, etag, delete_marker, seq INTO cur FROM versions
@@ -283,7 +303,7 @@ BEGIN
     INSERT INTO versions (bucket, key, version_id, is_latest, delete_marker, size, etag,
                           modified_ms, parts_count, attrs, owner, seq)
         VALUES (p_bucket, p_key, vid, 1, 0, p_size, p_etag, p_now, p_parts_count,
-                p_attrs, p_owner, next_seq);
+                attrs::text, p_owner, next_seq);
     -- One piece at a time, by primary key: a plan cached while the tables were small must not
     -- scan them once they are large.
     FOR piece IN SELECT * FROM ROWS FROM (jsonb_to_recordset(p_pieces) AS (blob TEXT, size BIGINT))
@@ -584,6 +604,12 @@ async fn upgrade(conn: &mut AnyConnection, backend: Backend, from: i64) -> Resul
             ] {
                 sqlx::query(stmt).execute(&mut *conn).await?;
             }
+        }
+        // Object Lock.
+        5 => {
+            sqlx::query("ALTER TABLE shard_buckets ADD COLUMN object_lock TEXT NOT NULL DEFAULT ''")
+                .execute(&mut *conn)
+                .await?;
         }
         other => {
             return Err(Error::Corrupt(format!(

@@ -461,6 +461,7 @@ mod tests {
                 owner: &self.owner,
                 region: "us-east-1",
                 provider: "walrus",
+                object_lock: false,
             };
             let bucket = self
                 .gw1
@@ -518,7 +519,7 @@ mod tests {
         assert_eq!(rows(&s.shard_url, "uploads", "two").await, 1);
         assert!(matches!(s.gw1.delete_bucket("two").await, Err(Error::BucketNotEmpty)));
         for key in ["k", "l"] {
-            s.gw2.delete_object("two", key, None, &s.owner).await.unwrap();
+            s.gw2.delete_object("two", key, None, crate::BY_O).await.unwrap();
             assert!(matches!(s.gw2.object("two", key).await, Err(Error::NoSuchKey)));
         }
         // Empty but for an upload in progress: deleted, the upload with it.

@@ -9,6 +9,7 @@
 
 pub mod blob;
 pub mod bucket;
+pub mod lock;
 pub mod names;
 pub mod object;
 pub mod provider;
@@ -16,6 +17,7 @@ pub mod versioning;
 
 pub use self::blob::BlobId;
 pub use self::bucket::{BucketConfig, ConfigError, Ownership, PublicAccessBlock};
+pub use self::lock::{LockConfig, LockError, Retention, RetentionMode, VersionLock};
 pub use self::object::{ChecksumType, MultipartChecksum, NewVersion, ObjectAttrs, Piece, Version};
 pub use self::provider::ProviderRecord;
 pub use self::versioning::{NULL_VERSION, Versioning, VersioningError, is_version_id};

@@ -142,4 +142,7 @@ pub struct ObjectAttrs {
     /// checksums are of all their bytes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub multipart_checksum: Option<MultipartChecksum>,
+    /// Object Lock: the version's retention and legal hold (an upload's, for its object).
+    #[serde(skip_serializing_if = "crate::VersionLock::is_empty")]
+    pub lock: crate::VersionLock,
 }

@@ -440,6 +440,41 @@ def run_checks(osg, work, endpoint, port):
         assert not out.get("Errors") and len(out["Deleted"]) == len(doomed), out
         s3.delete_bucket(Bucket="versioned")
 
+    @check("boto3 and the aws cli: Object Lock refusals and the GOVERNANCE bypass")
+    def _():
+        import datetime
+        s3.create_bucket(Bucket="locked", ObjectLockEnabledForBucket=True)
+        env = dict(os.environ, AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY, AWS_DEFAULT_REGION="us-east-1")
+        aws = lambda *a: subprocess.run(
+            ["aws", "--endpoint-url", endpoint, "s3api", *a], env=env, check=True, capture_output=True, text=True
+        ).stdout
+        aws(
+            "put-object-lock-configuration", "--bucket", "locked", "--object-lock-configuration",
+            '{"ObjectLockEnabled":"Enabled","Rule":{"DefaultRetention":{"Mode":"GOVERNANCE","Days":1}}}',
+        )
+        got = json.loads(aws("get-object-lock-configuration", "--bucket", "locked"))
+        assert got["ObjectLockConfiguration"]["Rule"]["DefaultRetention"] == {"Mode": "GOVERNANCE", "Days": 1}, got
+        v = s3.put_object(Bucket="locked", Key="k", Body=b"kept")["VersionId"]
+        assert s3.get_object_retention(Bucket="locked", Key="k", VersionId=v)["Retention"]["Mode"] == "GOVERNANCE"
+        assert error_code(lambda: s3.delete_object(Bucket="locked", Key="k", VersionId=v)) == ("AccessDenied", 403)
+        # COMPLIANCE cannot be shortened, even with the bypass; GOVERNANCE can be lifted with it.
+        until = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1)
+        c = s3.put_object(Bucket="locked", Key="c", Body=b"c", ObjectLockMode="COMPLIANCE", ObjectLockRetainUntilDate=until)
+        shorter = {"Mode": "COMPLIANCE", "RetainUntilDate": until - datetime.timedelta(minutes=30)}
+        assert error_code(lambda: s3.put_object_retention(
+            Bucket="locked", Key="c", VersionId=c["VersionId"], Retention=shorter, BypassGovernanceRetention=True
+        )) == ("AccessDenied", 403)
+        s3.put_object_legal_hold(Bucket="locked", Key="k", VersionId=v, LegalHold={"Status": "ON"})
+        assert s3.get_object_legal_hold(Bucket="locked", Key="k", VersionId=v)["LegalHold"]["Status"] == "ON"
+        assert error_code(lambda: s3.delete_object(
+            Bucket="locked", Key="k", VersionId=v, BypassGovernanceRetention=True
+        )) == ("AccessDenied", 403)
+        s3.put_object_legal_hold(Bucket="locked", Key="k", VersionId=v, LegalHold={"Status": "OFF"})
+        s3.delete_object(Bucket="locked", Key="k", VersionId=v, BypassGovernanceRetention=True)
+        assert error_code(lambda: s3.put_bucket_versioning(
+            Bucket="locked", VersioningConfiguration={"Status": "Suspended"}
+        )) == ("InvalidBucketState", 409)
+
     @check("boto3 SigV2: put, get, list; wrong secret refused")
     def _():
         v2 = boto3.client(

@@ -361,6 +361,7 @@ pub async fn put_object_acl(
     gw.meta
         .update_object_attrs(&bucket.name, &i.key, Some(&version.version_id), |attrs| {
             attrs.acl = Some(acl.clone());
+            Ok(())
         })
         .await?;
     Ok(S3Response::new(dto::PutObjectAclOutput::default()))

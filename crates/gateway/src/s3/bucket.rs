@@ -62,6 +62,7 @@ pub async fn create_bucket(gw: &Gateway, req: S3Request<CreateBucketInput>) -> R
         owner: &caller.account.id,
         region: &gw.region,
         provider,
+        object_lock: input.object_lock_enabled_for_bucket.unwrap_or(false),
     };
     gw.meta.create_bucket(new, config, max_buckets).await?;
     Ok(S3Response::new(CreateBucketOutput {

@@ -158,6 +158,12 @@ pub async fn copy_object(gw: &Gateway, req: S3Request<CopyObjectInput>) -> Resul
     attrs.acl = acl;
     attrs.tags = tags;
     attrs.completed_upload = None;
+    // A copy's lock is its request's (or the bucket's default), never its source's.
+    attrs.lock = super::lock::requested(
+        input.object_lock_mode.as_ref(),
+        input.object_lock_retain_until_date.as_ref(),
+        input.object_lock_legal_hold_status.as_ref(),
+    )?;
     let checksums = checksum::to_dto(&stored.checksums);
     let condition = osg_meta::Condition::None;
     let version = gw

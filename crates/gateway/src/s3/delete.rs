@@ -26,10 +26,14 @@ pub async fn delete_object(gw: &Gateway, req: S3Request<DeleteObjectInput>) -> R
     let bucket = access::bucket(&req)?;
     let owner = marker_owner(&req, &bucket)?;
     let i = &req.input;
+    let by = osg_meta::Deleter {
+        owner: &owner,
+        bypass_governance: super::lock::bypasses(gw, &req, &bucket, &i.key).await?,
+    };
     // Deleting a key or version that is not there succeeds, as in S3.
     let deleted = gw
         .meta
-        .delete_object(&i.bucket, &i.key, i.version_id.as_deref(), &owner)
+        .delete_object(&i.bucket, &i.key, i.version_id.as_deref(), by)
         .await?;
     Ok(S3Response::with_status(
         DeleteObjectOutput {
@@ -80,11 +84,16 @@ pub async fn delete_objects(
         )
         .await;
         let result = match allowed.map_err(crate::error::Error::from).and(valid) {
-            Ok(()) => gw
-                .meta
-                .delete_object(&req.input.bucket, &object.key, version_id, &owner)
-                .await
-                .map_err(crate::error::Error::from),
+            Ok(()) => {
+                let by = osg_meta::Deleter {
+                    owner: &owner,
+                    bypass_governance: super::lock::bypasses(gw, &req, &bucket, &object.key).await?,
+                };
+                gw.meta
+                    .delete_object(&req.input.bucket, &object.key, version_id, by)
+                    .await
+                    .map_err(crate::error::Error::from)
+            }
             Err(e) => Err(e),
         };
         match result {

@@ -252,6 +252,7 @@ macro_rules! object_output {
     ($ty:ident, $plan:expr, $part_number:expr) => {{
         let p = &$plan;
         let (v, a) = (&p.version, &p.version.attrs);
+        let (lock_mode, retain_until, legal_hold) = super::lock::shown(&a.lock);
         with_checksums!(
             $ty {
                 accept_ranges: Some("bytes".into()),
@@ -269,6 +270,9 @@ macro_rules! object_output {
                 expires: expires(v),
                 checksum_type: p.checksums.checksum_type.clone(),
                 version_id: v.shown_id(),
+                object_lock_mode: lock_mode,
+                object_lock_retain_until_date: retain_until,
+                object_lock_legal_hold_status: legal_hold,
             },
             p.checksums.clone()
         )

@@ -9,6 +9,7 @@ mod copy;
 mod delete;
 mod get;
 mod list;
+mod lock;
 mod multipart;
 mod multipart_checksum;
 mod policy;
@@ -62,6 +63,12 @@ ops! {
     list_object_versions: list, ListObjectVersionsInput => ListObjectVersionsOutput;
     put_bucket_versioning: versioning, PutBucketVersioningInput => PutBucketVersioningOutput;
     get_bucket_versioning: versioning, GetBucketVersioningInput => GetBucketVersioningOutput;
+    put_object_lock_configuration: lock, PutObjectLockConfigurationInput => PutObjectLockConfigurationOutput;
+    get_object_lock_configuration: lock, GetObjectLockConfigurationInput => GetObjectLockConfigurationOutput;
+    put_object_retention: lock, PutObjectRetentionInput => PutObjectRetentionOutput;
+    get_object_retention: lock, GetObjectRetentionInput => GetObjectRetentionOutput;
+    put_object_legal_hold: lock, PutObjectLegalHoldInput => PutObjectLegalHoldOutput;
+    get_object_legal_hold: lock, GetObjectLegalHoldInput => GetObjectLegalHoldOutput;
     create_multipart_upload: multipart, CreateMultipartUploadInput => CreateMultipartUploadOutput;
     upload_part: multipart, UploadPartInput => UploadPartOutput;
     upload_part_copy: copy, UploadPartCopyInput => UploadPartCopyOutput;
@@ -146,6 +153,7 @@ fn attrs_from(
         checksums: std::collections::BTreeMap::new(),
         completed_upload: None,
         multipart_checksum: None,
+        lock: osg_meta::VersionLock::default(),
     }
 }
 

@@ -75,6 +75,11 @@ pub async fn create_multipart_upload(
     );
     attrs.acl = acl;
     attrs.tags = tagging::from_header(i.tagging.as_deref())?;
+    attrs.lock = super::lock::requested(
+        i.object_lock_mode.as_ref(),
+        i.object_lock_retain_until_date.as_ref(),
+        i.object_lock_legal_hold_status.as_ref(),
+    )?;
     attrs.multipart_checksum = multipart_checksum::chosen(i.checksum_algorithm.as_ref(), i.checksum_type.as_ref())?;
     let upload = gw.meta.create_upload(&i.bucket, &i.key, &attrs, &owner).await?;
     let (algorithm, kind) = checksum_choice(&upload);

@@ -16,6 +16,11 @@ pub async fn put_object(gw: &Gateway, req: S3Request<PutObjectInput>) -> Result<
     let input = req.input;
     let canned = input.acl.as_ref().map(ObjectCannedACL::as_str);
     let tags = tagging::from_header(input.tagging.as_deref())?;
+    let lock = super::lock::requested(
+        input.object_lock_mode.as_ref(),
+        input.object_lock_retain_until_date.as_ref(),
+        input.object_lock_legal_hold_status.as_ref(),
+    )?;
     let (owner, acl) = acl::new_object_acl(gw, &bucket, writer.as_ref(), canned, &grant_headers!(input)).await?;
     let condition = write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
     precheck(gw, &input.bucket, &input.key, &condition).await?;
@@ -46,6 +51,7 @@ pub async fn put_object(gw: &Gateway, req: S3Request<PutObjectInput>) -> Result<
     );
     attrs.acl = acl;
     attrs.tags = tags;
+    attrs.lock = lock;
     let checksums = checksum::to_dto(&stored.checksums);
     let version = gw
         .commit_stored(input.bucket, input.key, stored, attrs, owner, &condition)

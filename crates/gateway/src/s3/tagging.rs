@@ -60,6 +60,7 @@ pub async fn put_object_tagging(
         .meta
         .update_object_attrs(&bucket.name, &i.key, i.version_id.as_deref(), |attrs| {
             attrs.tags.clone_from(&tags);
+            Ok(())
         })
         .await?;
     Ok(S3Response::new(PutObjectTaggingOutput { version_id: shown(id) }))
@@ -94,7 +95,8 @@ pub async fn delete_object_tagging(
     let id = gw
         .meta
         .update_object_attrs(&bucket.name, &i.key, i.version_id.as_deref(), |attrs| {
-            attrs.tags.clear()
+            attrs.tags.clear();
+            Ok(())
         })
         .await?;
     Ok(S3Response::with_status(

@@ -40,13 +40,6 @@ fn refusal(op: &str, name: &str, value: &str) -> Option<S3Error> {
         {
             not_implemented("Server-side encryption")
         }
-        "x-amz-object-lock-mode"
-        | "x-amz-object-lock-retain-until-date"
-        | "x-amz-object-lock-legal-hold"
-        | "x-amz-bypass-governance-retention" => not_implemented("Object Lock"),
-        "x-amz-bucket-object-lock-enabled" if !value.trim().eq_ignore_ascii_case("false") => {
-            not_implemented("Object Lock")
-        }
         "x-amz-storage-class" => match value.trim() {
             "STANDARD" => None,
             class if STORAGE_CLASSES.contains(&class) => not_implemented("Storage classes other than STANDARD"),
@@ -90,10 +83,6 @@ mod tests {
             "x-amz-server-side-encryption-customer-key",
             "x-amz-server-side-encryption-aws-kms-key-id",
             "x-amz-copy-source-server-side-encryption-customer-algorithm",
-            "x-amz-object-lock-mode",
-            "x-amz-object-lock-retain-until-date",
-            "x-amz-object-lock-legal-hold",
-            "x-amz-bypass-governance-retention",
             "x-amz-website-redirect-location",
             "x-amz-checksum-type",
         ] {
@@ -103,11 +92,6 @@ mod tests {
                 "{name}"
             );
         }
-        assert_eq!(
-            code("CreateBucket", "x-amz-bucket-object-lock-enabled", "true").as_deref(),
-            Some("NotImplemented")
-        );
-        assert_eq!(code("CreateBucket", "x-amz-bucket-object-lock-enabled", "false"), None);
         assert_eq!(code("PutObject", "x-amz-storage-class", "STANDARD"), None);
         assert_eq!(
             code("PutObject", "x-amz-storage-class", "GLACIER").as_deref(),

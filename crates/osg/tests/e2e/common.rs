@@ -327,6 +327,22 @@ pub fn bucket_name(tag: &str) -> String {
     format!("{tag}-{}", N.fetch_add(1, Ordering::Relaxed))
 }
 
+/// A client for a new user `name` of `account` whose only identity policy allows `actions` on
+/// the objects of `bucket`.
+pub async fn user_allowed(account: &str, name: &str, bucket: &str, actions: &[&str]) -> Client {
+    let meta = server().meta().await;
+    let user = meta.create_user(account, name, "/").await.unwrap();
+    let actions = serde_json::to_string(actions).unwrap();
+    let policy = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":{actions},"Resource":"arn:aws:s3:::{bucket}/*"}}]}}"#
+    );
+    meta.put_inline_policy(&osg_meta::Owner::User(&user), "p", &policy)
+        .await
+        .unwrap();
+    let keys = meta.create_access_key(account, Some(name)).await.unwrap();
+    client_with(&keys.0, &keys.1, None)
+}
+
 pub async fn new_bucket(c: &Client, tag: &str) -> String {
     let name = bucket_name(tag);
     c.create_bucket().bucket(&name).send().await.unwrap();

@@ -10,6 +10,7 @@ mod crash;
 mod linearizable;
 mod list;
 mod multipart;
+mod object_lock;
 mod objects;
 mod operations;
 mod outage;

@@ -386,11 +386,6 @@ async fn encryption_and_retention_requests_are_refused_not_ignored() {
             ("x-amz-server-side-encryption", "aws:kms"),
             ("x-amz-server-side-encryption-aws-kms-key-id", "k"),
         ],
-        &[
-            ("x-amz-object-lock-mode", "COMPLIANCE"),
-            ("x-amz-object-lock-retain-until-date", "2030-01-01T00:00:00Z"),
-        ],
-        &[("x-amz-object-lock-legal-hold", "ON")],
         &[("x-amz-storage-class", "GLACIER")],
         &[("x-amz-website-redirect-location", "/elsewhere")],
     ];
@@ -401,6 +396,26 @@ async fn encryption_and_retention_requests_are_refused_not_ignored() {
         }
         let a = raw::send(endpoint, &signer().sign(req, &host(), true)).await;
         assert_eq!((a.status, a.code()), (501, "NotImplemented"), "{headers:?}: {}", a.body);
+        assert_eq!(
+            error_of(c.head_object().bucket(&b).key("protected").send().await).1,
+            404
+        );
+    }
+    // Object Lock on a bucket without it: refused, nothing stored.
+    let locks: &[&[(&str, &str)]] = &[
+        &[
+            ("x-amz-object-lock-mode", "COMPLIANCE"),
+            ("x-amz-object-lock-retain-until-date", "2030-01-01T00:00:00Z"),
+        ],
+        &[("x-amz-object-lock-legal-hold", "ON")],
+    ];
+    for headers in locks {
+        let mut req = Req::new("PUT", &format!("/{b}/protected")).body("data");
+        for (k, v) in *headers {
+            req = req.header(k, v);
+        }
+        let a = raw::send(endpoint, &signer().sign(req, &host(), true)).await;
+        assert_eq!((a.status, a.code()), (400, "InvalidRequest"), "{headers:?}: {}", a.body);
         assert_eq!(
             error_of(c.head_object().bucket(&b).key("protected").send().await).1,
             404
@@ -418,7 +433,7 @@ async fn encryption_and_retention_requests_are_refused_not_ignored() {
     )
     .await;
     assert_eq!((a.status, a.code()), (400, "InvalidStorageClass"));
-    // A bucket with Object Lock is not created.
+    // A bucket created with Object Lock has it (it is honoured, not ignored).
     let locked = bucket_name("sec-locked");
     let a = raw::send(
         endpoint,
@@ -429,8 +444,9 @@ async fn encryption_and_retention_requests_are_refused_not_ignored() {
         ),
     )
     .await;
-    assert_eq!((a.status, a.code()), (501, "NotImplemented"));
-    assert_eq!(error_of(c.head_bucket().bucket(&locked).send().await).1, 404);
+    assert_eq!(a.status, 200);
+    let lock = c.get_object_lock_configuration().bucket(&locked).send().await.unwrap();
+    assert!(lock.object_lock_configuration().is_some());
     // SSE-C on a GET is refused too: no object is ever served as if it were decrypted.
     c.put_object()
         .bucket(&b)
@@ -489,14 +505,15 @@ async fn every_request_header_is_honoured_or_refused() {
         ("x-amz-storage-class", "STANDARD_IA", 501, "NotImplemented"),
         ("x-amz-storage-class", "NOPE", 400, "InvalidStorageClass"),
         ("x-amz-website-redirect-location", "/x", 501, "NotImplemented"),
-        ("x-amz-object-lock-mode", "GOVERNANCE", 501, "NotImplemented"),
+        // Half a retention is refused; a legal hold needs a bucket with Object Lock.
+        ("x-amz-object-lock-mode", "GOVERNANCE", 400, "InvalidArgument"),
         (
             "x-amz-object-lock-retain-until-date",
             "2030-01-01T00:00:00Z",
-            501,
-            "NotImplemented",
+            400,
+            "InvalidArgument",
         ),
-        ("x-amz-object-lock-legal-hold", "ON", 501, "NotImplemented"),
+        ("x-amz-object-lock-legal-hold", "ON", 400, "InvalidRequest"),
         ("x-amz-write-offset-bytes", "0", 501, "NotImplemented"),
         ("x-amz-checksum-type", "FULL_OBJECT", 501, "NotImplemented"),
         ("x-amz-security-token", "token", 400, "InvalidToken"),
@@ -624,7 +641,6 @@ async fn every_request_header_is_honoured_or_refused() {
         ("If-Match", "\"e\""),
         ("x-amz-if-match-size", "4"),
         ("x-amz-mfa", "123 456"),
-        ("x-amz-bypass-governance-retention", "true"),
     ] {
         let del = signer().sign(
             Req::new("DELETE", &format!("/{b}/h")).header(name, value),

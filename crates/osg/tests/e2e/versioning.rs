@@ -417,17 +417,8 @@ async fn version_requests_need_version_actions() {
     let b = new_bucket(&c, "veriam").await;
     set_versioning(&c, &b, BucketVersioningStatus::Enabled).await;
     let v1 = put(&c, &b, "k", b"one").await.unwrap();
-    let meta = server().meta().await;
-    let account = meta.bucket(&b).await.unwrap().owner;
-    let user = meta.create_user(&account, "reader", "/").await.unwrap();
-    let policy = format!(
-        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":["s3:GetObject","s3:DeleteObject"],"Resource":"arn:aws:s3:::{b}/*"}}]}}"#
-    );
-    meta.put_inline_policy(&osg_meta::Owner::User(&user), "p", &policy)
-        .await
-        .unwrap();
-    let keys = meta.create_access_key(&account, Some("reader")).await.unwrap();
-    let reader = client_with(&keys.0, &keys.1, None);
+    let account = server().meta().await.bucket(&b).await.unwrap().owner;
+    let reader = user_allowed(&account, "reader", &b, &["s3:GetObject", "s3:DeleteObject"]).await;
     assert_eq!(get_bytes(&reader, &b, "k").await, b"one");
     assert_eq!(
         error_of(reader.get_object().bucket(&b).key("k").version_id(&v1).send().await),
