@@ -110,9 +110,9 @@ fn need(op: &str) -> Need {
         "RestoreObject" => "s3:RestoreObject",
         "GetObjectTorrent" => "s3:GetObjectTorrent",
         "GetObjectLegalHold" => "s3:GetObjectLegalHold",
-        "PutObjectLegalHold" => "s3:PutObjectLegalHold",
+        // Authorized in their hooks, with the Object Lock condition keys of their bodies.
+        "PutObjectLegalHold" | "PutObjectRetention" => return Need::Deferred,
         "GetObjectRetention" => "s3:GetObjectRetention",
-        "PutObjectRetention" => "s3:PutObjectRetention",
         "GetObjectLockConfiguration" => "s3:GetBucketObjectLockConfiguration",
         "PutObjectLockConfiguration" => "s3:PutBucketObjectLockConfiguration",
         "GetBucketVersioning" => "s3:GetBucketVersioning",
@@ -307,7 +307,59 @@ impl S3Access for Access {
         }
         let resource = resource_arn(Some(&req.input.bucket), None);
         let target = Target::new(None, None, &resource);
-        authorize(&self.dir, auth.caller.as_ref(), "s3:CreateBucket", &target, &context).await
+        authorize(&self.dir, auth.caller.as_ref(), "s3:CreateBucket", &target, &context).await?;
+        // Object Lock at creation also configures the bucket's lock and versioning.
+        if req.input.object_lock_enabled_for_bucket == Some(true) {
+            for also in ["s3:PutBucketObjectLockConfiguration", "s3:PutBucketVersioning"] {
+                authorize(&self.dir, auth.caller.as_ref(), also, &target, &context).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// PutObjectRetention's retention is in its body: authorized here, with
+    /// `s3:object-lock-mode`, `-retain-until-date` and `-remaining-retention-days` from it.
+    async fn put_object_retention(&self, req: &mut s3s::S3Request<s3s::dto::PutObjectRetentionInput>) -> S3Result<()> {
+        let retention = req.input.retention.as_ref();
+        let mode = retention.and_then(|r| r.mode.as_ref()).map(|m| m.as_str().to_owned());
+        let until = retention.and_then(|r| r.retain_until_date.as_ref()).map(until_ms);
+        let (key, version) = (req.input.key.clone(), req.input.version_id.clone());
+        authorize_lock_change(
+            &self.dir,
+            req,
+            &key,
+            version.as_deref(),
+            "s3:PutObjectRetention",
+            |context| {
+                set_retention_keys(context, mode.as_deref(), until);
+            },
+        )
+        .await
+    }
+
+    /// PutObjectLegalHold's status is in its body: authorized here, with
+    /// `s3:object-lock-legal-hold` from it.
+    async fn put_object_legal_hold(&self, req: &mut s3s::S3Request<s3s::dto::PutObjectLegalHoldInput>) -> S3Result<()> {
+        let status = req
+            .input
+            .legal_hold
+            .as_ref()
+            .and_then(|h| h.status.as_ref())
+            .map(|s| s.as_str().to_owned());
+        let (key, version) = (req.input.key.clone(), req.input.version_id.clone());
+        authorize_lock_change(
+            &self.dir,
+            req,
+            &key,
+            version.as_deref(),
+            "s3:PutObjectLegalHold",
+            |context| {
+                if let Some(status) = &status {
+                    context.set("s3:object-lock-legal-hold", status.clone());
+                }
+            },
+        )
+        .await
     }
 
     /// PutObjectTagging's tags are in its body, which the check above cannot see: it is
@@ -327,13 +379,60 @@ impl S3Access for Access {
             .map(|t| (t.key.clone().unwrap_or_default(), t.value.clone().unwrap_or_default()));
         set_request_tags(&mut context, tags.collect());
         let resource = resource_arn(Some(&bucket.name), Some(&req.input.key));
-        let target = Target::new(Some(bucket), Some(&req.input.key), &resource);
+        let target =
+            Target::new(Some(bucket), Some(&req.input.key), &resource).version(req.input.version_id.as_deref());
         let action = if req.input.version_id.is_some() {
             on_version("s3:PutObjectTagging")
         } else {
             "s3:PutObjectTagging"
         };
         authorize(&self.dir, auth.caller.as_ref(), action, &target, &context).await
+    }
+}
+
+/// Authorizes a change to an object's lock once its body is parsed: `action` (its version
+/// form for a version), with the condition keys `set` adds.
+async fn authorize_lock_change<T>(
+    dir: &Directory,
+    req: &s3s::S3Request<T>,
+    key: &str,
+    version: Option<&str>,
+    action: &'static str,
+    set: impl FnOnce(&mut Context),
+) -> S3Result<()> {
+    let Some(auth) = req.extensions.get::<Authorized>() else {
+        return Err(s3_error!(AccessDenied));
+    };
+    // No caller: the access check refused already. No bucket: the operation says so.
+    let Some(bucket) = &auth.bucket else { return Ok(()) };
+    let mut context = auth.context.clone();
+    set(&mut context);
+    let resource = resource_arn(Some(&bucket.name), Some(key));
+    let target = Target::new(Some(bucket), Some(key), &resource).version(version);
+    let action = if version.is_some() { on_version(action) } else { action };
+    authorize(dir, auth.caller.as_ref(), action, &target, &context).await
+}
+
+fn until_ms(t: &s3s::dto::Timestamp) -> i64 {
+    let t = time::OffsetDateTime::from(t.clone());
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+/// `s3:object-lock-mode`, `s3:object-lock-retain-until-date` and
+/// `s3:object-lock-remaining-retention-days` for a retention a request sets.
+fn set_retention_keys(context: &mut Context, mode: Option<&str>, until_ms: Option<i64>) {
+    if let Some(mode) = mode {
+        context.set("s3:object-lock-mode", mode);
+    }
+    if let Some(until) = until_ms {
+        if let Ok(t) = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(until) * 1_000_000)
+            && let Ok(text) = t.format(&time::format_description::well_known::Rfc3339)
+        {
+            context.set("s3:object-lock-retain-until-date", text);
+        }
+        let left = (until - osg_meta::now_ms()).max(0);
+        let days = (left + 86_399_999) / 86_400_000;
+        context.set("s3:object-lock-remaining-retention-days", days.to_string());
     }
 }
 
@@ -589,6 +688,17 @@ pub fn request_context(headers: &HeaderMap, uri: &Uri, conn: Option<Connection>,
         if let Some(v) = query.get(name) {
             context.set(key, v.clone());
         }
+    }
+    // Object Lock settings of a write (PutObject, CopyObject, CreateMultipartUpload).
+    let until = header("x-amz-object-lock-retain-until-date")
+        .and_then(|v| time::OffsetDateTime::parse(v.trim(), &time::format_description::well_known::Rfc3339).ok())
+        .map(|t| i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX));
+    let mode = header("x-amz-object-lock-mode");
+    if mode.is_some() || until.is_some() {
+        set_retention_keys(&mut context, mode, until);
+    }
+    if let Some(hold) = header("x-amz-object-lock-legal-hold") {
+        context.set("s3:object-lock-legal-hold", hold);
     }
     let authorization = header("authorization");
     let (auth_type, version) = if let Some(a) = authorization {

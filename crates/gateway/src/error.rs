@@ -66,6 +66,7 @@ impl From<Error> for S3Error {
                 M::NoSuchEntity(what) => s3_error!(AccessDenied, "{what} does not exist."),
                 M::LeaseLost(_) => s3_error!(RequestTimeout, "The upload took too long and was abandoned."),
                 M::Config(e) => model_error(e),
+                M::Conflict => unavailable("Too many concurrent writes of this key; try again."),
                 M::Corrupt(_) | M::Db(_) => {
                     tracing::error!(error = %e, "metadata store failure");
                     unavailable("The metadata store is unavailable.")

@@ -201,8 +201,10 @@ pub(crate) struct Commit {
     etag: String,
     modified_ms: i64,
     parts_count: Option<i64>,
-    /// The stored document (JSON in a string).
+    /// The stored document (JSON in a string), without its lock.
     attrs: String,
+    /// The version's Object Lock settings (JSON, `{}` for none).
+    lock: String,
     owner: String,
     pieces: Vec<Piece>,
     dead_due: i64,
@@ -229,7 +231,11 @@ impl Commit {
             etag: version.etag.clone(),
             modified_ms: version.modified_ms,
             parts_count: version.parts_count.map(i64::from),
-            attrs: serde_json::to_string(&version.attrs)?,
+            attrs: serde_json::to_string(&osg_model::ObjectAttrs {
+                lock: osg_model::VersionLock::default(),
+                ..version.attrs.clone()
+            })?,
+            lock: serde_json::to_string(&version.attrs.lock)?,
             owner: version.owner.clone(),
             pieces: version.pieces.clone(),
             dead_due: version.modified_ms + crate::blobs::DEAD_GRACE_MS,

@@ -73,6 +73,48 @@ async fn concurrent_versioned_writes_keep_every_version_in_order() {
     assert_eq!(made, listed, "every write is a version");
 }
 
+/// Concurrent deletes of a key's versions by id (the latest among them) leave the newest
+/// version left as the one latest version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_deletes_by_id_keep_one_latest_version() {
+    let (_dir, meta) = test_store().await;
+    let meta = Arc::new(meta);
+    test_bucket(&meta).await;
+    meta.set_versioning("b", crate::Versioning::Enabled).await.unwrap();
+    for round in 0..3 {
+        let mut ids = Vec::new();
+        for i in 0..12 {
+            let blob = format!("r{round}v{i}@walrus");
+            meta.begin_blob(&blob, "b").await.unwrap();
+            let v = meta
+                .commit_object(&new_version("b", "hot", &blob), &Condition::None)
+                .await
+                .unwrap();
+            ids.push(v.version_id);
+        }
+        // The newest eight go at once; the oldest four stay.
+        let doomed: Arc<Vec<String>> = Arc::new(ids[4..].to_vec());
+        let results = all(&meta, doomed.len(), move |meta, i| {
+            let doomed = Arc::clone(&doomed);
+            async move { meta.delete_object("b", "hot", Some(&doomed[i]), crate::BY_O).await }
+        })
+        .await;
+        no_db_errors(&results);
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+        assert_eq!(meta.object("b", "hot").await.unwrap().version_id, ids[3]);
+        let latest: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM versions WHERE bucket = 'b' AND key = 'hot' AND is_latest = 1")
+                .fetch_one(&meta.catalog.pool)
+                .await
+                .unwrap();
+        assert_eq!(latest, 1);
+        // Clear the key for the next round.
+        for id in &ids[..4] {
+            meta.delete_object("b", "hot", Some(id), crate::BY_O).await.unwrap();
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_puts_of_one_key_leave_one_current_version() {
     let (_dir, meta) = test_store().await;

@@ -59,6 +59,10 @@ pub enum Error {
     /// A change to a bucket's configuration that the model refuses.
     #[error(transparent)]
     Config(#[from] osg_model::ConfigError),
+    /// A concurrent write changed what this one read under its lock (PostgreSQL's READ
+    /// COMMITTED): it is run again.
+    #[error("a concurrent write interfered")]
+    Conflict,
     #[error("stored record is corrupt: {0}")]
     Corrupt(String),
     #[error("database: {0}")]

@@ -195,9 +195,11 @@ impl Meta {
                     return Ok(finish(page, max));
                 }
                 if let Some(cp) = common_prefix(&version.key) {
-                    // Past every version of every key under the prefix, with one jump.
+                    // Past every version of every key under the prefix, with one jump (never
+                    // back: a key may sort after the jump's target).
+                    let past = format!("{cp}{AFTER_ALL}");
                     cursor = Cursor {
-                        key: format!("{cp}{AFTER_ALL}"),
+                        key: if version.key > past { version.key.clone() } else { past },
                         seq: i64::MIN,
                     };
                     if last_prefix.as_deref() != Some(cp.as_str()) {

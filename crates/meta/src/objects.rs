@@ -332,11 +332,13 @@ impl Shard {
             .bind(version_id.unwrap_or_default())
             .fetch_optional(&mut *tx)
             .await?;
-            let row = row.ok_or(if version_id.is_some() {
-                Error::NoSuchVersion
-            } else {
-                Error::NoSuchKey
-            })?;
+            let Some(row) = row else {
+                if version_id.is_some() {
+                    return Err(Error::NoSuchVersion);
+                }
+                no_latest_now(&mut tx, bucket, key).await?;
+                return Err(Error::NoSuchKey);
+            };
             match (row.try_get::<i64, _>("delete_marker")? != 0, version_id) {
                 (false, _) => {}
                 (true, None) => return Err(Error::NoSuchKey),
@@ -545,6 +547,9 @@ async fn latest_locked(conn: &mut AnyConnection, backend: Backend, bucket: &str,
     .bind(key)
     .fetch_optional(&mut *conn)
     .await?;
+    if row.is_none() {
+        no_latest_now(conn, bucket, key).await?;
+    }
     row.map(|row| {
         Ok(Latest {
             version_id: row.try_get("version_id")?,
@@ -554,6 +559,17 @@ async fn latest_locked(conn: &mut AnyConnection, backend: Backend, bucket: &str,
         })
     })
     .transpose()
+}
+
+/// Fails with a conflict (the write is run again) if the key has a latest version after all:
+/// on PostgreSQL a row lock waited for may end with the row no longer latest, and the new
+/// latest one unseen by the statement that waited.
+async fn no_latest_now(conn: &mut AnyConnection, bucket: &str, key: &str) -> Result<()> {
+    let sql = "SELECT 1 FROM versions WHERE bucket = $1 AND key = $2 AND is_latest = 1";
+    if Meta::exists(conn, sql, &[bucket, key]).await? {
+        return Err(Error::Conflict);
+    }
+    Ok(())
 }
 
 /// Makes `version` the key's latest version if `condition` holds (judged against the current
@@ -664,7 +680,17 @@ async fn remove_named_version(
     deleted.delete_marker = row.try_get::<i64, _>("delete_marker")? != 0;
     remove_version(conn, bucket, key, id, now).await?;
     if row.try_get::<i64, _>("is_latest")? != 0 {
-        sqlx::query(
+        promote_newest(conn, bucket, key).await?;
+    }
+    Ok(deleted)
+}
+
+/// Makes the newest version left of `key` its latest. On PostgreSQL a concurrent delete may
+/// take the version chosen before this statement gets its lock: the statement then changes
+/// nothing, and the next one (which sees that delete) chooses again.
+async fn promote_newest(conn: &mut AnyConnection, bucket: &str, key: &str) -> Result<()> {
+    for _ in 0..100 {
+        let promoted = sqlx::query(
             "UPDATE versions SET is_latest = 1 WHERE bucket = $1 AND key = $2
                 AND seq = (SELECT MAX(seq) FROM versions WHERE bucket = $1 AND key = $2)",
         )
@@ -672,8 +698,12 @@ async fn remove_named_version(
         .bind(key)
         .execute(&mut *conn)
         .await?;
+        let any = "SELECT 1 FROM versions WHERE bucket = $1 AND key = $2";
+        if promoted.rows_affected() > 0 || !Meta::exists(conn, any, &[bucket, key]).await? {
+            return Ok(());
+        }
     }
-    Ok(deleted)
+    Err(Error::Conflict)
 }
 
 /// Checksums as a column keeps them: a JSON object, `''` for none.
@@ -922,6 +952,35 @@ pub(crate) mod tests {
         assert_eq!(meta.versioning("b").await.unwrap(), Versioning::Suspended);
     }
 
+    /// Attributes holding what PostgreSQL's jsonb refuses (a NUL, which JSON writes as
+    /// `\u0000`) are stored as they are, in buckets with and without Object Lock.
+    #[tokio::test]
+    async fn attributes_with_a_nul_are_stored() {
+        let (_dir, meta) = test_store().await;
+        let a = crate::test_bucket(&meta).await;
+        let locked = crate::NewBucket {
+            name: "locked",
+            owner: &a.id,
+            region: "us-east-1",
+            provider: "walrus",
+            object_lock: true,
+        };
+        meta.create_bucket(locked, crate::BucketConfig::default(), 100)
+            .await
+            .unwrap();
+        let config = LockConfig::with_default(osg_model::RetentionMode::Governance, Some(1), None).unwrap();
+        meta.set_object_lock("locked", config).await.unwrap();
+        for (bucket, blob) in [("b", "n1"), ("locked", "n2")] {
+            meta.begin_blob(blob, bucket).await.unwrap();
+            let mut new = new_version(bucket, "k", blob);
+            new.attrs.tags.insert("a".into(), "x\0y".into());
+            meta.commit_object(&new, &Condition::None).await.unwrap();
+            let read = meta.object(bucket, "k").await.unwrap();
+            assert_eq!(read.attrs.tags["a"], "x\0y");
+            assert_eq!(read.attrs.lock.retention.is_some(), bucket == "locked");
+        }
+    }
+
     /// ListObjectVersions pages resume at key and version markers, and roll keys up to common
     /// prefixes.
     #[tokio::test]
@@ -977,6 +1036,14 @@ pub(crate) mod tests {
             })
             .collect();
         assert_eq!(shown, ["a/", "b", "b", "b", "c"]);
+        // A key past the jump over its prefix does not bring the listing back to it.
+        put(&meta, "a/\u{10FFFF}x", "blob9").await;
+        let listing = meta.list_versions("b", "", Some("/"), "", None, 100);
+        let rolled = tokio::time::timeout(std::time::Duration::from_secs(10), listing)
+            .await
+            .expect("the listing ends")
+            .unwrap();
+        assert_eq!(rolled.entries.len(), 5);
     }
 
     /// Object Lock: a bucket made with it has versioning, keeps it, and gives new versions its

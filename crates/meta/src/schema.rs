@@ -230,12 +230,13 @@ const BLOBS: &str = "CREATE TABLE IF NOT EXISTS blobs (
 const COMMIT_OBJECT: &str = r#"CREATE OR REPLACE FUNCTION osg_commit_object(
         p_bucket TEXT, p_incarnation TEXT, p_key TEXT, p_version TEXT, p_condition TEXT, p_expected TEXT,
         p_size BIGINT, p_etag TEXT, p_now BIGINT, p_parts_count BIGINT, p_attrs TEXT,
-        p_owner TEXT, p_pieces JSONB, p_dead_due BIGINT) RETURNS TEXT
+        p_owner TEXT, p_pieces JSONB, p_dead_due BIGINT, p_lock TEXT) RETURNS TEXT
     LANGUAGE plpgsql AS $$
 DECLARE
     versioning TEXT;
     lock_config TEXT;
-    attrs JSONB;
+    lock_doc TEXT;
+    attrs TEXT;
     dflt JSONB;
     period BIGINT;
     vid TEXT;
@@ -252,24 +253,38 @@ BEGIN
         RETURN 'NoSuchBucket';
     END IF;
     -- Object Lock settings need a bucket with Object Lock; its default retention applies to a
-    -- version that names none.
-    attrs := p_attrs::jsonb;
+    -- version that names none. `p_lock` is the version's lock (`{}`: none) and `p_attrs` the
+    -- rest of its attributes (never read as jsonb here: it may hold what jsonb refuses).
+    lock_doc := p_lock;
     IF lock_config = '' THEN
-        IF attrs ? 'lock' THEN
+        IF p_lock <> '{}' THEN
             RETURN 'NoObjectLock';
         END IF;
-    ELSIF NOT (COALESCE(attrs -> 'lock', '{}'::jsonb) ? 'retention') THEN
+    ELSIF NOT (p_lock::jsonb ? 'retention') THEN
         dflt := lock_config::jsonb -> 'default';
         IF dflt IS NOT NULL THEN
             period := COALESCE((dflt -> 1 ->> 'days')::bigint, (dflt -> 1 ->> 'years')::bigint * 365) * 86400000;
-            attrs := attrs || jsonb_build_object('lock', COALESCE(attrs -> 'lock', '{}'::jsonb)
-                || jsonb_build_object('retention', jsonb_build_object('mode', dflt ->> 0, 'until_ms', p_now + period)));
+            lock_doc := (p_lock::jsonb || jsonb_build_object('retention',
+                jsonb_build_object('mode', dflt ->> 0, 'until_ms', p_now + period)))::text;
         END IF;
+    END IF;
+    IF lock_doc = '{}' THEN
+        attrs := p_attrs;
+    ELSE
+        attrs := '{"lock":' || lock_doc || CASE WHEN p_attrs = '{}' THEN '}' ELSE ',' || substr(p_attrs, 2) END;
     END IF;
     -- The key's latest version, locked: writes of one key serialize on it.
     SELECT version_id, etag, delete_marker, seq INTO cur FROM versions
         WHERE bucket = p_bucket AND key = p_key AND is_latest = 1 FOR UPDATE;
     existed := FOUND;
+    -- A lock waited for may end with the row no longer latest, and the new latest one unseen:
+    -- run the write again.
+    IF NOT existed THEN
+        PERFORM 1 FROM versions WHERE bucket = p_bucket AND key = p_key AND is_latest = 1;
+        IF FOUND THEN
+            RAISE EXCEPTION USING ERRCODE = '40001', MESSAGE = 'the latest version changed';
+        END IF;
+    END IF;
     IF p_condition = 'absent' AND existed AND cur.delete_marker = 0 THEN
         RETURN 'PreconditionFailed';
     ELSIF p_condition = 'etag' THEN
@@ -303,7 +318,7 @@ BEGIN
     INSERT INTO versions (bucket, key, version_id, is_latest, delete_marker, size, etag,
                           modified_ms, parts_count, attrs, owner, seq)
         VALUES (p_bucket, p_key, vid, 1, 0, p_size, p_etag, p_now, p_parts_count,
-                attrs::text, p_owner, next_seq);
+                attrs, p_owner, next_seq);
     -- One piece at a time, by primary key: a plan cached while the tables were small must not
     -- scan them once they are large.
     FOR piece IN SELECT * FROM ROWS FROM (jsonb_to_recordset(p_pieces) AS (blob TEXT, size BIGINT))
@@ -364,12 +379,12 @@ BEGIN
     FOR c IN SELECT * FROM ROWS FROM (jsonb_to_recordset(p_batch::jsonb) AS (
                  bucket TEXT, incarnation TEXT, key TEXT, version_id TEXT, condition TEXT, expected TEXT,
                  size BIGINT, etag TEXT, modified_ms BIGINT, parts_count BIGINT, attrs TEXT,
-                 owner TEXT, pieces JSONB, dead_due BIGINT)) WITH ORDINALITY AS b
+                 owner TEXT, pieces JSONB, dead_due BIGINT, lock TEXT)) WITH ORDINALITY AS b
              ORDER BY b.bucket COLLATE "C", b.key COLLATE "C", b.ordinality LOOP
         BEGIN
             outcomes[c.ordinality] := osg_commit_object(c.bucket, c.incarnation, c.key, c.version_id,
                 c.condition, c.expected, c.size, c.etag, c.modified_ms, c.parts_count, c.attrs,
-                c.owner, c.pieces, c.dead_due);
+                c.owner, c.pieces, c.dead_due, c.lock);
         EXCEPTION WHEN OTHERS THEN
             outcomes[c.ordinality] := 'error ' || SQLSTATE || ' ' || SQLERRM;
         END;
@@ -414,6 +429,13 @@ pub async fn migrate(pool: &AnyPool, backend: Backend) -> Result<()> {
         }
     }
     if backend == Backend::Postgres {
+        // Before schema 6 the function took no lock argument.
+        sqlx::query(
+            "DROP FUNCTION IF EXISTS osg_commit_object(TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, BIGINT, TEXT, BIGINT,
+                 BIGINT, TEXT, TEXT, JSONB, BIGINT)",
+        )
+        .execute(&mut *tx)
+        .await?;
         for function in [COMMIT_OBJECT, COMMIT_OBJECTS, LEASE_BLOBS] {
             sqlx::query(function).execute(&mut *tx).await?;
         }

@@ -191,10 +191,11 @@ impl Shard {
 /// PostgreSQL: whether `e` is a collision with a concurrent write (a serialization failure, a
 /// deadlock, a racing insert of the same key) that running the write again may resolve.
 pub(crate) fn is_conflict(e: &Error) -> bool {
-    let Error::Db(sqlx::Error::Database(db)) = e else {
-        return false;
-    };
-    matches!(db.code().as_deref(), Some("40001" | "40P01" | "23505"))
+    match e {
+        Error::Conflict => true,
+        Error::Db(sqlx::Error::Database(db)) => matches!(db.code().as_deref(), Some("40001" | "40P01" | "23505")),
+        _ => false,
+    }
 }
 
 /// A row lock a write takes on a row it reads (on PostgreSQL; SQLite's writer holds the whole

@@ -86,7 +86,7 @@ async fn source<T>(gw: &Gateway, req: &S3Request<T>, source: &CopySource) -> Res
         &gw.dir,
         auth.caller.as_ref(),
         action,
-        &authz::Target::new(Some(&source_bucket), Some(key), &resource),
+        &authz::Target::new(Some(&source_bucket), Some(key), &resource).version(version_id.as_deref()),
         &auth.context,
     )
     .await?;
@@ -123,7 +123,15 @@ pub async fn copy_object(gw: &Gateway, req: S3Request<CopyObjectInput>) -> Resul
         .metadata_directive
         .as_ref()
         .is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
-    if !replace && src.bucket == input.bucket && src.key == input.key {
+    // Copying a named version onto its key restores it, as S3 allows.
+    let named = matches!(
+        &input.copy_source,
+        CopySource::Bucket {
+            version_id: Some(_),
+            ..
+        }
+    );
+    if !replace && !named && src.bucket == input.bucket && src.key == input.key {
         return Err(s3_error!(
             InvalidRequest,
             "This copy request is illegal because it is trying to copy an object to itself without changing the \

@@ -28,7 +28,7 @@ pub async fn delete_object(gw: &Gateway, req: S3Request<DeleteObjectInput>) -> R
     let i = &req.input;
     let by = osg_meta::Deleter {
         owner: &owner,
-        bypass_governance: super::lock::bypasses(gw, &req, &bucket, &i.key).await?,
+        bypass_governance: super::lock::bypasses(gw, &req, &bucket, &i.key, i.version_id.as_deref()).await?,
     };
     // Deleting a key or version that is not there succeeds, as in S3.
     let deleted = gw
@@ -69,25 +69,23 @@ pub async fn delete_objects(
             "s3:DeleteObject"
         };
         let resource = authz::resource_arn(Some(&bucket.name), Some(&object.key));
-        let valid = match version_id {
-            Some(id) if !osg_model::is_version_id(id) => {
+        // Judged as a DELETE of that version would be: its ACL and tags, `s3:versionid`.
+        let valid = version_id
+            .filter(|id| !osg_model::is_version_id(id))
+            .map_or(Ok(()), |_| {
                 Err(s3_error!(InvalidArgument, "Invalid version id specified").into())
-            }
-            _ => Ok(()),
-        };
-        let allowed = authz::authorize(
-            &gw.dir,
-            auth.caller.as_ref(),
-            action,
-            &authz::Target::new(Some(&bucket), Some(&object.key), &resource),
-            &auth.context,
-        )
-        .await;
+            });
+        let mut context = std::borrow::Cow::Borrowed(&auth.context);
+        if let Some(id) = version_id {
+            context.to_mut().set("s3:versionid", id);
+        }
+        let target = authz::Target::new(Some(&bucket), Some(&object.key), &resource).version(version_id);
+        let allowed = authz::authorize(&gw.dir, auth.caller.as_ref(), action, &target, &context).await;
         let result = match allowed.map_err(crate::error::Error::from).and(valid) {
             Ok(()) => {
                 let by = osg_meta::Deleter {
                     owner: &owner,
-                    bypass_governance: super::lock::bypasses(gw, &req, &bucket, &object.key).await?,
+                    bypass_governance: super::lock::bypasses(gw, &req, &bucket, &object.key, version_id).await?,
                 };
                 gw.meta
                     .delete_object(&req.input.bucket, &object.key, version_id, by)

@@ -357,7 +357,7 @@ pub async fn get_object_attributes(
     let auth = access::authorized(&req)?;
     let i = &req.input;
     let resource = crate::authz::resource_arn(Some(&i.bucket), Some(&i.key));
-    let target = crate::authz::Target::new(Some(&bucket), Some(&i.key), &resource);
+    let target = crate::authz::Target::new(Some(&bucket), Some(&i.key), &resource).version(i.version_id.as_deref());
     let action = if i.version_id.is_some() {
         "s3:GetObjectVersion"
     } else {

@@ -77,10 +77,16 @@ fn timestamp_ms(ms: i64) -> Timestamp {
     time::OffsetDateTime::from_unix_timestamp_nanos(nanos).map_or_else(|_| timestamp(ms), Timestamp::from)
 }
 
-/// Whether a request bypasses GOVERNANCE retention: it asks to
-/// (`x-amz-bypass-governance-retention: true`) and its caller may
-/// (`s3:BypassGovernanceRetention`).
-pub async fn bypasses<T>(gw: &Gateway, req: &S3Request<T>, bucket: &osg_meta::Bucket, key: &str) -> Result<bool> {
+/// Whether a request bypasses GOVERNANCE retention of `version` (`None`: the current object):
+/// it asks to (`x-amz-bypass-governance-retention: true`) and its caller may
+/// (`s3:BypassGovernanceRetention`, judged on that version).
+pub async fn bypasses<T>(
+    gw: &Gateway,
+    req: &S3Request<T>,
+    bucket: &osg_meta::Bucket,
+    key: &str,
+    version: Option<&str>,
+) -> Result<bool> {
     let asked = req
         .headers
         .get("x-amz-bypass-governance-retention")
@@ -91,7 +97,7 @@ pub async fn bypasses<T>(gw: &Gateway, req: &S3Request<T>, bucket: &osg_meta::Bu
     }
     let auth = access::authorized(req)?;
     let resource = authz::resource_arn(Some(&bucket.name), Some(key));
-    let target = authz::Target::new(Some(bucket), Some(key), &resource);
+    let target = authz::Target::new(Some(bucket), Some(key), &resource).version(version);
     let allowed = authz::authorize(
         &gw.dir,
         auth.caller.as_ref(),
@@ -179,7 +185,7 @@ pub async fn put_object_retention(
         asked.and_then(|r| r.mode.as_ref()).map(ObjectLockRetentionMode::as_str),
         asked.and_then(|r| r.retain_until_date.as_ref()),
     )?;
-    let bypass = bypasses(gw, &req, &bucket, &i.key).await?;
+    let bypass = bypasses(gw, &req, &bucket, &i.key, i.version_id.as_deref()).await?;
     gw.meta
         .update_object_attrs(&bucket.name, &i.key, i.version_id.as_deref(), |attrs| {
             attrs.lock.may_retain(new.as_ref(), osg_meta::now_ms(), bypass)?;

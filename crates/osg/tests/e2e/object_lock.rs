@@ -402,3 +402,58 @@ async fn object_lock_refusals_are_as_aws_documents() {
         ("NoSuchObjectLockConfiguration".into(), 404)
     );
 }
+
+/// Object Lock's condition keys reach policies (a Deny on long retentions holds), and creating
+/// a bucket with Object Lock needs the lock and versioning actions too, as in AWS.
+#[tokio::test]
+async fn lock_condition_keys_and_actions() {
+    let c = client();
+    let b = locked_bucket(&c, "lockkeys").await;
+    let meta = server().meta().await;
+    let account = meta.bucket(&b).await.unwrap().owner;
+    let user = meta.create_user(&account, "retainer", "/").await.unwrap();
+    let policy = format!(
+        r#"{{"Version":"2012-10-17","Statement":[
+            {{"Effect":"Allow","Action":["s3:PutObject","s3:PutObjectRetention","s3:CreateBucket"],"Resource":["arn:aws:s3:::{b}/*","arn:aws:s3:::*"]}},
+            {{"Effect":"Deny","Action":"s3:PutObjectRetention","Resource":"arn:aws:s3:::{b}/*",
+              "Condition":{{"NumericGreaterThan":{{"s3:object-lock-remaining-retention-days":"30"}}}}}}]}}"#
+    );
+    meta.put_inline_policy(&osg_meta::Owner::User(&user), "p", &policy)
+        .await
+        .unwrap();
+    let keys = meta.create_access_key(&account, Some("retainer")).await.unwrap();
+    let u = client_with(&keys.0, &keys.1, None);
+    let put = |key: &'static str, days: u64| {
+        u.put_object()
+            .bucket(&b)
+            .key(key)
+            .object_lock_mode(ObjectLockMode::Governance)
+            .object_lock_retain_until_date(in_secs(days * 86_400))
+            .body(b"x".to_vec().into())
+            .send()
+    };
+    put("short", 1).await.unwrap();
+    assert_eq!(error_of(put("long", 365).await), ("AccessDenied".into(), 403));
+    let retain = |days: u64| {
+        u.put_object_retention()
+            .bucket(&b)
+            .key("short")
+            .retention(
+                ObjectLockRetention::builder()
+                    .mode(ObjectLockRetentionMode::Governance)
+                    .retain_until_date(in_secs(days * 86_400))
+                    .build(),
+            )
+            .send()
+    };
+    retain(2).await.unwrap();
+    assert_eq!(error_of(retain(36_500).await), ("AccessDenied".into(), 403));
+    // s3:CreateBucket alone does not make a bucket with Object Lock.
+    let r = u
+        .create_bucket()
+        .bucket(bucket_name("lockless"))
+        .object_lock_enabled_for_bucket(true)
+        .send()
+        .await;
+    assert_eq!(error_of(r), ("AccessDenied".into(), 403));
+}

@@ -483,3 +483,34 @@ async fn completed_uploads_are_versions() {
     assert_eq!(get_version(&c, &b, "mp", &made).await.0, b"multipart");
     assert_eq!(get_version(&c, &b, "mp", &first).await.0, b"plain");
 }
+
+/// Restoring an old version by copying it onto its own key, as S3 allows (a copy onto itself
+/// naming no version, with nothing changed, stays refused).
+#[tokio::test]
+async fn an_old_version_is_restored_by_copying_it_onto_its_key() {
+    let c = client();
+    let b = new_bucket(&c, "restore").await;
+    set_versioning(&c, &b, BucketVersioningStatus::Enabled).await;
+    let v1 = put(&c, &b, "k", b"first").await.unwrap();
+    put(&c, &b, "k", b"second").await.unwrap();
+    let restored = c
+        .copy_object()
+        .bucket(&b)
+        .key("k")
+        .copy_source(format!("{b}/k?versionId={v1}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(restored.copy_source_version_id(), Some(v1.as_str()));
+    assert_eq!(get_bytes(&c, &b, "k").await, b"first");
+    let r = c
+        .copy_object()
+        .bucket(&b)
+        .key("k")
+        .copy_source(format!("{b}/k"))
+        .send()
+        .await;
+    assert_eq!(error_of(r), ("InvalidRequest".into(), 400));
+    let listed = c.list_object_versions().bucket(&b).send().await.unwrap();
+    assert_eq!(listed.versions().len(), 3);
+}
