@@ -242,6 +242,7 @@ DECLARE
     vid TEXT;
     cur RECORD;
     existed BOOLEAN;
+    latest_now BOOLEAN;
     next_seq BIGINT;
     gone RECORD;
     piece RECORD;
@@ -277,11 +278,14 @@ BEGIN
     SELECT version_id, etag, delete_marker, seq INTO cur FROM versions
         WHERE bucket = p_bucket AND key = p_key AND is_latest = 1 FOR UPDATE;
     existed := FOUND;
-    -- A lock waited for may end with the row no longer latest, and the new latest one unseen:
-    -- run the write again.
-    IF NOT existed THEN
-        PERFORM 1 FROM versions WHERE bucket = p_bucket AND key = p_key AND is_latest = 1;
-        IF FOUND THEN
+    IF existed THEN
+        next_seq := cur.seq + 1;
+    ELSE
+        -- One look at the key's versions: its next seq, and whether a lock waited for ended
+        -- with the row no longer latest and the new latest one unseen (run the write again).
+        SELECT COALESCE(MAX(seq), 0) + 1, COALESCE(bool_or(is_latest = 1), false) INTO next_seq, latest_now
+            FROM versions WHERE bucket = p_bucket AND key = p_key;
+        IF latest_now THEN
             RAISE EXCEPTION USING ERRCODE = '40001', MESSAGE = 'the latest version changed';
         END IF;
     END IF;
@@ -299,14 +303,9 @@ BEGIN
     -- A versioned bucket keeps every version; otherwise the write is the null version,
     -- replacing the one there is, wherever it is among the key's versions.
     vid := CASE WHEN versioning = 'Enabled' THEN p_version ELSE 'null' END;
-    IF existed THEN
-        next_seq := cur.seq + 1;
-        IF cur.version_id <> vid THEN
-            UPDATE versions SET is_latest = 0
-                WHERE bucket = p_bucket AND key = p_key AND version_id = cur.version_id;
-        END IF;
-    ELSE
-        SELECT COALESCE(MAX(seq), 0) + 1 INTO next_seq FROM versions WHERE bucket = p_bucket AND key = p_key;
+    IF existed AND cur.version_id <> vid THEN
+        UPDATE versions SET is_latest = 0
+            WHERE bucket = p_bucket AND key = p_key AND version_id = cur.version_id;
     END IF;
     IF vid = 'null' THEN
         FOR gone IN DELETE FROM pieces WHERE bucket = p_bucket AND key = p_key AND version_id = 'null'
