@@ -1,6 +1,6 @@
-//! Listing by range scans over the listing index. A page of N entries costs N rows read, plus
-//! one jump (a one-row query) per common prefix, however many keys the bucket or a prefix
-//! holds.
+//! Listing by range scans over the listing index. A page of N entries costs N rows read (and
+//! the delete markers among them), plus one jump (a one-row query) per common prefix, however
+//! many keys the bucket or a prefix holds.
 
 use sqlx::Row;
 
@@ -10,7 +10,7 @@ use crate::{Meta, Result, Version};
 /// Highest Unicode scalar: appended to a common prefix it sorts after every key under it.
 const AFTER_ALL: char = '\u{10FFFF}';
 
-/// One batch of a listing: a range scan of the partial index `versions_listing`.
+/// One batch of a listing: a range scan of the partial index `versions_latest`.
 fn list_page() -> String {
     format!(
         "SELECT {VERSION_COLUMNS} FROM versions
@@ -295,13 +295,13 @@ mod tests {
         match meta.catalog.backend {
             crate::Backend::Sqlite => {
                 assert!(
-                    plan.contains("SEARCH versions USING INDEX versions_listing (bucket=? AND key>?)"),
+                    plan.contains("SEARCH versions USING INDEX versions_latest (bucket=? AND key>?)"),
                     "{plan}"
                 );
                 assert!(!plan.contains("TEMP B-TREE"), "{plan}");
             }
             crate::Backend::Postgres => {
-                assert!(plan.contains("Index Scan using versions_listing on versions"), "{plan}");
+                assert!(plan.contains("Index Scan using versions_latest on versions"), "{plan}");
                 assert!(
                     plan.contains("Index Cond: ((bucket = 'b'::text) AND (key > ''::text)"),
                     "{plan}"

@@ -610,7 +610,8 @@ async fn write_latest(conn: &mut AnyConnection, version: &Version, current: Opti
             .execute(&mut *conn)
             .await?;
     }
-    if id == NULL_VERSION {
+    // A key with no latest version has no versions at all.
+    if id == NULL_VERSION && current.is_some() {
         remove_version(conn, bucket, key, NULL_VERSION, version.modified_ms).await?;
     }
     sqlx::query(

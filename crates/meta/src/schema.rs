@@ -128,9 +128,6 @@ const TABLES: &[&str] = &[
     // A version's blobs, in order (one for a plain PUT, one per part for a completed upload).
     PIECES,
     "CREATE INDEX IF NOT EXISTS pieces_by_blob ON pieces (blob)",
-    // The listing index: current, visible objects in key order, so a page costs a range scan.
-    "CREATE INDEX IF NOT EXISTS versions_listing ON versions (bucket, key)
-        WHERE is_latest = 1 AND delete_marker = 0",
     "CREATE TABLE IF NOT EXISTS uploads (
         upload_id TEXT PRIMARY KEY,
         bucket TEXT NOT NULL,
@@ -183,7 +180,8 @@ const SHARD_BUCKETS_V3: &str = "CREATE TABLE IF NOT EXISTS shard_buckets (
 const VERSIONS_ORDER: &str = "CREATE INDEX IF NOT EXISTS versions_order ON versions (bucket, key, seq DESC)";
 
 /// One latest version per key: two first writes of a key cannot both be latest (the second
-/// fails, and is run again).
+/// fails, and is run again). It is also the listing index: current objects in key order (delete
+/// markers among them are skipped as they come), so a page costs a range scan.
 const VERSIONS_LATEST: &str =
     "CREATE UNIQUE INDEX IF NOT EXISTS versions_latest ON versions (bucket, key) WHERE is_latest = 1";
 
@@ -307,7 +305,8 @@ BEGIN
         UPDATE versions SET is_latest = 0
             WHERE bucket = p_bucket AND key = p_key AND version_id = cur.version_id;
     END IF;
-    IF vid = 'null' THEN
+    -- (A key with no latest version has no versions at all.)
+    IF vid = 'null' AND existed THEN
         FOR gone IN DELETE FROM pieces WHERE bucket = p_bucket AND key = p_key AND version_id = 'null'
                     RETURNING blob LOOP
             UPDATE blobs SET state = 2, due_ms = p_dead_due WHERE id = gone.blob;
@@ -615,6 +614,8 @@ async fn upgrade(conn: &mut AnyConnection, backend: Backend, from: i64) -> Resul
         // ETag): the functions are created again after every upgrade.
         4 => {
             for stmt in [
+                // `versions_latest` lists current objects now.
+                "DROP INDEX IF EXISTS versions_listing",
                 "ALTER TABLE shard_buckets ADD COLUMN versioning TEXT NOT NULL DEFAULT ''",
                 "ALTER TABLE versions ADD COLUMN seq BIGINT NOT NULL DEFAULT 0",
                 VERSIONS_ORDER,
