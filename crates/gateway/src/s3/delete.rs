@@ -55,6 +55,15 @@ pub async fn delete_objects(
     if delete.objects.is_empty() || delete.objects.len() > MAX_KEYS {
         return Err(s3_error!(MalformedXML, "A DeleteObjects request names 1 to 1000 keys.").into());
     }
+    // Conditional deletes (an object's ETag, LastModifiedTime or Size) are not implemented:
+    // refused, never ignored, as on DeleteObject.
+    if delete
+        .objects
+        .iter()
+        .any(|o| o.e_tag.is_some() || o.last_modified_time.is_some() || o.size.is_some())
+    {
+        return Err(s3_error!(NotImplemented, "Conditional deletes are not implemented.").into());
+    }
     let quiet = delete.quiet.unwrap_or(false);
     let owner = marker_owner(&req, &bucket)?;
     let mut deleted = Vec::new();

@@ -309,6 +309,33 @@ async fn conditional_writes() {
     }
 }
 
+/// DeleteObjects with per-object conditions (ETag, Size) is refused, and deletes nothing.
+#[tokio::test]
+async fn conditional_delete_objects_are_refused_not_ignored() {
+    let c = client();
+    let b = new_bucket(&c, "delcond").await;
+    c.put_object()
+        .bucket(&b)
+        .key("k")
+        .body(b"k".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    for id in [
+        ObjectIdentifier::builder().key("k").e_tag("\"nope\"").build().unwrap(),
+        ObjectIdentifier::builder().key("k").size(99).build().unwrap(),
+    ] {
+        let r = c
+            .delete_objects()
+            .bucket(&b)
+            .delete(Delete::builder().objects(id).build().unwrap())
+            .send()
+            .await;
+        assert_eq!(error_of(r), ("NotImplemented".into(), 501));
+    }
+    assert_eq!(get_bytes(&c, &b, "k").await, b"k");
+}
+
 #[tokio::test]
 async fn delete_objects_quiet_and_verbose() {
     let c = client();
