@@ -115,6 +115,15 @@ fn model_error(e: osg_model::ConfigError) -> S3Error {
             "Public ACLs are blocked by this bucket's Public Access Block."
         ),
         C::MalformedPolicy(why) => s3_error!(MalformedPolicy, "{why}"),
+        C::Lifecycle(e) => {
+            use osg_model::LifecycleError as L;
+            match e {
+                L::Malformed(why) => s3_error!(MalformedXML, "{why}"),
+                L::InvalidArgument(why) => s3_error!(InvalidArgument, "{why}"),
+                L::InvalidRequest(why) => s3_error!(InvalidRequest, "{why}"),
+                L::Transition(why) => s3_error!(NotImplemented, "{why}"),
+            }
+        }
         C::PublicPolicyBlocked => s3_error!(
             AccessDenied,
             "Public policies are blocked by this bucket's Public Access Block."

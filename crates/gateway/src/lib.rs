@@ -19,6 +19,7 @@ pub mod fuzzing;
 mod host;
 mod iam;
 mod idle;
+pub mod lifecycle;
 mod metered;
 mod observe;
 pub mod providers;
@@ -32,6 +33,7 @@ use std::sync::Arc;
 
 use osg_meta::Meta;
 
+pub use self::lifecycle::run_lifecycle;
 pub use self::reaper::run_reaper;
 pub use self::server::{Shutdown, TlsFiles, serve};
 pub use s3s::service::S3Service;

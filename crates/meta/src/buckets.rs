@@ -267,23 +267,34 @@ impl Meta {
         change: impl Fn(&mut BucketConfig) -> std::result::Result<(), ConfigError> + Send + Sync,
     ) -> Result<BucketConfig> {
         transaction!(&self.catalog, Isolation::ReadCommitted, |tx| {
-            let stored: Option<String> = sqlx::query_scalar(&format!(
-                "SELECT config FROM buckets WHERE name = $1{}",
-                Lock::Update.sql(self.catalog.backend)
-            ))
-            .bind(bucket)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let mut config = BucketConfig::decode(&stored.ok_or(Error::NoSuchBucket)?)?;
-            change(&mut config)?;
-            sqlx::query("UPDATE buckets SET config = $1 WHERE name = $2")
-                .bind(config.encode())
-                .bind(bucket)
-                .execute(&mut *tx)
-                .await?;
-            Ok(config)
+            change_config(&mut tx, self.catalog.backend, bucket, &change).await
         })
     }
+}
+
+/// Changes `bucket`'s configuration with `change` in the catalog transaction `conn`, the
+/// bucket's row locked until it ends.
+pub(crate) async fn change_config(
+    conn: &mut sqlx::AnyConnection,
+    backend: crate::Backend,
+    bucket: &str,
+    change: &(impl Fn(&mut BucketConfig) -> std::result::Result<(), ConfigError> + Send + Sync),
+) -> Result<BucketConfig> {
+    let stored: Option<String> = sqlx::query_scalar(&format!(
+        "SELECT config FROM buckets WHERE name = $1{}",
+        Lock::Update.sql(backend)
+    ))
+    .bind(bucket)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let mut config = BucketConfig::decode(&stored.ok_or(Error::NoSuchBucket)?)?;
+    change(&mut config)?;
+    sqlx::query("UPDATE buckets SET config = $1 WHERE name = $2")
+        .bind(config.encode())
+        .bind(bucket)
+        .execute(&mut *conn)
+        .await?;
+    Ok(config)
 }
 
 #[cfg(test)]

@@ -386,38 +386,122 @@ impl Shard {
                             delete_marker: false,
                         })
                     }
-                    (None, versioning) => {
-                        let current = latest_locked(conn, backend, &bucket, &key).await?;
-                        let marker = Version {
-                            bucket: bucket.clone(),
-                            key: key.clone(),
-                            version_id: if versioning.keeps_versions() {
-                                new_version_id()
-                            } else {
-                                NULL_VERSION.to_owned()
-                            },
-                            size: 0,
-                            etag: String::new(),
-                            modified_ms: now,
-                            parts_count: None,
-                            pieces: Vec::new(),
-                            attrs: ObjectAttrs::default(),
-                            owner,
-                            latest: true,
-                            delete_marker: true,
-                            versioning,
-                        };
-                        write_latest(conn, &marker, current.as_ref()).await?;
-                        Ok(Deleted {
-                            version_id: Some(marker.version_id),
-                            delete_marker: true,
-                        })
-                    }
+                    (None, versioning) => add_delete_marker(conn, backend, &bucket, &key, versioning, owner, now).await,
                 }
             })
         }))
         .await
     }
+}
+
+impl Shard {
+    /// A lifecycle expiration of version `version_id` of `key`, if it is still what `what`
+    /// says (a run saw it so; a client may have changed the key since): `None` when it is not.
+    /// Locked versions are never removed (`LockError::Protected`).
+    pub(crate) async fn expire(
+        &self,
+        route: &Route,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+        what: Expiry,
+        owner: &str,
+    ) -> Result<Option<Deleted>> {
+        let (bucket, key, version_id, owner) = (
+            bucket.to_owned(),
+            key.to_owned(),
+            version_id.to_owned(),
+            owner.to_owned(),
+        );
+        let (backend, incarnation) = (self.backend, route.incarnation.clone());
+        self.write(Box::new(move |conn| {
+            let (bucket, key, version_id, owner, incarnation) = (
+                bucket.clone(),
+                key.clone(),
+                version_id.clone(),
+                owner.clone(),
+                incarnation.clone(),
+            );
+            Box::pin(async move {
+                let versioning = hold_bucket(&mut *conn, backend, &bucket, &incarnation)
+                    .await?
+                    .versioning;
+                let now = now_ms();
+                let Some(latest) = latest_locked(conn, backend, &bucket, &key).await? else {
+                    return Ok(None);
+                };
+                let is_latest = latest.version_id == version_id;
+                let still = match what {
+                    Expiry::Current { modified_ms } => {
+                        is_latest && !latest.delete_marker && latest.modified_ms == modified_ms
+                    }
+                    Expiry::Noncurrent => !is_latest,
+                    Expiry::LoneMarker => {
+                        let others = "SELECT 1 FROM versions WHERE bucket = $1 AND key = $2 AND is_latest = 0";
+                        is_latest && latest.delete_marker && !Meta::exists(conn, others, &[&bucket, &key]).await?
+                    }
+                };
+                if !still {
+                    return Ok(None);
+                }
+                let deleted = match what {
+                    Expiry::Current { .. } if versioning != Versioning::Unversioned => {
+                        add_delete_marker(conn, backend, &bucket, &key, versioning, owner, now).await?
+                    }
+                    _ => remove_named_version(conn, backend, &bucket, &key, &version_id, now, false).await?,
+                };
+                Ok(Some(deleted))
+            })
+        }))
+        .await
+    }
+}
+
+/// What a lifecycle run expires: the current version (written at `modified_ms`), a noncurrent
+/// version, or a delete marker that is its key's only version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expiry {
+    Current { modified_ms: i64 },
+    Noncurrent,
+    LoneMarker,
+}
+
+/// DeleteObject without a version id in a bucket with versioning: a delete marker (owned by
+/// `owner`) becomes the key's latest version.
+async fn add_delete_marker(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    bucket: &str,
+    key: &str,
+    versioning: Versioning,
+    owner: String,
+    now: i64,
+) -> Result<Deleted> {
+    let current = latest_locked(conn, backend, bucket, key).await?;
+    let marker = Version {
+        bucket: bucket.to_owned(),
+        key: key.to_owned(),
+        version_id: if versioning.keeps_versions() {
+            new_version_id()
+        } else {
+            NULL_VERSION.to_owned()
+        },
+        size: 0,
+        etag: String::new(),
+        modified_ms: now,
+        parts_count: None,
+        pieces: Vec::new(),
+        attrs: ObjectAttrs::default(),
+        owner,
+        latest: true,
+        delete_marker: true,
+        versioning,
+    };
+    write_latest(conn, &marker, current.as_ref()).await?;
+    Ok(Deleted {
+        version_id: Some(marker.version_id),
+        delete_marker: true,
+    })
 }
 
 /// The commit of [`Meta::commit_object`] in a write transaction (on PostgreSQL, batches of
@@ -532,6 +616,7 @@ pub(crate) struct Latest {
     etag: String,
     delete_marker: bool,
     seq: i64,
+    modified_ms: i64,
 }
 
 /// The key's latest version, locked: writes of one key serialize on it, a second waiting for
@@ -539,7 +624,7 @@ pub(crate) struct Latest {
 /// the second fails (`versions_latest` is unique) and is run again.
 async fn latest_locked(conn: &mut AnyConnection, backend: Backend, bucket: &str, key: &str) -> Result<Option<Latest>> {
     let row = sqlx::query(&format!(
-        "SELECT version_id, etag, delete_marker, seq FROM versions
+        "SELECT version_id, etag, delete_marker, seq, modified_ms FROM versions
          WHERE bucket = $1 AND key = $2 AND is_latest = 1{}",
         Lock::Update.sql(backend)
     ))
@@ -556,6 +641,7 @@ async fn latest_locked(conn: &mut AnyConnection, backend: Backend, bucket: &str,
             etag: row.try_get("etag")?,
             delete_marker: row.try_get::<i64, _>("delete_marker")? != 0,
             seq: row.try_get("seq")?,
+            modified_ms: row.try_get("modified_ms")?,
         })
     })
     .transpose()

@@ -12,8 +12,8 @@ use crate::{Backend, Error, Result};
 /// strings of JSON.
 /// 4: the blob ledger (`blobs`) replaces the reaper's two queues, and a version's pieces are
 /// rows (`pieces`) instead of a JSON column; metadata shards (`shards`, `shard_buckets`, and
-/// each bucket's shard).
-const SCHEMA_VERSION: i64 = 6;
+/// each bucket's shard). 5: versioning. 6: Object Lock. 7: lifecycle runs (`lifecycle_runs`).
+const SCHEMA_VERSION: i64 = 7;
 /// The PostgreSQL advisory lock held while the schema is created or upgraded.
 const MIGRATION_LOCK: i64 = 0x6f73_6701;
 
@@ -152,7 +152,18 @@ const TABLES: &[&str] = &[
     SHARDS,
     SHARD_BUCKETS,
     STORE,
+    LIFECYCLE_RUNS,
 ];
+
+/// The catalog's lifecycle runs, one per bucket with a lifecycle configuration
+/// (`crate::lifecycle`): who holds the run and until when, where it is (the last key done), and
+/// the start of the last day whose run finished.
+const LIFECYCLE_RUNS: &str = "CREATE TABLE IF NOT EXISTS lifecycle_runs (
+        bucket TEXT PRIMARY KEY,
+        holder TEXT NOT NULL DEFAULT '',
+        lease_until_ms BIGINT NOT NULL DEFAULT 0,
+        cursor TEXT NOT NULL DEFAULT '',
+        done_day_ms BIGINT NOT NULL DEFAULT 0)";
 
 /// The catalog's registered shards (`crate::shard`); `url` is sealed.
 const SHARDS: &str = "CREATE TABLE IF NOT EXISTS shards (
@@ -632,6 +643,10 @@ async fn upgrade(conn: &mut AnyConnection, backend: Backend, from: i64) -> Resul
             sqlx::query("ALTER TABLE shard_buckets ADD COLUMN object_lock TEXT NOT NULL DEFAULT ''")
                 .execute(&mut *conn)
                 .await?;
+        }
+        // Lifecycle.
+        6 => {
+            sqlx::query(LIFECYCLE_RUNS).execute(&mut *conn).await?;
         }
         other => {
             return Err(Error::Corrupt(format!(

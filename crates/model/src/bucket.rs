@@ -84,6 +84,9 @@ pub enum ConfigError {
     /// A public policy on a bucket that blocks them.
     #[error("public policies are blocked by the bucket's Public Access Block")]
     PublicPolicyBlocked,
+    /// A lifecycle configuration S3 would refuse.
+    #[error(transparent)]
+    Lifecycle(#[from] crate::LifecycleError),
     /// A stored document this binary cannot read.
     #[error("bucket configuration: {0}")]
     Format(String),
@@ -101,6 +104,8 @@ pub struct BucketConfig {
     /// The bucket policy as its owner wrote it (S3 gives it back as written); set only
     /// through [`BucketConfig::set_policy`].
     policy: Option<String>,
+    /// Lifecycle rules; set only through [`BucketConfig::set_lifecycle`], which checks them.
+    lifecycle: Option<crate::Lifecycle>,
 }
 
 /// The stored document: the configuration and its format.
@@ -195,6 +200,18 @@ impl BucketConfig {
     /// Removes the bucket policy; returns whether there was one.
     pub fn delete_policy(&mut self) -> bool {
         self.policy.take().is_some()
+    }
+
+    /// The lifecycle configuration, if one is set.
+    #[must_use]
+    pub fn lifecycle(&self) -> Option<&crate::Lifecycle> {
+        self.lifecycle.as_ref()
+    }
+
+    /// Sets the lifecycle configuration, checked as S3 checks it (`None` removes it).
+    pub fn set_lifecycle(&mut self, lifecycle: Option<crate::Lifecycle>) -> Result<(), ConfigError> {
+        self.lifecycle = lifecycle.map(crate::Lifecycle::validated).transpose()?;
+        Ok(())
     }
 
     /// The stored document.

@@ -9,6 +9,7 @@
 
 pub mod blob;
 pub mod bucket;
+pub mod lifecycle;
 pub mod lock;
 pub mod names;
 pub mod object;
@@ -17,6 +18,7 @@ pub mod versioning;
 
 pub use self::blob::BlobId;
 pub use self::bucket::{BucketConfig, ConfigError, Ownership, PublicAccessBlock};
+pub use self::lifecycle::{Lifecycle, LifecycleError};
 pub use self::lock::{LockConfig, LockError, Retention, RetentionMode, VersionLock};
 pub use self::object::{ChecksumType, MultipartChecksum, NewVersion, ObjectAttrs, Piece, Version};
 pub use self::provider::ProviderRecord;

@@ -139,9 +139,11 @@ impl Server {
         })
     }
 
-    /// Serves until SIGTERM (or Ctrl-C), then drains; the reaper runs beside it.
+    /// Serves until SIGTERM (or Ctrl-C), then drains; the reaper and lifecycle runs go on
+    /// beside it.
     pub async fn run(self) -> anyhow::Result<()> {
         tokio::spawn(Arc::clone(&self.providers).run_refresh());
+        tokio::spawn(osg_gateway::run_lifecycle(Arc::clone(&self.meta)));
         tokio::spawn(osg_gateway::run_reaper(self.meta, self.providers));
         let shutdown = osg_gateway::Shutdown {
             signal: stop_signal(),

@@ -475,6 +475,45 @@ def run_checks(osg, work, endpoint, port):
             Bucket="locked", VersioningConfiguration={"Status": "Suspended"}
         )) == ("InvalidBucketState", 409)
 
+    @check("boto3 and the aws cli: lifecycle rules checked, shown and run on a shortened day")
+    def _():
+        s3.create_bucket(Bucket="lifecycle")
+        env = dict(os.environ, AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY, AWS_DEFAULT_REGION="us-east-1")
+        aws = lambda *a: subprocess.run(
+            ["aws", "--endpoint-url", endpoint, "s3api", *a], env=env, check=True, capture_output=True, text=True
+        ).stdout
+        subprocess.run([osg, "admin", "--data-dir", data_dir, "property", "set", "osg.lifecycle.day-seconds", "1"],
+                       check=True, capture_output=True)
+        rules = {"Rules": [
+            {"ID": "tmp", "Status": "Enabled", "Filter": {"Prefix": "tmp/"}, "Expiration": {"Days": 1}},
+            {"ID": "uploads", "Status": "Enabled", "Filter": {},
+             "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}},
+        ]}
+        aws("put-bucket-lifecycle-configuration", "--bucket", "lifecycle", "--lifecycle-configuration", json.dumps(rules))
+        got = s3.get_bucket_lifecycle_configuration(Bucket="lifecycle")["Rules"]
+        assert [r["ID"] for r in got] == ["tmp", "uploads"], got
+        assert got[0]["Filter"] == {"Prefix": "tmp/"} and got[0]["Expiration"] == {"Days": 1}, got
+        bad = {"Rules": [{"ID": "t", "Status": "Enabled", "Filter": {},
+                          "Transitions": [{"Days": 30, "StorageClass": "GLACIER"}]}]}
+        assert error_code(lambda: s3.put_bucket_lifecycle_configuration(
+            Bucket="lifecycle", LifecycleConfiguration=bad)) == ("NotImplemented", 501)
+        put = s3.put_object(Bucket="lifecycle", Key="tmp/a", Body=b"short-lived")
+        assert 'rule-id="tmp"' in put["Expiration"], put
+        upload = s3.create_multipart_upload(Bucket="lifecycle", Key="big")
+        assert upload["AbortRuleId"] == "uploads", upload
+        s3.put_object(Bucket="lifecycle", Key="keep", Body=b"kept")
+        deadline = time.monotonic() + 30
+        while True:
+            keys = [o["Key"] for o in s3.list_objects_v2(Bucket="lifecycle").get("Contents", [])]
+            uploads = s3.list_multipart_uploads(Bucket="lifecycle").get("Uploads", [])
+            if keys == ["keep"] and not uploads:
+                break
+            assert time.monotonic() < deadline, (keys, uploads)
+            time.sleep(0.2)
+        aws("delete-bucket-lifecycle", "--bucket", "lifecycle")
+        assert error_code(lambda: s3.get_bucket_lifecycle_configuration(Bucket="lifecycle")) == (
+            "NoSuchLifecycleConfiguration", 404)
+
     @check("boto3 SigV2: put, get, list; wrong secret refused")
     def _():
         v2 = boto3.client(

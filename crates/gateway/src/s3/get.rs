@@ -288,7 +288,7 @@ fn status(plan: &Plan) -> StatusCode {
 }
 
 pub async fn get_object(gw: &Gateway, req: S3Request<GetObjectInput>) -> Result<S3Response<GetObjectOutput>> {
-    access::bucket(&req)?;
+    let bucket = access::bucket(&req)?;
     let i = &req.input;
     let overriding = [
         &i.response_content_type,
@@ -313,6 +313,7 @@ pub async fn get_object(gw: &Gateway, req: S3Request<GetObjectInput>) -> Result<
     let body = gw.read(&plan.version.pieces, plan.span.clone()).await?;
     let body = futures::TryStreamExt::map_err(body, std::io::Error::other);
     let mut out = object_output!(GetObjectOutput, plan, i.part_number);
+    out.expiration = super::lifecycle::expiration(gw, &bucket, &plan.version).await?;
     out.body = Some(StreamingBlob::wrap(body));
     let tags = plan.version.attrs.tags.len();
     out.tag_count = (tags > 0).then(|| i32::try_from(tags).unwrap_or(i32::MAX));
@@ -336,10 +337,11 @@ pub async fn get_object(gw: &Gateway, req: S3Request<GetObjectInput>) -> Result<
 }
 
 pub async fn head_object(gw: &Gateway, req: S3Request<HeadObjectInput>) -> Result<S3Response<HeadObjectOutput>> {
-    access::bucket(&req)?;
+    let bucket = access::bucket(&req)?;
     let i = &req.input;
     let plan = plan(gw, &read_of!(i)).await?;
-    let out = object_output!(HeadObjectOutput, plan, i.part_number);
+    let mut out = object_output!(HeadObjectOutput, plan, i.part_number);
+    out.expiration = super::lifecycle::expiration(gw, &bucket, &plan.version).await?;
     Ok(S3Response::with_status(out, status(&plan)))
 }
 

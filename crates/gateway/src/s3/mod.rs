@@ -8,6 +8,7 @@ mod checksum;
 mod copy;
 mod delete;
 mod get;
+mod lifecycle;
 mod list;
 mod lock;
 mod multipart;
@@ -69,6 +70,9 @@ ops! {
     get_object_retention: lock, GetObjectRetentionInput => GetObjectRetentionOutput;
     put_object_legal_hold: lock, PutObjectLegalHoldInput => PutObjectLegalHoldOutput;
     get_object_legal_hold: lock, GetObjectLegalHoldInput => GetObjectLegalHoldOutput;
+    put_bucket_lifecycle_configuration: lifecycle, PutBucketLifecycleConfigurationInput => PutBucketLifecycleConfigurationOutput;
+    get_bucket_lifecycle_configuration: lifecycle, GetBucketLifecycleConfigurationInput => GetBucketLifecycleConfigurationOutput;
+    delete_bucket_lifecycle: lifecycle, DeleteBucketLifecycleInput => DeleteBucketLifecycleOutput;
     create_multipart_upload: multipart, CreateMultipartUploadInput => CreateMultipartUploadOutput;
     upload_part: multipart, UploadPartInput => UploadPartOutput;
     upload_part_copy: copy, UploadPartCopyInput => UploadPartCopyOutput;

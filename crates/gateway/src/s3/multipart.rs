@@ -83,12 +83,15 @@ pub async fn create_multipart_upload(
     attrs.multipart_checksum = multipart_checksum::chosen(i.checksum_algorithm.as_ref(), i.checksum_type.as_ref())?;
     let upload = gw.meta.create_upload(&i.bucket, &i.key, &attrs, &owner).await?;
     let (algorithm, kind) = checksum_choice(&upload);
+    let (abort_date, abort_rule_id) = super::lifecycle::abort_date(gw, &bucket, &upload).await?;
     Ok(S3Response::new(CreateMultipartUploadOutput {
         bucket: Some(i.bucket),
         key: Some(i.key),
         upload_id: Some(upload.upload_id),
         checksum_algorithm: algorithm,
         checksum_type: kind,
+        abort_date,
+        abort_rule_id,
         ..Default::default()
     }))
 }
@@ -120,7 +123,7 @@ pub async fn complete_multipart_upload(
     gw: &Gateway,
     req: S3Request<CompleteMultipartUploadInput>,
 ) -> Result<S3Response<CompleteMultipartUploadOutput>> {
-    access::bucket(&req)?;
+    let bucket = access::bucket(&req)?;
     let i = &req.input;
     let condition = write_condition(i.if_match.as_ref(), i.if_none_match.as_ref())?;
     let parts = i
@@ -164,6 +167,7 @@ pub async fn complete_multipart_upload(
             location: Some(format!("/{}/{}", version.bucket, version.key)),
             checksum_type: kind.map(|c| ChecksumType::from(c.kind.as_str().to_owned())),
             version_id: version.shown_id(),
+            expiration: super::lifecycle::expiration(gw, &bucket, &version).await?,
         },
         checksum::to_dto(&version.attrs.checksums)
     )))

@@ -21,6 +21,8 @@ struct Cluster {
     db: String,
     key_file: String,
     gateways: Vec<(u16, Option<Osg>)>,
+    /// Each gateway's metrics port.
+    metrics: Vec<u16>,
     _walrus: Osg,
 }
 
@@ -35,9 +37,11 @@ impl Cluster {
         let key_file = dir.path().join("cluster.key");
         std::fs::write(&key_file, rand::random::<[u8; 32]>()).unwrap();
         let key_file = key_file.to_str().unwrap().to_owned();
+        let metrics: Vec<u16> = (0..n).map(|_| free_port()).collect();
         let spawned: Vec<_> = (0..n)
             .map(|i| {
                 let (db, key_file, gw_dir) = (db.clone(), key_file.clone(), dir.path().join(format!("gw{i}")));
+                let metrics = format!("127.0.0.1:{}", metrics[i]);
                 std::thread::spawn(move || {
                     spawn_osg_anywhere(
                         "gateway",
@@ -47,6 +51,7 @@ impl Cluster {
                             ("OSG_MASTER_KEY_FILE", key_file.as_str()),
                             ("OSG_ADMIN_ACCESS_KEY", ACCESS_KEY),
                             ("OSG_ADMIN_SECRET_KEY", SECRET_KEY),
+                            ("OSG_METRICS_LISTEN", metrics.as_str()),
                         ],
                     )
                 })
@@ -72,6 +77,7 @@ impl Cluster {
             db,
             key_file,
             gateways,
+            metrics,
             _walrus: walrus,
         };
         // No provider yet: the gateways answer, data operations are a 503.
@@ -159,6 +165,17 @@ impl Cluster {
         let fans = std::fs::read_dir(self.dir.path().join("walrus/buckets/osg-blobs/blobs")).unwrap();
         fans.map(|fan| std::fs::read_dir(fan.unwrap().path()).unwrap().count())
             .sum()
+    }
+
+    /// Gateway `g`'s metric `name_and_labels` (0 when it has none yet).
+    async fn metric(&self, g: usize, name_and_labels: &str) -> f64 {
+        let page = reqwest::get(format!("http://127.0.0.1:{}/metrics", self.metrics[g]))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        sample(&page, name_and_labels).unwrap_or(0.0)
     }
 
     fn kill(&mut self, g: usize) {
@@ -760,4 +777,105 @@ async fn a_shard_outage_fails_only_its_buckets() {
         .send()
         .await
         .unwrap();
+}
+
+/// Lifecycle on two gateways, on a day shortened to seconds: both take buckets' runs, one
+/// gateway per bucket at a time; when the gateway running a bucket dies mid-run, the other
+/// takes the run over once its lease runs out and finishes it, expiring each object once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lifecycle_runs_are_shared_and_survive_a_dead_gateway() {
+    use aws_sdk_s3::types::{BucketLifecycleConfiguration, ExpirationStatus, LifecycleExpiration, LifecycleRule};
+    const BIG: usize = 300;
+    let mut cluster = Cluster::start(2).await;
+    let _ = cluster.osg(&["property", "set", "osg.lifecycle.day-seconds=2"], "");
+    // Paced to 40 versions a second, the big bucket's run takes several seconds.
+    let _ = cluster.osg(&["property", "set", "osg.lifecycle.rate=40"], "");
+    let c = cluster.client(0);
+    let buckets = [("lc-0", 10), ("lc-1", 10), ("lc-2", 10), ("lc-big", BIG)];
+    let rule = LifecycleRule::builder()
+        .id("all")
+        .status(ExpirationStatus::Enabled)
+        .filter(aws_sdk_s3::types::LifecycleRuleFilter::builder().prefix("").build())
+        .expiration(LifecycleExpiration::builder().days(1).build())
+        .build()
+        .unwrap();
+    for (b, n) in buckets {
+        c.create_bucket().bucket(b).send().await.unwrap();
+        for start in (0..n).step_by(16) {
+            let puts: Vec<_> = (start..n.min(start + 16))
+                .map(|i| {
+                    let c = cluster.client(i % 2);
+                    tokio::spawn(async move {
+                        c.put_object()
+                            .bucket(b)
+                            .key(format!("k{i:04}"))
+                            .body(ByteStream::from_static(b"x"))
+                            .send()
+                            .await
+                            .unwrap();
+                    })
+                })
+                .collect();
+            for p in puts {
+                p.await.unwrap();
+            }
+        }
+        let config = BucketLifecycleConfiguration::builder()
+            .rules(rule.clone())
+            .build()
+            .unwrap();
+        c.put_bucket_lifecycle_configuration()
+            .bucket(b)
+            .lifecycle_configuration(config)
+            .send()
+            .await
+            .unwrap();
+    }
+    let expired = |b: &str| format!(r#"osg_lifecycle_expired_total{{bucket="{b}",what="current"}}"#);
+    let examined = |b: &str| format!(r#"osg_lifecycle_examined_total{{bucket="{b}"}}"#);
+    // Wait until one gateway is expiring the big bucket, then kill it.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (runner, before) = 'found: loop {
+        for g in 0..2 {
+            let n = cluster.metric(g, &expired("lc-big")).await;
+            if n > 0.0 {
+                break 'found (g, n);
+            }
+        }
+        assert!(Instant::now() < deadline, "no gateway ran the big bucket");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let mut worked = [false, false];
+    for (g, did) in worked.iter_mut().enumerate() {
+        for (b, _) in buckets {
+            *did |= cluster.metric(g, &examined(b)).await > 0.0;
+        }
+    }
+    assert_eq!(worked, [true, true], "both gateways ran buckets");
+    cluster.kill(runner);
+    #[allow(clippy::cast_precision_loss)]
+    let big = BIG as f64;
+    assert!(before < big, "killed mid-run ({before} of {BIG} expired)");
+    let survivor = 1 - runner;
+    let c = cluster.client(survivor);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for (b, _) in buckets {
+        loop {
+            let left = c.list_objects_v2().bucket(b).send().await.unwrap().key_count();
+            if left == Some(0) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{b}: {left:?} objects left after the takeover"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    let taken_over = cluster.metric(survivor, &expired("lc-big")).await;
+    assert!(taken_over >= 1.0, "the survivor finished the run");
+    assert!(
+        before + taken_over <= big,
+        "each object expired once: {before} before the kill, {taken_over} after"
+    );
 }

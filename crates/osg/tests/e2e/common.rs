@@ -601,3 +601,9 @@ fn is_root() -> bool {
     let id = std::process::Command::new("id").arg("-u").output().unwrap();
     String::from_utf8_lossy(&id.stdout).trim() == "0"
 }
+
+/// The value of a Prometheus sample, named with its labels as the exporter writes them.
+pub fn sample(page: &str, name_and_labels: &str) -> Option<f64> {
+    page.lines()
+        .find_map(|l| l.strip_prefix(name_and_labels)?.trim().parse().ok())
+}

@@ -7,6 +7,7 @@ mod clients;
 mod cluster;
 mod common;
 mod crash;
+mod lifecycle;
 mod linearizable;
 mod list;
 mod multipart;
