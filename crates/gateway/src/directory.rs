@@ -81,6 +81,8 @@ pub struct Directory {
     buckets: Ttl<String, Bucket>,
     /// Bucket policies parsed, by document.
     bucket_policies: Ttl<String, Arc<Policy>>,
+    /// Cluster properties read on the request path (`None`: not set).
+    properties: Ttl<String, Option<String>>,
 }
 
 impl Directory {
@@ -92,7 +94,18 @@ impl Directory {
             user_policies: Ttl::new(),
             buckets: Ttl::new(),
             bucket_policies: Ttl::new(),
+            properties: Ttl::new(),
         }
+    }
+
+    /// A cluster property's value (`None`: not set).
+    pub async fn property(&self, name: &str) -> Result<Option<String>> {
+        if let Some(value) = self.properties.get(&name.to_owned()) {
+            return Ok(value);
+        }
+        let value = self.meta.property(name).await?;
+        self.properties.put(name.to_owned(), value.clone());
+        Ok(value)
     }
 
     pub fn meta(&self) -> &Meta {

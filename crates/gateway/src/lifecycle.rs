@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use osg_meta::{Expiry, Meta, Version, VersionEntry, now_ms};
+use osg_meta::{Bucket, Expiry, ExpiryKind, Meta, Version, VersionEntry, now_ms};
 use osg_model::Lifecycle;
 use osg_model::lifecycle::{DAY_MS, Subject};
 
@@ -21,13 +21,12 @@ const DEFAULT_RATE: u64 = 1000;
 /// Versions listed at a time (fewer when the rate is lower, so a page takes about a second).
 const PAGE: u64 = 200;
 
-/// The lifecycle day in milliseconds.
-pub async fn day_ms(meta: &Meta) -> osg_meta::Result<i64> {
-    let seconds = meta.property(DAY_PROPERTY).await?;
-    Ok(seconds
+/// The lifecycle day in milliseconds, from the property's value.
+pub fn day_ms(seconds: Option<&str>) -> i64 {
+    seconds
         .and_then(|s| s.parse::<i64>().ok())
         .filter(|s| *s > 0)
-        .map_or(DAY_MS, |s| s.saturating_mul(1000)))
+        .map_or(DAY_MS, |s| s.saturating_mul(1000))
 }
 
 async fn rate(meta: &Meta) -> osg_meta::Result<u64> {
@@ -48,7 +47,10 @@ fn lease_ms(day_ms: i64) -> i64 {
 pub async fn run_lifecycle(meta: Arc<Meta>) {
     let holder = uuid::Uuid::new_v4().simple().to_string();
     loop {
-        let day = day_ms(&meta).await.unwrap_or(DAY_MS);
+        let day = meta
+            .property(DAY_PROPERTY)
+            .await
+            .map_or(DAY_MS, |v| day_ms(v.as_deref()));
         if let Err(e) = round(&meta, &holder, day).await {
             tracing::warn!(error = %e, "lifecycle round failed");
         }
@@ -100,13 +102,12 @@ async fn round(meta: &Meta, holder: &str, day: i64) -> osg_meta::Result<()> {
 struct Action {
     key: String,
     version_id: String,
-    what: Expiry,
+    expiry: Expiry,
     /// Bytes freed when it is done.
     size: u64,
 }
 
 /// Where a run is within a key: versions come newest first.
-#[derive(Default)]
 struct KeyState {
     key: String,
     /// When the version seen last (the next newer one) was written: when the one after it
@@ -114,6 +115,17 @@ struct KeyState {
     newer_modified_ms: i64,
     /// Noncurrent versions (not delete markers) seen so far.
     noncurrent: u32,
+}
+
+impl KeyState {
+    fn new(key: &str) -> Self {
+        Self {
+            key: key.to_owned(),
+            // Until the key's newest version is seen, none of its versions is old enough.
+            newer_modified_ms: i64::MAX,
+            noncurrent: 0,
+        }
+    }
 }
 
 struct Run<'a> {
@@ -127,8 +139,17 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
+    /// Renews the lease, checking the run is still this gateway's (not taken over, its rules
+    /// not replaced, its bucket not deleted), and records `cursor`, the last key wholly done.
+    async fn renew(&self, cursor: &str) -> osg_meta::Result<bool> {
+        let lease = now_ms() + lease_ms(self.day);
+        self.meta
+            .lifecycle_progress(self.bucket, self.holder, cursor, lease)
+            .await
+    }
+
     /// Runs the bucket's rules from `cursor` (the last key done; empty: the start). `false`
-    /// if the lease was lost on the way.
+    /// if the run stopped being this gateway's on the way.
     async fn bucket_run(&mut self, mut cursor: String) -> osg_meta::Result<bool> {
         let bucket = self.meta.bucket(self.bucket).await?;
         let Some(rules) = bucket.config.lifecycle().cloned() else {
@@ -136,7 +157,7 @@ impl Run<'_> {
             return Ok(true);
         };
         let page_size = usize::try_from(PAGE.min(self.rate)).unwrap_or(1);
-        let mut state = KeyState::default();
+        let mut state = KeyState::new("");
         let mut page = self
             .meta
             .list_versions(self.bucket, "", None, &cursor, None, page_size)
@@ -165,8 +186,14 @@ impl Run<'_> {
                 _ => None,
             });
             let actions = self.decide(&rules, &versions, following, &mut state);
+            // Checked before acting, so that no more than this page acts on rules replaced
+            // meanwhile; the cursor recorded is the previous pages' (a takeover redoes this
+            // one, which changes nothing twice).
+            if !self.renew(&cursor).await? {
+                return Ok(false);
+            }
             for action in actions {
-                self.act(&bucket.owner, action).await?;
+                self.act(&bucket, action).await?;
             }
             // Keys wholly done: all but the last one, unless the next page starts another.
             let done = match versions.last() {
@@ -177,15 +204,6 @@ impl Run<'_> {
             if let Some(done) = done {
                 done.clone_into(&mut cursor);
             }
-            // The lease is renewed with every page, even within a key of many versions.
-            let lease = now_ms() + lease_ms(self.day);
-            if !self
-                .meta
-                .lifecycle_progress(self.bucket, self.holder, &cursor, lease)
-                .await?
-            {
-                return Ok(false);
-            }
             self.pace().await;
             match next {
                 Some(n) => page = n,
@@ -193,7 +211,7 @@ impl Run<'_> {
             }
         }
         if rules.aborts_uploads() {
-            self.abort_uploads(&rules).await?;
+            return self.abort_uploads(&rules, &cursor).await;
         }
         Ok(true)
     }
@@ -213,42 +231,44 @@ impl Run<'_> {
             self.examined += 1;
             metrics::counter!("osg_lifecycle_examined_total", "bucket" => self.bucket.to_owned()).increment(1);
             if state.key != v.key {
-                *state = KeyState {
-                    key: v.key.clone(),
-                    ..KeyState::default()
-                };
+                *state = KeyState::new(&v.key);
             }
             let subject = Subject {
                 key: &v.key,
                 size: v.size,
                 tags: &v.attrs.tags,
             };
-            let what = if v.latest && !v.delete_marker {
+            let kind = if v.latest && !v.delete_marker {
                 rules
                     .current_expiry(&subject, v.modified_ms, self.day)
-                    .filter(|(at, _)| now >= *at)
-                    .map(|_| Expiry::Current {
-                        modified_ms: v.modified_ms,
-                    })
+                    .is_some_and(|(at, _)| now >= at)
+                    .then_some(ExpiryKind::Current)
             } else if v.latest {
                 let next_key = versions.get(i + 1).map_or(following, |n| Some(n.key.as_str()));
-                (next_key != Some(v.key.as_str()) && rules.removes_lone_marker(&v.key)).then_some(Expiry::LoneMarker)
+                (next_key != Some(v.key.as_str()) && rules.removes_lone_marker(&v.key))
+                    .then_some(ExpiryKind::LoneMarker)
             } else {
                 let newer = if v.delete_marker { u32::MAX } else { state.noncurrent };
                 rules
                     .noncurrent_expired(&subject, state.newer_modified_ms, newer, now, self.day)
-                    .then_some(Expiry::Noncurrent)
+                    .then_some(ExpiryKind::Noncurrent)
             };
             if !v.latest && !v.delete_marker {
                 state.noncurrent += 1;
             }
             state.newer_modified_ms = v.modified_ms;
-            if let Some(what) = what {
-                let freed = !v.delete_marker && (what == Expiry::Noncurrent || v.version_id == osg_model::NULL_VERSION);
+            if let Some(kind) = kind {
+                // Bytes go with removed versions, not with a current one under a delete marker.
+                let freed =
+                    !v.delete_marker && (kind == ExpiryKind::Noncurrent || v.version_id == osg_model::NULL_VERSION);
                 actions.push(Action {
                     key: v.key.clone(),
                     version_id: v.version_id.clone(),
-                    what,
+                    expiry: Expiry {
+                        kind,
+                        modified_ms: v.modified_ms,
+                        tags: v.attrs.tags.clone(),
+                    },
                     size: if freed { v.size } else { 0 },
                 });
             }
@@ -256,26 +276,22 @@ impl Run<'_> {
         actions
     }
 
-    async fn act(&self, owner: &str, a: Action) -> osg_meta::Result<()> {
-        let label = match a.what {
-            Expiry::Current { .. } => "current",
-            Expiry::Noncurrent => "noncurrent",
-            Expiry::LoneMarker => "delete_marker",
+    async fn act(&self, bucket: &Bucket, a: Action) -> osg_meta::Result<()> {
+        let what = match a.expiry.kind {
+            ExpiryKind::Current => "current",
+            ExpiryKind::Noncurrent => "noncurrent",
+            ExpiryKind::LoneMarker => "delete_marker",
         };
-        match self
-            .meta
-            .expire(self.bucket, &a.key, &a.version_id, a.what, owner)
-            .await
-        {
+        match self.meta.expire(bucket, &a.key, &a.version_id, &a.expiry).await {
             Ok(Some(_)) => {
-                metrics::counter!("osg_lifecycle_expired_total", "bucket" => self.bucket.to_owned(), "what" => label)
+                metrics::counter!("osg_lifecycle_expired_total", "bucket" => self.bucket.to_owned(), "what" => what)
                     .increment(1);
                 metrics::counter!("osg_lifecycle_freed_bytes_total", "bucket" => self.bucket.to_owned())
                     .increment(a.size);
                 Ok(())
             }
             Ok(None) => Ok(()),
-            // Object Lock wins over lifecycle: the version stays until its retention ends.
+            // Object Lock wins over lifecycle: the version stays until its lock ends.
             Err(osg_meta::Error::Lock(_)) => {
                 metrics::counter!("osg_lifecycle_kept_locked_total", "bucket" => self.bucket.to_owned()).increment(1);
                 Ok(())
@@ -284,10 +300,14 @@ impl Run<'_> {
         }
     }
 
-    async fn abort_uploads(&mut self, rules: &Lifecycle) -> osg_meta::Result<()> {
+    /// Aborts the bucket's expired uploads; `cursor` is where the versions' pass ended.
+    async fn abort_uploads(&mut self, rules: &Lifecycle, cursor: &str) -> osg_meta::Result<bool> {
         let (mut key, mut id) = (String::new(), String::new());
         loop {
             let page = self.meta.list_uploads(self.bucket, "", &key, &id, 1000).await?;
+            if !self.renew(cursor).await? {
+                return Ok(false);
+            }
             let now = now_ms();
             for upload in &page.uploads {
                 self.examined += 1;
@@ -309,7 +329,7 @@ impl Run<'_> {
             self.pace().await;
             match page.uploads.last() {
                 Some(last) if page.truncated => (key, id) = (last.key.clone(), last.upload_id.clone()),
-                _ => return Ok(()),
+                _ => return Ok(true),
             }
         }
     }

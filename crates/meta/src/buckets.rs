@@ -20,6 +20,8 @@ pub struct Bucket {
     pub provider: String,
     /// The metadata shard holding its objects' metadata, chosen at creation.
     pub shard: String,
+    /// Which creation of the name this is: a bucket deleted and made again is another one.
+    pub incarnation: String,
     pub config: BucketConfig,
 }
 
@@ -45,6 +47,7 @@ fn bucket_from(row: &AnyRow) -> Result<Bucket> {
         created_ms: row.try_get("created_ms")?,
         provider: row.try_get("provider")?,
         shard: row.try_get("shard")?,
+        incarnation: row.try_get("incarnation")?,
         config: BucketConfig::decode(&config)?,
     })
 }
@@ -116,6 +119,7 @@ impl Meta {
                 created_ms: now_ms(),
                 provider: provider.to_owned(),
                 shard: route.shard.clone(),
+                incarnation: route.incarnation.clone(),
                 config: config.clone(),
             };
             sqlx::query(&format!(
@@ -184,6 +188,11 @@ impl Meta {
             if deleted.rows_affected() == 0 {
                 return Err(Error::NoSuchBucket);
             }
+            // A lifecycle run of the bucket stops at its next page (its lease is gone).
+            sqlx::query("DELETE FROM lifecycle_runs WHERE bucket = $1")
+                .bind(name)
+                .execute(&mut *tx)
+                .await?;
             Ok(())
         })
     }

@@ -43,7 +43,7 @@ pub use self::keys::AccessKey;
 pub use self::lifecycle::Claimed;
 pub use self::list::{ListEntry, ListPage, VersionEntry, VersionPage};
 pub use self::multipart::{Completion, NewPart, Part, PartChoice, Upload, UploadPage};
-pub use self::objects::{Condition, Deleted, Deleter, Expiry};
+pub use self::objects::{Condition, Deleted, Deleter, Expiry, ExpiryKind};
 pub use self::policies::{ManagedPolicy, Owner, PolicyVersion};
 pub use self::seal::{KEY_LEN, Sealer};
 use self::shard::Shard;

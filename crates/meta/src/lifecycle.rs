@@ -9,9 +9,11 @@ use osg_model::Lifecycle;
 use sqlx::Row;
 
 use crate::buckets::change_config;
+#[cfg(test)]
+use crate::objects::ExpiryKind;
 use crate::objects::{Deleted, Expiry};
 use crate::write::{Isolation, transaction};
-use crate::{BucketConfig, Error, Meta, Result};
+use crate::{Bucket, BucketConfig, Error, Meta, Result};
 
 /// A run a gateway holds: where it resumes (empty: from the start).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,8 +28,10 @@ impl Meta {
         transaction!(&self.catalog, Isolation::ReadCommitted, |tx| {
             let change = |c: &mut BucketConfig| c.set_lifecycle(lifecycle.clone());
             let config = change_config(&mut tx, self.catalog.backend, bucket, &change).await?;
+            // New rules start a new run: one in progress loses its lease at its next page.
             let schedule = if config.lifecycle().is_some() {
-                "INSERT INTO lifecycle_runs (bucket) VALUES ($1) ON CONFLICT (bucket) DO NOTHING"
+                "INSERT INTO lifecycle_runs (bucket) VALUES ($1) ON CONFLICT (bucket) DO UPDATE
+                 SET holder = '', lease_until_ms = 0, run_day_ms = 0, cursor = '', done_day_ms = 0"
             } else {
                 "DELETE FROM lifecycle_runs WHERE bucket = $1"
             };
@@ -52,7 +56,8 @@ impl Meta {
     }
 
     /// Takes `bucket`'s run for `holder` until `until_ms`, if it is due (not finished since
-    /// `day_start_ms`) and nobody else holds it at `now_ms`.
+    /// `day_start_ms`) and nobody else holds it at `now_ms`. A run left unfinished on an
+    /// earlier day starts again from the beginning.
     pub async fn claim_lifecycle_run(
         &self,
         bucket: &str,
@@ -63,7 +68,8 @@ impl Meta {
     ) -> Result<Option<Claimed>> {
         transaction!(&self.catalog, Isolation::ReadCommitted, |tx| {
             let taken = sqlx::query(
-                "UPDATE lifecycle_runs SET holder = $1, lease_until_ms = $2
+                "UPDATE lifecycle_runs SET holder = $1, lease_until_ms = $2, run_day_ms = $4,
+                    cursor = CASE WHEN run_day_ms = $4 THEN cursor ELSE '' END
                  WHERE bucket = $3 AND done_day_ms < $4 AND (holder = '' OR holder = $1 OR lease_until_ms < $5)",
             )
             .bind(holder)
@@ -139,20 +145,19 @@ impl Meta {
         Ok(())
     }
 
-    /// Expires version `version_id` of `key` if it is still what the run saw (`what`), as
-    /// the bucket owner `owner` would delete it (a delete marker for a current version of a
-    /// bucket with versioning): `None` if it no longer is. A locked version is refused
+    /// Expires version `version_id` of `key` in `bucket` (this incarnation of it) if it is
+    /// still what the run saw (`what`), as the bucket's owner would delete it (a delete marker
+    /// for a current version of a bucket with versioning): `None` if it no longer is. A locked version is refused
     /// (`LockError::Protected`), GOVERNANCE included.
-    pub async fn expire(
-        &self,
-        bucket: &str,
-        key: &str,
-        version_id: &str,
-        what: Expiry,
-        owner: &str,
-    ) -> Result<Option<Deleted>> {
-        self.on_shard(bucket, |shard, route| async move {
-            shard.expire(&route, bucket, key, version_id, what, owner).await
+    pub async fn expire(&self, bucket: &Bucket, key: &str, version_id: &str, what: &Expiry) -> Result<Option<Deleted>> {
+        self.on_shard(&bucket.name, |shard, route| async move {
+            // The run's bucket, not one made again under its name since.
+            if route.incarnation != bucket.incarnation {
+                return Err(Error::NoSuchBucket);
+            }
+            shard
+                .expire(&route, &bucket.name, key, version_id, what, &bucket.owner)
+                .await
         })
         .await
     }
@@ -178,7 +183,10 @@ mod tests {
     }
 
     async fn bucket(meta: &Meta, name: &str) {
-        let owner = meta.create_account(&format!("acct-{name}")).await.unwrap();
+        let owner = meta
+            .create_account(&format!("acct-{}", uuid::Uuid::new_v4().simple()))
+            .await
+            .unwrap();
         let new = crate::NewBucket {
             name,
             owner: &owner.id,
@@ -226,13 +234,30 @@ mod tests {
         );
         let next = meta.claim_lifecycle_run("b", "g1", 4000, 4000, 5000).await.unwrap();
         assert_eq!(next, Some(Claimed { cursor: String::new() }));
+        assert!(meta.lifecycle_progress("b", "g1", "k7", 6000).await.unwrap());
+        // Left unfinished, the run starts over on a later day rather than skip keys that day.
+        let later = meta.claim_lifecycle_run("b", "g2", 7000, 7000, 8000).await.unwrap();
+        assert_eq!(later, Some(Claimed { cursor: String::new() }));
+        // New rules start a new run: the one in progress loses its lease.
+        assert!(meta.lifecycle_progress("b", "g2", "k3", 8000).await.unwrap());
+        meta.set_lifecycle("b", Some(rules())).await.unwrap();
+        assert!(!meta.lifecycle_progress("b", "g2", "k4", 8000).await.unwrap());
+        let fresh = meta.claim_lifecycle_run("b", "g1", 7000, 7500, 8000).await.unwrap();
+        assert_eq!(fresh, Some(Claimed { cursor: String::new() }));
         // Removing the configuration unschedules the bucket.
         meta.set_lifecycle("b", None).await.unwrap();
         assert!(meta.due_lifecycle_runs("g1", 9000, 9000).await.unwrap().is_empty());
-        // A run row left behind by a deleted bucket is forgotten.
+        // Deleting the bucket ends its runs; the name made again has none.
         meta.set_lifecycle("b", Some(rules())).await.unwrap();
+        assert!(
+            meta.claim_lifecycle_run("b", "g1", 9000, 9000, 9500)
+                .await
+                .unwrap()
+                .is_some()
+        );
         meta.delete_bucket("b").await.unwrap();
-        meta.forget_lifecycle_run("b").await.unwrap();
+        assert!(!meta.lifecycle_progress("b", "g1", "k1", 9500).await.unwrap());
+        bucket(&meta, "b").await;
         assert!(meta.due_lifecycle_runs("g1", 9000, 9000).await.unwrap().is_empty());
     }
 
@@ -253,70 +278,88 @@ mod tests {
         ));
     }
 
+    fn seen(kind: ExpiryKind, v: &crate::Version) -> Expiry {
+        Expiry {
+            kind,
+            modified_ms: v.modified_ms,
+            tags: v.attrs.tags.clone(),
+        }
+    }
+
     #[tokio::test]
     async fn expires_only_what_the_run_saw() {
         let (_dir, meta) = test_store().await;
         bucket(&meta, "b").await;
+        let b = meta.bucket("b").await.unwrap();
         meta.begin_blob("aa01", "b").await.unwrap();
         let v1 = meta
             .commit_object(&new_version("b", "k", "aa01"), &Condition::None)
             .await
             .unwrap();
         // The key was written again since the run looked: not expired.
-        let stale = Expiry::Current {
+        let stale = Expiry {
             modified_ms: v1.modified_ms - 1,
+            ..seen(ExpiryKind::Current, &v1)
         };
-        assert_eq!(meta.expire("b", "k", NULL_VERSION, stale, "o").await.unwrap(), None);
-        let seen = Expiry::Current {
-            modified_ms: v1.modified_ms,
-        };
-        let gone = meta.expire("b", "k", NULL_VERSION, seen, "o").await.unwrap().unwrap();
+        assert_eq!(meta.expire(&b, "k", NULL_VERSION, &stale).await.unwrap(), None);
+        // Nor if it was retagged (rules may choose by tags).
+        let mut retagged = seen(ExpiryKind::Current, &v1);
+        retagged.tags.insert("class".into(), "tmp".into());
+        assert_eq!(meta.expire(&b, "k", NULL_VERSION, &retagged).await.unwrap(), None);
+        let current = seen(ExpiryKind::Current, &v1);
+        let gone = meta.expire(&b, "k", NULL_VERSION, &current).await.unwrap().unwrap();
         assert!(!gone.delete_marker);
         assert!(matches!(meta.object("b", "k").await, Err(Error::NoSuchKey)));
         assert_eq!(
-            meta.expire("b", "k", NULL_VERSION, seen, "o").await.unwrap(),
+            meta.expire(&b, "k", NULL_VERSION, &current).await.unwrap(),
             None,
             "twice"
         );
 
-        // With versioning: a delete marker, then the lone marker goes, the noncurrent version
-        // first.
+        // With versioning: a delete marker; the noncurrent version, then the lone marker go.
         meta.set_versioning("b", Versioning::Enabled).await.unwrap();
         meta.begin_blob("aa02", "b").await.unwrap();
         let v2 = meta
             .commit_object(&new_version("b", "v", "aa02"), &Condition::None)
             .await
             .unwrap();
-        let what = Expiry::Current {
-            modified_ms: v2.modified_ms,
-        };
-        let marker = meta.expire("b", "v", &v2.version_id, what, "o").await.unwrap().unwrap();
+        let marker = meta
+            .expire(&b, "v", &v2.version_id, &seen(ExpiryKind::Current, &v2))
+            .await
+            .unwrap()
+            .unwrap();
         assert!(marker.delete_marker);
-        let marker_id = marker.version_id.unwrap();
-        assert_eq!(
-            meta.expire("b", "v", &marker_id, Expiry::LoneMarker, "o")
-                .await
-                .unwrap(),
-            None
-        );
-        assert_eq!(
-            meta.expire("b", "v", &marker_id, Expiry::Noncurrent, "o")
-                .await
-                .unwrap(),
-            None
-        );
-        let old = meta
-            .expire("b", "v", &v2.version_id, Expiry::Noncurrent, "o")
+        let marker = meta
+            .object_version("b", "v", marker.version_id.as_deref())
             .await
             .unwrap();
-        assert!(old.is_some());
-        assert!(
-            meta.expire("b", "v", &marker_id, Expiry::LoneMarker, "o")
-                .await
-                .unwrap()
-                .is_some()
+        let lone = seen(ExpiryKind::LoneMarker, &marker);
+        assert_eq!(meta.expire(&b, "v", &marker.version_id, &lone).await.unwrap(), None);
+        let as_noncurrent = seen(ExpiryKind::Noncurrent, &marker);
+        assert_eq!(
+            meta.expire(&b, "v", &marker.version_id, &as_noncurrent).await.unwrap(),
+            None
         );
+        let old = seen(ExpiryKind::Noncurrent, &v2);
+        assert!(meta.expire(&b, "v", &v2.version_id, &old).await.unwrap().is_some());
+        assert!(meta.expire(&b, "v", &marker.version_id, &lone).await.unwrap().is_some());
         let page = meta.list_versions("b", "v", None, "", None, 10).await.unwrap();
         assert!(page.entries.is_empty());
+
+        // A bucket made again under the name is not the run's.
+        meta.begin_blob("aa03", "b").await.unwrap();
+        let v3 = meta
+            .commit_object(&new_version("b", "w", "aa03"), &Condition::None)
+            .await
+            .unwrap();
+        let other = crate::Bucket {
+            incarnation: "an earlier one".into(),
+            ..b.clone()
+        };
+        let r = meta
+            .expire(&other, "w", &v3.version_id, &seen(ExpiryKind::Current, &v3))
+            .await;
+        assert!(matches!(r, Err(Error::NoSuchBucket)));
+        assert!(meta.object("b", "w").await.is_ok());
     }
 }

@@ -395,8 +395,8 @@ impl Shard {
 }
 
 impl Shard {
-    /// A lifecycle expiration of version `version_id` of `key`, if it is still what `what`
-    /// says (a run saw it so; a client may have changed the key since): `None` when it is not.
+    /// A lifecycle expiration of version `version_id` of `key`, if it is still what the run
+    /// saw (`what`; a client may have changed it since): `None` when it is not, or is gone.
     /// Locked versions are never removed (`LockError::Protected`).
     pub(crate) async fn expire(
         &self,
@@ -404,7 +404,7 @@ impl Shard {
         bucket: &str,
         key: &str,
         version_id: &str,
-        what: Expiry,
+        what: &Expiry,
         owner: &str,
     ) -> Result<Option<Deleted>> {
         let (bucket, key, version_id, owner) = (
@@ -413,7 +413,7 @@ impl Shard {
             version_id.to_owned(),
             owner.to_owned(),
         );
-        let (backend, incarnation) = (self.backend, route.incarnation.clone());
+        let (backend, incarnation, what) = (self.backend, route.incarnation.clone(), what.clone());
         self.write(Box::new(move |conn| {
             let (bucket, key, version_id, owner, incarnation) = (
                 bucket.clone(),
@@ -422,30 +422,43 @@ impl Shard {
                 owner.clone(),
                 incarnation.clone(),
             );
+            let what = what.clone();
             Box::pin(async move {
                 let versioning = hold_bucket(&mut *conn, backend, &bucket, &incarnation)
                     .await?
                     .versioning;
-                let now = now_ms();
-                let Some(latest) = latest_locked(conn, backend, &bucket, &key).await? else {
+                let row = sqlx::query(&format!(
+                    "SELECT is_latest, delete_marker, modified_ms, attrs FROM versions
+                     WHERE bucket = $1 AND key = $2 AND version_id = $3{}",
+                    Lock::Update.sql(backend)
+                ))
+                .bind(&bucket)
+                .bind(&key)
+                .bind(&version_id)
+                .fetch_optional(&mut *conn)
+                .await?;
+                let Some(row) = row else { return Ok(None) };
+                let latest = row.try_get::<i64, _>("is_latest")? != 0;
+                let marker = row.try_get::<i64, _>("delete_marker")? != 0;
+                let attrs: ObjectAttrs = serde_json::from_str(&row.try_get::<String, _>("attrs")?)?;
+                // Written again (a `null` version replaced) or retagged since the run looked.
+                if row.try_get::<i64, _>("modified_ms")? != what.modified_ms || attrs.tags != what.tags {
                     return Ok(None);
-                };
-                let is_latest = latest.version_id == version_id;
-                let still = match what {
-                    Expiry::Current { modified_ms } => {
-                        is_latest && !latest.delete_marker && latest.modified_ms == modified_ms
-                    }
-                    Expiry::Noncurrent => !is_latest,
-                    Expiry::LoneMarker => {
+                }
+                let still = match what.kind {
+                    ExpiryKind::Current => latest && !marker,
+                    ExpiryKind::Noncurrent => !latest,
+                    ExpiryKind::LoneMarker => {
                         let others = "SELECT 1 FROM versions WHERE bucket = $1 AND key = $2 AND is_latest = 0";
-                        is_latest && latest.delete_marker && !Meta::exists(conn, others, &[&bucket, &key]).await?
+                        latest && marker && !Meta::exists(conn, others, &[&bucket, &key]).await?
                     }
                 };
                 if !still {
                     return Ok(None);
                 }
-                let deleted = match what {
-                    Expiry::Current { .. } if versioning != Versioning::Unversioned => {
+                let now = now_ms();
+                let deleted = match what.kind {
+                    ExpiryKind::Current if versioning != Versioning::Unversioned => {
                         add_delete_marker(conn, backend, &bucket, &key, versioning, owner, now).await?
                     }
                     _ => remove_named_version(conn, backend, &bucket, &key, &version_id, now, false).await?,
@@ -457,13 +470,24 @@ impl Shard {
     }
 }
 
-/// What a lifecycle run expires: the current version (written at `modified_ms`), a noncurrent
-/// version, or a delete marker that is its key's only version.
+/// What a lifecycle run expires: the current version, a noncurrent version, or a delete
+/// marker that is its key's only version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Expiry {
-    Current { modified_ms: i64 },
+pub enum ExpiryKind {
+    Current,
     Noncurrent,
     LoneMarker,
+}
+
+/// A lifecycle expiration as the run decided it, with what it saw of the version: the store
+/// expires the version only if it is still so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expiry {
+    pub kind: ExpiryKind,
+    /// When the version was written.
+    pub modified_ms: i64,
+    /// Its tags (rules may choose by them).
+    pub tags: BTreeMap<String, String>,
 }
 
 /// DeleteObject without a version id in a bucket with versioning: a delete marker (owned by
@@ -616,7 +640,6 @@ pub(crate) struct Latest {
     etag: String,
     delete_marker: bool,
     seq: i64,
-    modified_ms: i64,
 }
 
 /// The key's latest version, locked: writes of one key serialize on it, a second waiting for
@@ -624,7 +647,7 @@ pub(crate) struct Latest {
 /// the second fails (`versions_latest` is unique) and is run again.
 async fn latest_locked(conn: &mut AnyConnection, backend: Backend, bucket: &str, key: &str) -> Result<Option<Latest>> {
     let row = sqlx::query(&format!(
-        "SELECT version_id, etag, delete_marker, seq, modified_ms FROM versions
+        "SELECT version_id, etag, delete_marker, seq FROM versions
          WHERE bucket = $1 AND key = $2 AND is_latest = 1{}",
         Lock::Update.sql(backend)
     ))
@@ -641,7 +664,6 @@ async fn latest_locked(conn: &mut AnyConnection, backend: Backend, bucket: &str,
             etag: row.try_get("etag")?,
             delete_marker: row.try_get::<i64, _>("delete_marker")? != 0,
             seq: row.try_get("seq")?,
-            modified_ms: row.try_get("modified_ms")?,
         })
     })
     .transpose()

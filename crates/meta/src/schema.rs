@@ -156,12 +156,13 @@ const TABLES: &[&str] = &[
 ];
 
 /// The catalog's lifecycle runs, one per bucket with a lifecycle configuration
-/// (`crate::lifecycle`): who holds the run and until when, where it is (the last key done), and
-/// the start of the last day whose run finished.
+/// (`crate::lifecycle`): who holds the run and until when, the day it is for (a day's start)
+/// and where it is (the last key done), and the last day whose run finished.
 const LIFECYCLE_RUNS: &str = "CREATE TABLE IF NOT EXISTS lifecycle_runs (
         bucket TEXT PRIMARY KEY,
         holder TEXT NOT NULL DEFAULT '',
         lease_until_ms BIGINT NOT NULL DEFAULT 0,
+        run_day_ms BIGINT NOT NULL DEFAULT 0,
         cursor TEXT NOT NULL DEFAULT '',
         done_day_ms BIGINT NOT NULL DEFAULT 0)";
 

@@ -260,9 +260,10 @@ impl Rule {
                 "'DaysAfterInitiation' for AbortIncompleteMultipartUpload action must be a positive integer".into(),
             ));
         }
-        if self.abort_upload_days.is_some() && !self.filter.tags.is_empty() {
+        // An upload has no tags or size yet: such a filter could not be honoured.
+        if self.abort_upload_days.is_some() && !self.filter.by_prefix_only() {
             return Err(E::InvalidRequest(
-                "AbortIncompleteMultipartUpload cannot be specified with Tags.".into(),
+                "AbortIncompleteMultipartUpload cannot be specified with Tags or object size filters.".into(),
             ));
         }
         if let (Some(gt), Some(lt)) = (self.filter.size_greater_than, self.filter.size_less_than)
@@ -339,6 +340,15 @@ mod tests {
             ..bare.clone()
         };
         assert!(matches!(config(vec![abort]), Err(E::InvalidRequest(_))));
+        let abort_sized = Rule {
+            abort_upload_days: Some(1),
+            filter: Filter {
+                size_greater_than: Some(1 << 30),
+                ..Filter::default()
+            },
+            ..bare.clone()
+        };
+        assert!(matches!(config(vec![abort_sized]), Err(E::InvalidRequest(_))));
         let marker = Rule {
             expiration: Some(Expiration::ExpiredDeleteMarker),
             filter: tagged,

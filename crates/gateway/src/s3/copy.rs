@@ -188,7 +188,7 @@ pub async fn copy_object(gw: &Gateway, req: S3Request<CopyObjectInput>) -> Resul
         copy_object_result: Some(result),
         version_id: version.shown_id(),
         copy_source_version_id: src.shown_id(),
-        expiration: super::lifecycle::expiration(gw, &bucket, &version).await?,
+        expiration: super::lifecycle::expiration(gw, &bucket, &version).await,
         ..Default::default()
     }))
 }

@@ -313,7 +313,7 @@ pub async fn get_object(gw: &Gateway, req: S3Request<GetObjectInput>) -> Result<
     let body = gw.read(&plan.version.pieces, plan.span.clone()).await?;
     let body = futures::TryStreamExt::map_err(body, std::io::Error::other);
     let mut out = object_output!(GetObjectOutput, plan, i.part_number);
-    out.expiration = super::lifecycle::expiration(gw, &bucket, &plan.version).await?;
+    out.expiration = super::lifecycle::expiration(gw, &bucket, &plan.version).await;
     out.body = Some(StreamingBlob::wrap(body));
     let tags = plan.version.attrs.tags.len();
     out.tag_count = (tags > 0).then(|| i32::try_from(tags).unwrap_or(i32::MAX));
@@ -341,7 +341,7 @@ pub async fn head_object(gw: &Gateway, req: S3Request<HeadObjectInput>) -> Resul
     let i = &req.input;
     let plan = plan(gw, &read_of!(i)).await?;
     let mut out = object_output!(HeadObjectOutput, plan, i.part_number);
-    out.expiration = super::lifecycle::expiration(gw, &bucket, &plan.version).await?;
+    out.expiration = super::lifecycle::expiration(gw, &bucket, &plan.version).await;
     Ok(S3Response::with_status(out, status(&plan)))
 }
 

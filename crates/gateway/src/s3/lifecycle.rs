@@ -4,6 +4,7 @@
 
 use osg_model::Lifecycle;
 use osg_model::lifecycle::{Expiration, Filter, NoncurrentExpiration, Rule, Subject};
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, s3_error};
 
@@ -254,34 +255,32 @@ pub async fn delete_bucket_lifecycle(
     ))
 }
 
+/// The lifecycle day (cached as the gateway caches buckets).
+async fn day_ms(gw: &Gateway) -> Result<i64> {
+    let value = gw.dir.property(crate::lifecycle::DAY_PROPERTY).await?;
+    Ok(crate::lifecycle::day_ms(value.as_deref()))
+}
+
 /// The `x-amz-expiration` answer for `version` of a key in `bucket`, if it is the current
-/// version: when the earliest rule that applies expires it, and that rule's id.
-pub async fn expiration(
-    gw: &Gateway,
-    bucket: &osg_meta::Bucket,
-    version: &osg_meta::Version,
-) -> Result<Option<String>> {
-    let Some(lifecycle) = bucket
+/// version: when the earliest rule that applies expires it, and that rule's id. Never fails:
+/// the write or read it goes with is done.
+pub async fn expiration(gw: &Gateway, bucket: &osg_meta::Bucket, version: &osg_meta::Version) -> Option<String> {
+    let lifecycle = bucket
         .config
         .lifecycle()
-        .filter(|_| version.latest && !version.delete_marker)
-    else {
-        return Ok(None);
-    };
+        .filter(|_| version.latest && !version.delete_marker)?;
     let subject = Subject {
         key: &version.key,
         size: version.size,
         tags: &version.attrs.tags,
     };
-    let day_ms = crate::lifecycle::day_ms(&gw.meta).await?;
-    let Some((at, rule)) = lifecycle.current_expiry(&subject, version.modified_ms, day_ms) else {
-        return Ok(None);
-    };
-    Ok(Some(format!(
-        "expiry-date=\"{}\", rule-id=\"{}\"",
-        http_date(at)?,
-        rule.replace('"', "%22")
-    )))
+    let day = day_ms(gw)
+        .await
+        .inspect_err(|e| tracing::warn!(error = %e, "x-amz-expiration left out"))
+        .ok()?;
+    let (at, rule) = lifecycle.current_expiry(&subject, version.modified_ms, day)?;
+    let rule = utf8_percent_encode(rule, NON_ALPHANUMERIC);
+    Some(format!("expiry-date=\"{}\", rule-id=\"{rule}\"", http_date(at)))
 }
 
 /// The `x-amz-abort-date` and `x-amz-abort-rule-id` answers of CreateMultipartUpload.
@@ -289,22 +288,28 @@ pub async fn abort_date(
     gw: &Gateway,
     bucket: &osg_meta::Bucket,
     upload: &osg_meta::Upload,
-) -> Result<(Option<Timestamp>, Option<String>)> {
+) -> (Option<Timestamp>, Option<String>) {
     let Some(lifecycle) = bucket.config.lifecycle() else {
-        return Ok((None, None));
+        return (None, None);
     };
-    let day_ms = crate::lifecycle::day_ms(&gw.meta).await?;
-    Ok(match lifecycle.upload_abort(&upload.key, upload.initiated_ms, day_ms) {
+    let Ok(day) = day_ms(gw)
+        .await
+        .inspect_err(|e| tracing::warn!(error = %e, "x-amz-abort-date left out"))
+    else {
+        return (None, None);
+    };
+    match lifecycle.upload_abort(&upload.key, upload.initiated_ms, day) {
         Some((at, rule)) => (Some(timestamp(at)), Some(rule.to_owned())),
         None => (None, None),
-    })
+    }
 }
 
-fn http_date(ms: i64) -> Result<String> {
+/// An HTTP date (`Fri, 23 Dec 2012 00:00:00 GMT`).
+fn http_date(ms: i64) -> String {
     let date =
         time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000)).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     let format = time::macros::format_description!(
         "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
     );
-    Ok(date.format(&format).map_err(|e| s3_error!(InternalError, "{e}"))?)
+    date.format(&format).unwrap_or_default()
 }

@@ -83,7 +83,7 @@ pub async fn create_multipart_upload(
     attrs.multipart_checksum = multipart_checksum::chosen(i.checksum_algorithm.as_ref(), i.checksum_type.as_ref())?;
     let upload = gw.meta.create_upload(&i.bucket, &i.key, &attrs, &owner).await?;
     let (algorithm, kind) = checksum_choice(&upload);
-    let (abort_date, abort_rule_id) = super::lifecycle::abort_date(gw, &bucket, &upload).await?;
+    let (abort_date, abort_rule_id) = super::lifecycle::abort_date(gw, &bucket, &upload).await;
     Ok(S3Response::new(CreateMultipartUploadOutput {
         bucket: Some(i.bucket),
         key: Some(i.key),
@@ -167,7 +167,7 @@ pub async fn complete_multipart_upload(
             location: Some(format!("/{}/{}", version.bucket, version.key)),
             checksum_type: kind.map(|c| ChecksumType::from(c.kind.as_str().to_owned())),
             version_id: version.shown_id(),
-            expiration: super::lifecycle::expiration(gw, &bucket, &version).await?,
+            expiration: super::lifecycle::expiration(gw, &bucket, &version).await,
         },
         checksum::to_dto(&version.attrs.checksums)
     )))

@@ -146,24 +146,25 @@ async fn configurations_are_checked_as_s3_checks_them() {
         put_config(&c, &b, transition).await,
         Err(("NotImplemented".into(), 501))
     );
+    // An upload has no tags or size yet: aborting by them cannot be honoured.
     let tagged = LifecycleRuleFilter::builder()
         .tag(Tag::builder().key("k").value("v").build().unwrap())
         .build();
-    let abort_tagged = vec![
-        rule("r", "")
-            .filter(tagged)
-            .abort_incomplete_multipart_upload(
-                AbortIncompleteMultipartUpload::builder()
-                    .days_after_initiation(1)
-                    .build(),
-            )
-            .build()
-            .unwrap(),
-    ];
-    assert_eq!(
-        put_config(&c, &b, abort_tagged).await,
-        Err(("InvalidRequest".into(), 400))
-    );
+    let sized = LifecycleRuleFilter::builder().object_size_greater_than(1 << 20).build();
+    for filter in [tagged, sized] {
+        let abort = vec![
+            rule("r", "")
+                .filter(filter)
+                .abort_incomplete_multipart_upload(
+                    AbortIncompleteMultipartUpload::builder()
+                        .days_after_initiation(1)
+                        .build(),
+                )
+                .build()
+                .unwrap(),
+        ];
+        assert_eq!(put_config(&c, &b, abort).await, Err(("InvalidRequest".into(), 400)));
+    }
     // The rule-level Prefix is deprecated, and S3 takes it only without a Filter.
     #[allow(deprecated)]
     let both = vec![
@@ -362,6 +363,8 @@ async fn noncurrent_versions_and_lone_delete_markers_expire() {
         versions_of(&c, &b, "k/").await.len() == 2
     })
     .await;
+    // Days later the current version and the newest noncurrent one are still there.
+    tokio::time::sleep(Duration::from_secs(2 * DAY)).await;
     let left: Vec<String> = versions_of(&c, &b, "k/").await.into_iter().map(|(id, _)| id).collect();
     assert_eq!(
         left,
@@ -409,6 +412,17 @@ async fn lifecycle_never_removes_a_locked_version() {
         .await
         .unwrap();
     let locked = locked.version_id().unwrap().to_owned();
+    let retained = c
+        .put_object()
+        .bucket(&b)
+        .key("retained")
+        .body(ByteStream::from_static(b"governed"))
+        .object_lock_mode(aws_sdk_s3::types::ObjectLockMode::Governance)
+        .object_lock_retain_until_date(DateTime::from(std::time::SystemTime::now() + Duration::from_secs(3600)))
+        .send()
+        .await
+        .unwrap();
+    let retained = retained.version_id().unwrap().to_owned();
     // The current version expires as a delete marker (that removes nothing) ...
     eventually(3, "a delete marker on the held object", || async {
         versions_of(&c, &b, "held").await.iter().any(|(_, marker)| *marker)
@@ -425,6 +439,12 @@ async fn lifecycle_never_removes_a_locked_version() {
         .await
         .unwrap();
     assert_eq!(got.body.collect().await.unwrap().into_bytes().as_ref(), b"evidence");
+    let versions = versions_of(&c, &b, "retained").await;
+    assert!(versions.iter().any(|(_, marker)| *marker), "{versions:?}");
+    assert!(
+        versions.iter().any(|(id, _)| *id == retained),
+        "GOVERNANCE retention holds too"
+    );
     // Released, it goes at the next run.
     c.put_object_legal_hold()
         .bucket(&b)

@@ -6,7 +6,6 @@ use crate::common::*;
 const ACCESS_KEY: &str = "AKOPSTEST00000000000";
 const SECRET_KEY: &str = "ops-test-secret-key-00000000000000000000";
 
-/// The value of the sample `name{labels}` in a Prometheus text page.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_and_json_access_log() {
     let dir = tempfile::tempdir().unwrap();
