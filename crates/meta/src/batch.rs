@@ -21,8 +21,9 @@ use crate::{Error, Piece, Result, Version, Versioning};
 /// More let writers arriving meanwhile start small batches of their own, and lose PostgreSQL
 /// more per commit than they gain (measured: `scripts/bench-cluster`).
 const SLOTS: usize = 2;
-/// Most writes in one batch: each commit is a subtransaction, and PostgreSQL keeps up to 64 of
-/// a transaction's in shared memory before every snapshot gets slower.
+/// Most writes in one batch: a batch run again with its commits isolated makes each a
+/// subtransaction, and PostgreSQL keeps up to 64 of a transaction's in shared memory before
+/// every snapshot gets slower.
 const MAX_BATCH: usize = 48;
 
 /// A write that goes into batches: how a batch of them runs.
@@ -248,7 +249,16 @@ impl Batched for Commit {
     type Output = Version;
 
     async fn run(pool: &AnyPool, batch: &[&Self]) -> Result<Vec<Outcome<Version>>> {
-        let outcomes = call(pool, "SELECT osg_commit_objects($1)", batch).await?;
+        // Commits rarely fail (a racing first write of a key, a lost blob lease): a batch runs
+        // whole, and only one that failed runs again with each commit isolated, which costs a
+        // subtransaction per commit.
+        let outcomes = match call(pool, "SELECT osg_commit_objects($1, false)", batch).await {
+            Ok(outcomes) => outcomes,
+            Err(Error::Db(sqlx::Error::Database(_))) => {
+                call(pool, "SELECT osg_commit_objects($1, true)", batch).await?
+            }
+            Err(e) => return Err(e),
+        };
         Ok(batch
             .iter()
             .zip(outcomes)

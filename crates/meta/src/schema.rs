@@ -252,7 +252,6 @@ DECLARE
     vid TEXT;
     cur RECORD;
     existed BOOLEAN;
-    latest_now BOOLEAN;
     next_seq BIGINT;
     gone RECORD;
     piece RECORD;
@@ -288,14 +287,14 @@ BEGIN
     SELECT version_id, etag, delete_marker, seq INTO cur FROM versions
         WHERE bucket = p_bucket AND key = p_key AND is_latest = 1 FOR UPDATE;
     existed := FOUND;
-    IF existed THEN
-        next_seq := cur.seq + 1;
-    ELSE
-        -- One look at the key's versions: its next seq, and whether a lock waited for ended
-        -- with the row no longer latest and the new latest one unseen (run the write again).
-        SELECT COALESCE(MAX(seq), 0) + 1, COALESCE(bool_or(is_latest = 1), false) INTO next_seq, latest_now
-            FROM versions WHERE bucket = p_bucket AND key = p_key;
-        IF latest_now THEN
+    -- A key without a latest version has no versions. A lock waited for may also have ended
+    -- with the row no longer latest and the new latest version unseen: the insert below then
+    -- collides with it on `versions_latest` and the write is run again, but If-Match must
+    -- not answer NoSuchKey first.
+    next_seq := CASE WHEN existed THEN cur.seq + 1 ELSE 1 END;
+    IF NOT existed AND p_condition = 'etag' THEN
+        PERFORM 1 FROM versions WHERE bucket = p_bucket AND key = p_key AND is_latest = 1;
+        IF FOUND THEN
             RAISE EXCEPTION USING ERRCODE = '40001', MESSAGE = 'the latest version changed';
         END IF;
     END IF;
@@ -373,7 +372,7 @@ END $$"#;
 /// deadlock one another. Answers
 /// a JSON array of outcomes in the batch's order: `osg_commit_object`'s, or `error SQLSTATE
 /// message`.
-const COMMIT_OBJECTS: &str = r#"CREATE OR REPLACE FUNCTION osg_commit_objects(p_batch TEXT) RETURNS TEXT
+const COMMIT_OBJECTS: &str = r#"CREATE OR REPLACE FUNCTION osg_commit_objects(p_batch TEXT, p_isolated BOOLEAN) RETURNS TEXT
     LANGUAGE plpgsql AS $$
 DECLARE
     held RECORD;
@@ -391,13 +390,20 @@ BEGIN
                  size BIGINT, etag TEXT, modified_ms BIGINT, parts_count BIGINT, attrs TEXT,
                  owner TEXT, pieces JSONB, dead_due BIGINT, lock TEXT)) WITH ORDINALITY AS b
              ORDER BY b.bucket COLLATE "C", b.key COLLATE "C", b.ordinality LOOP
-        BEGIN
+        IF p_isolated THEN
+            -- Each commit a subtransaction: one that fails is undone alone.
+            BEGIN
+                outcomes[c.ordinality] := osg_commit_object(c.bucket, c.incarnation, c.key, c.version_id,
+                    c.condition, c.expected, c.size, c.etag, c.modified_ms, c.parts_count, c.attrs,
+                    c.owner, c.pieces, c.dead_due, c.lock);
+            EXCEPTION WHEN OTHERS THEN
+                outcomes[c.ordinality] := 'error ' || SQLSTATE || ' ' || SQLERRM;
+            END;
+        ELSE
             outcomes[c.ordinality] := osg_commit_object(c.bucket, c.incarnation, c.key, c.version_id,
                 c.condition, c.expected, c.size, c.etag, c.modified_ms, c.parts_count, c.attrs,
                 c.owner, c.pieces, c.dead_due, c.lock);
-        EXCEPTION WHEN OTHERS THEN
-            outcomes[c.ordinality] := 'error ' || SQLSTATE || ' ' || SQLERRM;
-        END;
+        END IF;
     END LOOP;
     RETURN array_to_json(outcomes)::text;
 END $$"#;
@@ -446,6 +452,10 @@ pub async fn migrate(pool: &AnyPool, backend: Backend) -> Result<()> {
         )
         .execute(&mut *tx)
         .await?;
+        // Before schema 7 every commit of a batch was a subtransaction.
+        sqlx::query("DROP FUNCTION IF EXISTS osg_commit_objects(TEXT)")
+            .execute(&mut *tx)
+            .await?;
         for function in [COMMIT_OBJECT, COMMIT_OBJECTS, LEASE_BLOBS] {
             sqlx::query(function).execute(&mut *tx).await?;
         }
