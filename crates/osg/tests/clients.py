@@ -475,7 +475,7 @@ def run_checks(osg, work, endpoint, port):
             Bucket="locked", VersioningConfiguration={"Status": "Suspended"}
         )) == ("InvalidBucketState", 409)
 
-    @check("boto3 and the aws cli: lifecycle rules checked, shown and run on a shortened day")
+    @check("boto3 and the aws cli: lifecycle rules checked, shown and run on a shortened day, versioned too")
     def _():
         s3.create_bucket(Bucket="lifecycle")
         env = dict(os.environ, AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY, AWS_DEFAULT_REGION="us-east-1")
@@ -513,6 +513,28 @@ def run_checks(osg, work, endpoint, port):
         aws("delete-bucket-lifecycle", "--bucket", "lifecycle")
         assert error_code(lambda: s3.get_bucket_lifecycle_configuration(Bucket="lifecycle")) == (
             "NoSuchLifecycleConfiguration", 404)
+        # A versioned bucket: noncurrent versions expire (the newest one kept), then a delete
+        # marker left alone.
+        s3.create_bucket(Bucket="lifecycle-v")
+        s3.put_bucket_versioning(Bucket="lifecycle-v", VersioningConfiguration={"Status": "Enabled"})
+        s3.put_bucket_lifecycle_configuration(Bucket="lifecycle-v", LifecycleConfiguration={"Rules": [
+            {"ID": "old", "Status": "Enabled", "Filter": {"Prefix": "k"},
+             "NoncurrentVersionExpiration": {"NoncurrentDays": 1, "NewerNoncurrentVersions": 1}},
+            {"ID": "gone", "Status": "Enabled", "Filter": {"Prefix": "d"},
+             "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
+             "Expiration": {"ExpiredObjectDeleteMarker": True}},
+        ]})
+        ids = [s3.put_object(Bucket="lifecycle-v", Key="k", Body=b"%d" % n)["VersionId"] for n in range(3)]
+        s3.put_object(Bucket="lifecycle-v", Key="d", Body=b"deleted")
+        s3.delete_object(Bucket="lifecycle-v", Key="d")
+        deadline = time.monotonic() + 30
+        while True:
+            listed = json.loads(aws("list-object-versions", "--bucket", "lifecycle-v"))
+            left = [v["VersionId"] for v in listed.get("Versions", [])]
+            if left == [ids[2], ids[1]] and not listed.get("DeleteMarkers"):
+                break
+            assert time.monotonic() < deadline, listed
+            time.sleep(0.2)
 
     @check("boto3 SigV2: put, get, list; wrong secret refused")
     def _():
