@@ -20,7 +20,9 @@ fn list_page() -> String {
 }
 
 /// One batch of a listing of versions, from a cursor (key, and the `seq` below which that
-/// key's versions are still to come): a range scan of `versions_order`.
+/// key's versions are still to come): a range scan of `versions_order` from `$2`, the later of
+/// the prefix and the cursor's key (the `OR` alone gives the scan no start: every page would
+/// read the bucket from its first key).
 fn versions_page() -> String {
     format!(
         "SELECT {VERSION_COLUMNS}, seq FROM versions
@@ -181,7 +183,7 @@ impl Meta {
             let want = max + 1 - page.entries.len();
             let rows = sqlx::query(&versions_page())
                 .bind(bucket)
-                .bind(prefix)
+                .bind(prefix.max(cursor.key.as_str()))
                 .bind(&cursor.key)
                 .bind(cursor.seq)
                 .bind(i64::try_from(want).unwrap_or(i64::MAX))
