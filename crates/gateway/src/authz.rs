@@ -124,7 +124,9 @@ fn need(op: &str) -> Need {
         "GetBucketEncryption" => "s3:GetEncryptionConfiguration",
         "PutBucketEncryption" | "DeleteBucketEncryption" => "s3:PutEncryptionConfiguration",
         "GetBucketTagging" => "s3:GetBucketTagging",
-        "PutBucketTagging" | "DeleteBucketTagging" => "s3:PutBucketTagging",
+        // PutBucketTagging is authorized in its hook, with the body's tags as condition keys.
+        "PutBucketTagging" => return Need::Deferred,
+        "DeleteBucketTagging" => "s3:PutBucketTagging",
         "GetBucketWebsite" => "s3:GetBucketWebsite",
         "PutBucketWebsite" => "s3:PutBucketWebsite",
         "DeleteBucketWebsite" => "s3:DeleteBucketWebsite",
@@ -388,6 +390,35 @@ impl S3Access for Access {
         };
         authorize(&self.dir, auth.caller.as_ref(), action, &target, &context).await
     }
+
+    /// PutBucketTagging's tags are in its body: authorized here, with `aws:RequestTag/KEY` and
+    /// `aws:TagKeys` from the body's TagSet.
+    async fn put_bucket_tagging(&self, req: &mut s3s::S3Request<s3s::dto::PutBucketTaggingInput>) -> S3Result<()> {
+        let Some(auth) = req.extensions.get::<Authorized>() else {
+            return Err(s3_error!(AccessDenied));
+        };
+        let Some(bucket) = &auth.bucket else { return Ok(()) };
+        let mut context = auth.context.clone();
+        let tags: Vec<(String, String)> = req
+            .input
+            .tagging
+            .tag_set
+            .iter()
+            .map(|t| (t.key.clone().unwrap_or_default(), t.value.clone().unwrap_or_default()))
+            .collect();
+        set_tags(&mut context, "aws:RequestTag", &tags);
+        context.set_all("aws:TagKeys", tags.into_iter().map(|(k, _)| k).collect());
+        let resource = resource_arn(Some(&bucket.name), None);
+        let target = Target::new(Some(bucket), None, &resource);
+        authorize(
+            &self.dir,
+            auth.caller.as_ref(),
+            "s3:PutBucketTagging",
+            &target,
+            &context,
+        )
+        .await
+    }
 }
 
 /// Authorizes a change to an object's lock once its body is parsed: `action` (its version
@@ -438,16 +469,21 @@ fn set_retention_keys(context: &mut Context, mode: Option<&str>, until_ms: Optio
 
 /// `s3:RequestObjectTag/KEY` and `s3:RequestObjectTagKeys` for the tags a request sets.
 pub fn set_request_tags(context: &mut Context, tags: Vec<(String, String)>) {
+    set_tags(context, "s3:RequestObjectTag", &tags);
+    context.set_all("s3:RequestObjectTagKeys", tags.into_iter().map(|(k, _)| k).collect());
+}
+
+/// `PREFIX/KEY` for each of `tags`.
+fn set_tags(context: &mut Context, prefix: &str, tags: &[(String, String)]) {
     // Condition keys are case-insensitive and tag keys are not: tags whose keys differ only
     // in case give their key every value, so a condition on one sees the other's too.
     let mut by_key: HashMap<String, Vec<String>> = HashMap::new();
-    for (k, v) in &tags {
+    for (k, v) in tags {
         by_key.entry(k.to_ascii_lowercase()).or_default().push(v.clone());
     }
     for (k, values) in by_key {
-        context.set_all(&format!("s3:RequestObjectTag/{k}"), values);
+        context.set_all(&format!("{prefix}/{k}"), values);
     }
-    context.set_all("s3:RequestObjectTagKeys", tags.into_iter().map(|(k, _)| k).collect());
 }
 
 /// `arn:aws:s3:::bucket`, `arn:aws:s3:::bucket/key`, or `*` for requests on no bucket.
@@ -526,11 +562,21 @@ pub async fn authorize(
     let bucket_policy = bucket.and_then(|b| dir.bucket_policy(b));
     // s3:ExistingObjectTag/KEY costs a lookup of the object, so only when a policy asks.
     let mut context = std::borrow::Cow::Borrowed(context);
-    let wants_tags = identity_policies
-        .iter()
-        .chain(bucket_policy.as_deref())
-        .any(|p| p.uses_condition_key("s3:ExistingObjectTag/"));
-    if let (true, Some(b), Some(key)) = (wants_tags, bucket, target.key)
+    let uses = |prefix: &str| {
+        identity_policies
+            .iter()
+            .chain(bucket_policy.as_deref())
+            .any(|p| p.uses_condition_key(prefix))
+    };
+    // The bucket's tags, for a request on the bucket or its objects (AWS's ABAC for general
+    // purpose buckets, always on here).
+    if let Some(b) = bucket
+        && uses("aws:ResourceTag/")
+    {
+        let tags: Vec<_> = b.config.tags().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        set_tags(context.to_mut(), "aws:ResourceTag", &tags);
+    }
+    if let (true, Some(b), Some(key)) = (uses("s3:ExistingObjectTag/"), bucket, target.key)
         && let Some(version) = target_version(dir.meta(), b, key, target).await
     {
         for (k, v) in &version.attrs.tags {

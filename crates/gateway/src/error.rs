@@ -124,6 +124,7 @@ fn model_error(e: osg_model::ConfigError) -> S3Error {
                 L::Transition(why) => s3_error!(NotImplemented, "{why}"),
             }
         }
+        C::Tags(e) => s3_error!(InvalidTag, "{e}"),
         C::PublicPolicyBlocked => s3_error!(
             AccessDenied,
             "Public policies are blocked by this bucket's Public Access Block."

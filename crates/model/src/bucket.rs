@@ -2,7 +2,7 @@
 //! Kept as one document whose changes go through the methods here, so that a combination S3
 //! forbids (an ACL granting others while ACLs are off, a public ACL under BlockPublicAcls, a
 //! public policy under BlockPublicPolicy) cannot be stored, whichever API asks for it. Later
-//! settings (versioning, Object Lock, CORS, lifecycle, tags, quotas) join it as fields.
+//! settings (lifecycle, tags, CORS, encryption) join it as fields.
 
 use osg_policy::acl::Acl;
 use osg_policy::{Kind, Policy};
@@ -87,6 +87,9 @@ pub enum ConfigError {
     /// A lifecycle configuration S3 would refuse.
     #[error(transparent)]
     Lifecycle(#[from] crate::LifecycleError),
+    /// A tag set S3 would refuse.
+    #[error(transparent)]
+    Tags(#[from] crate::TagError),
     /// A stored document this binary cannot read.
     #[error("bucket configuration: {0}")]
     Format(String),
@@ -106,6 +109,8 @@ pub struct BucketConfig {
     policy: Option<String>,
     /// Lifecycle rules; set only through [`BucketConfig::set_lifecycle`], which checks them.
     lifecycle: Option<crate::Lifecycle>,
+    /// The bucket's tags; set only through [`BucketConfig::set_tags`], which checks them.
+    tags: crate::Tags,
 }
 
 /// The stored document: the configuration and its format.
@@ -211,6 +216,18 @@ impl BucketConfig {
     /// Sets the lifecycle configuration, checked as S3 checks it (`None` removes it).
     pub fn set_lifecycle(&mut self, lifecycle: Option<crate::Lifecycle>) -> Result<(), ConfigError> {
         self.lifecycle = lifecycle.map(crate::Lifecycle::validated).transpose()?;
+        Ok(())
+    }
+
+    /// The bucket's tags (empty when none are set).
+    #[must_use]
+    pub fn tags(&self) -> &crate::Tags {
+        &self.tags
+    }
+
+    /// Replaces the bucket's tags with `pairs`, checked as S3 checks a bucket's tag set.
+    pub fn set_tags(&mut self, pairs: impl IntoIterator<Item = (String, String)>) -> Result<(), ConfigError> {
+        self.tags = crate::tags::tag_set(pairs, crate::TagScope::Bucket)?;
         Ok(())
     }
 

@@ -14,6 +14,7 @@ pub mod lock;
 pub mod names;
 pub mod object;
 pub mod provider;
+pub mod tags;
 pub mod versioning;
 
 pub use self::blob::BlobId;
@@ -22,4 +23,5 @@ pub use self::lifecycle::{Lifecycle, LifecycleError};
 pub use self::lock::{LockConfig, LockError, Retention, RetentionMode, VersionLock};
 pub use self::object::{ChecksumType, MultipartChecksum, NewVersion, ObjectAttrs, Piece, Version};
 pub use self::provider::ProviderRecord;
+pub use self::tags::{TagError, TagScope, Tags};
 pub use self::versioning::{NULL_VERSION, Versioning, VersioningError, is_version_id};

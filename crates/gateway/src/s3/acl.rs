@@ -185,11 +185,16 @@ async fn requested_acl(
 
 /// For CreateBucket: the configuration from `x-amz-object-ownership`, `x-amz-acl` and the
 /// grant headers.
-pub async fn new_bucket_config(meta: &Meta, i: &dto::CreateBucketInput, owner: &Account) -> Result<BucketConfig> {
+pub async fn new_bucket_config(
+    meta: &Meta,
+    i: &dto::CreateBucketInput,
+    owner: &Account,
+    default_ownership: Ownership,
+) -> Result<BucketConfig> {
     let ownership = match &i.object_ownership {
         Some(o) => Ownership::parse(o.as_str())
             .ok_or_else(|| s3_error!(InvalidArgument, "Invalid x-amz-object-ownership header: {}", o.as_str()))?,
-        None => Ownership::default(),
+        None => default_ownership,
     };
     let canned = i.acl.as_ref().map(dto::BucketCannedACL::as_str);
     let headers = grant_headers!(i, with_write);

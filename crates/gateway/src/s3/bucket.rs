@@ -54,7 +54,8 @@ pub async fn create_bucket(gw: &Gateway, req: S3Request<CreateBucketInput>) -> R
             .into());
         }
     };
-    let config = acl::new_bucket_config(&gw.meta, input, &caller.account).await?;
+    let ownership = gw.default_ownership().await?;
+    let config = acl::new_bucket_config(&gw.meta, input, &caller.account, ownership).await?;
     let max_buckets = gw.max_buckets_per_account().await?;
     gw.providers.ensure_ready(provider).await?;
     let new = NewBucket {
@@ -87,9 +88,30 @@ pub const PLACEMENT_PROPERTY: &str = "osg.placement-by-location-constraint";
 const MAX_BUCKETS_PROPERTY: &str = "s3.max-buckets-per-account";
 const DEFAULT_MAX_BUCKETS: i64 = 100;
 
+/// The cluster property that sets the Object Ownership of buckets created without one
+/// (BucketOwnerEnforced when unset, as in AWS).
+pub const OWNERSHIP_PROPERTY: &str = "s3.default-object-ownership";
+
 impl Gateway {
     async fn placement_by_constraint(&self) -> Result<bool> {
         Ok(self.meta.property(PLACEMENT_PROPERTY).await?.as_deref() == Some("true"))
+    }
+
+    async fn default_ownership(&self) -> Result<osg_model::Ownership> {
+        let value = self.meta.property(OWNERSHIP_PROPERTY).await?;
+        match value.as_deref().map(osg_model::Ownership::parse) {
+            None => Ok(osg_model::Ownership::default()),
+            Some(Some(ownership)) => Ok(ownership),
+            // Not a value S3 knows: no bucket is created with a guess.
+            Some(None) => {
+                tracing::error!(property = OWNERSHIP_PROPERTY, value, "not an Object Ownership");
+                Err(s3_error!(
+                    InternalError,
+                    "The cluster's default Object Ownership is misconfigured."
+                )
+                .into())
+            }
+        }
     }
 
     async fn max_buckets_per_account(&self) -> Result<i64> {

@@ -97,6 +97,9 @@ ops! {
     put_object_tagging: tagging, PutObjectTaggingInput => PutObjectTaggingOutput;
     get_object_tagging: tagging, GetObjectTaggingInput => GetObjectTaggingOutput;
     delete_object_tagging: tagging, DeleteObjectTaggingInput => DeleteObjectTaggingOutput;
+    put_bucket_tagging: tagging, PutBucketTaggingInput => PutBucketTaggingOutput;
+    get_bucket_tagging: tagging, GetBucketTaggingInput => GetBucketTaggingOutput;
+    delete_bucket_tagging: tagging, DeleteBucketTaggingInput => DeleteBucketTaggingOutput;
 }
 
 /// A store time (milliseconds) as an S3 timestamp, to the second as HTTP dates carry it.

@@ -628,3 +628,182 @@ async fn object_tags_and_tag_conditions() {
             .is_empty()
     );
 }
+
+fn tagging(pairs: &[(&str, &str)]) -> aws_sdk_s3::types::Tagging {
+    use aws_sdk_s3::types::{Tag, Tagging};
+    let tags = pairs
+        .iter()
+        .map(|(k, v)| Tag::builder().key(*k).value(*v).build().unwrap());
+    Tagging::builder().set_tag_set(Some(tags.collect())).build().unwrap()
+}
+
+/// Bucket tags: S3's limits and errors, and `aws:ResourceTag/KEY` (the bucket's tags) and
+/// `aws:RequestTag/KEY` (the tags PutBucketTagging sets) in an identity policy.
+#[tokio::test]
+async fn bucket_tags_and_resource_tag_conditions() {
+    let c = client();
+    let b = new_bucket(&c, "bucket-tags").await;
+    c.put_object()
+        .bucket(&b)
+        .key("k")
+        .body(b"abac".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_of(c.get_bucket_tagging().bucket(&b).send().await),
+        ("NoSuchTagSet".into(), 404)
+    );
+    let fifty: Vec<(String, String)> = (0..50).map(|i| (format!("k{i}"), "v".to_owned())).collect();
+    let fifty: Vec<(&str, &str)> = fifty.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    c.put_bucket_tagging()
+        .bucket(&b)
+        .tagging(tagging(&fifty))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        c.get_bucket_tagging().bucket(&b).send().await.unwrap().tag_set().len(),
+        50
+    );
+    let refused = [
+        [fifty.clone(), vec![("k50", "v")]].concat(),
+        vec![("aws:cost", "1")],
+        vec![("team", "a"), ("team", "b")],
+        vec![("", "v")],
+    ];
+    for tags in refused {
+        let r = c.put_bucket_tagging().bucket(&b).tagging(tagging(&tags)).send().await;
+        assert_eq!(error_of(r), ("InvalidTag".into(), 400), "{tags:?}");
+    }
+    // A refused set changed nothing.
+    assert_eq!(
+        c.get_bucket_tagging().bucket(&b).send().await.unwrap().tag_set().len(),
+        50
+    );
+    c.put_bucket_tagging()
+        .bucket(&b)
+        .tagging(tagging(&[("team", "blue"), ("cost", "7")]))
+        .send()
+        .await
+        .unwrap();
+    let got = c.get_bucket_tagging().bucket(&b).send().await.unwrap();
+    let mut tags: Vec<_> = got.tag_set().iter().map(|t| (t.key(), t.value())).collect();
+    tags.sort_unstable();
+    assert_eq!(tags, [("cost", "7"), ("team", "blue")]);
+
+    // A user who may read buckets tagged team=blue, and tag them only team=blue.
+    let meta = server().meta().await;
+    let account = meta.bucket(&b).await.unwrap().owner;
+    let user = meta.create_user(&account, "abac", "/").await.unwrap();
+    let policy = r#"{"Version":"2012-10-17","Statement":[
+        {"Effect":"Allow","Action":["s3:GetObject","s3:ListBucket"],
+         "Resource":["arn:aws:s3:::*","arn:aws:s3:::*/*"],
+         "Condition":{"StringEquals":{"aws:ResourceTag/team":"blue"}}},
+        {"Effect":"Allow","Action":"s3:PutBucketTagging","Resource":"arn:aws:s3:::*",
+         "Condition":{"StringEquals":{"aws:RequestTag/team":"blue"},
+                      "ForAllValues:StringEquals":{"aws:TagKeys":["team","cost"]}}}]}"#;
+    meta.put_inline_policy(&osg_meta::Owner::User(&user), "abac", policy)
+        .await
+        .unwrap();
+    let keys = meta.create_access_key(&account, Some("abac")).await.unwrap();
+    let u = client_with(&keys.0, &keys.1, None);
+    assert_eq!(get_bytes(&u, &b, "k").await, b"abac");
+    u.list_objects_v2().bucket(&b).send().await.unwrap();
+    for tags in [vec![("team", "red")], vec![("team", "blue"), ("owner", "x")]] {
+        let r = u.put_bucket_tagging().bucket(&b).tagging(tagging(&tags)).send().await;
+        assert_eq!(error_of(r), ("AccessDenied".into(), 403), "{tags:?}");
+    }
+    u.put_bucket_tagging()
+        .bucket(&b)
+        .tagging(tagging(&[("team", "blue")]))
+        .send()
+        .await
+        .unwrap();
+    // Retagged by the owner: the user's access goes with the tag.
+    c.put_bucket_tagging()
+        .bucket(&b)
+        .tagging(tagging(&[("team", "red")]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_of(u.get_object().bucket(&b).key("k").send().await),
+        ("AccessDenied".into(), 403)
+    );
+    assert_eq!(
+        error_of(u.list_objects_v2().bucket(&b).send().await),
+        ("AccessDenied".into(), 403)
+    );
+    let deleted = c.delete_bucket_tagging().bucket(&b).send().await;
+    assert!(deleted.is_ok(), "{deleted:?}");
+    assert_eq!(
+        error_of(c.get_bucket_tagging().bucket(&b).send().await),
+        ("NoSuchTagSet".into(), 404)
+    );
+    assert_eq!(
+        error_of(u.get_object().bucket(&b).key("k").send().await),
+        ("AccessDenied".into(), 403)
+    );
+}
+
+/// `s3.default-object-ownership` sets the Object Ownership of buckets created without one:
+/// ObjectWriter for sites whose clients rely on ACLs. A value S3 does not know creates nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_object_ownership_is_a_property() {
+    use aws_sdk_s3::types::{BucketCannedAcl, ObjectOwnership};
+    let dir = tempfile::tempdir().unwrap();
+    let (access, secret) = ("AKOWNERSHIP000000000", "ownership-secret");
+    let env = [("OSG_ADMIN_ACCESS_KEY", access), ("OSG_ADMIN_SECRET_KEY", secret)];
+    let (_gateway, port) = spawn_osg_anywhere("serve", dir.path(), &env);
+    let c = client_at(&format!("http://127.0.0.1:{port}"), access, secret);
+    let property = |value: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_osg"))
+            .args(["property", "set", &format!("s3.default-object-ownership={value}")])
+            .arg("--data-dir")
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    let ownership = |b: &'static str| {
+        let c = c.clone();
+        async move {
+            let got = c.get_bucket_ownership_controls().bucket(b).send().await.unwrap();
+            got.ownership_controls().unwrap().rules()[0].object_ownership().clone()
+        }
+    };
+    // Unset: as AWS, ACLs off.
+    c.create_bucket().bucket("enforced").send().await.unwrap();
+    assert_eq!(ownership("enforced").await, ObjectOwnership::BucketOwnerEnforced);
+    let r = c
+        .put_bucket_acl()
+        .bucket("enforced")
+        .acl(BucketCannedAcl::PublicRead)
+        .send()
+        .await;
+    assert_eq!(error_of(r), ("AccessControlListNotSupported".into(), 400));
+
+    property("ObjectWriter");
+    c.create_bucket().bucket("writer").send().await.unwrap();
+    assert_eq!(ownership("writer").await, ObjectOwnership::ObjectWriter);
+    c.put_bucket_acl()
+        .bucket("writer")
+        .acl(BucketCannedAcl::PublicRead)
+        .send()
+        .await
+        .unwrap();
+    // The request's own setting wins over the default.
+    c.create_bucket()
+        .bucket("asked")
+        .object_ownership(ObjectOwnership::BucketOwnerPreferred)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ownership("asked").await, ObjectOwnership::BucketOwnerPreferred);
+
+    property("ObjectWritter");
+    let r = c.create_bucket().bucket("misconfigured").send().await;
+    assert_eq!(error_of(r), ("InternalError".into(), 500));
+    assert_eq!(error_of(c.head_bucket().bucket("misconfigured").send().await).1, 404);
+}
