@@ -125,6 +125,8 @@ fn model_error(e: osg_model::ConfigError) -> S3Error {
             }
         }
         C::Tags(e) => s3_error!(InvalidTag, "{e}"),
+        C::Cors(osg_model::CorsError::Malformed(why)) => s3_error!(MalformedXML, "{why}"),
+        C::Cors(osg_model::CorsError::Invalid(why)) => s3_error!(InvalidRequest, "{why}"),
         C::PublicPolicyBlocked => s3_error!(
             AccessDenied,
             "Public policies are blocked by this bucket's Public Access Block."

@@ -35,6 +35,31 @@ impl S3Host for Domain {
     }
 }
 
+/// The bucket a request names (`BUCKET.DOMAIN`, else the path's first segment), and the rest
+/// of its path (the key, still percent-encoded; empty for the bucket itself).
+pub fn addressed<'a, B>(req: &'a http::Request<B>, domain: Option<&str>) -> Option<(String, &'a str)> {
+    let path = req.uri().path();
+    let host = req
+        .headers()
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri().authority().map(http::uri::Authority::as_str))
+        .unwrap_or_default();
+    let host = without_port(host).to_ascii_lowercase();
+    let domain = domain.map(|d| Domain::new(d).0);
+    if let Some(bucket) = domain.and_then(|d| host.strip_suffix(&d)?.strip_suffix('.').map(str::to_owned))
+        && !bucket.is_empty()
+    {
+        return Some((bucket, path.strip_prefix('/').unwrap_or(path)));
+    }
+    let rest = path.strip_prefix('/')?;
+    let (name, key) = rest.split_once('/').unwrap_or((rest, ""));
+    let name = percent_encoding::percent_decode_str(name)
+        .decode_utf8_lossy()
+        .into_owned();
+    (!name.is_empty()).then_some((name, key))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -48,5 +73,24 @@ mod tests {
         assert_eq!(bucket("s3.example.com:8773"), None);
         assert_eq!(bucket("localhost:8773"), None);
         assert_eq!(bucket("other.example.org"), None);
+    }
+
+    #[test]
+    fn requests_address_a_bucket_and_key() {
+        let at = |host: &str, path: &str| {
+            let req = http::Request::builder()
+                .uri(path)
+                .header("host", host)
+                .body(())
+                .unwrap();
+            addressed(&req, Some("s3.example.com")).map(|(b, k)| (b, k.to_owned()))
+        };
+        let pair = |b: &str, k: &str| Some((b.to_owned(), k.to_owned()));
+        assert_eq!(at("photos.S3.example.com:8773", "/a/b%20c"), pair("photos", "a/b%20c"));
+        assert_eq!(at("photos.s3.example.com", "/"), pair("photos", ""));
+        assert_eq!(at("localhost:8773", "/photos/a/b"), pair("photos", "a/b"));
+        assert_eq!(at("localhost:8773", "/photos/"), pair("photos", ""));
+        assert_eq!(at("s3.example.com", "/photos"), pair("photos", ""));
+        assert_eq!(at("localhost", "/"), None);
     }
 }

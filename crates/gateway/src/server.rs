@@ -187,7 +187,22 @@ async fn handle(frontend: Frontend, mut req: Request<Incoming>) -> Result<Respon
 }
 
 /// The response, and the operation's name for the log when the access check did not name it.
+/// S3's answers to a browser's cross-origin requests carry the bucket's CORS headers.
 async fn respond(frontend: Frontend, req: Request<Incoming>, request_id: &str) -> (&'static str, Response<Body>) {
+    let gateway = frontend.gateway.clone();
+    let cross_origin = gateway
+        .as_ref()
+        .and_then(|_| crate::s3::cors::CrossOrigin::of(&req, frontend.domain.as_deref()));
+    let (op, mut resp) = route(frontend, req, request_id).await;
+    if let (Some(cross_origin), Some(gateway)) = (cross_origin, &gateway)
+        && !matches!(op, "Live" | "Ready" | "IAM" | "Preflight")
+    {
+        cross_origin.answer(gateway, &mut resp).await;
+    }
+    (op, resp)
+}
+
+async fn route(frontend: Frontend, req: Request<Incoming>, request_id: &str) -> (&'static str, Response<Body>) {
     let resource = req.uri().path().to_owned();
     if let Err(refusal) = crate::s3s_gaps::skew::check(req.headers()) {
         return ("S3", refusal.into_response());
@@ -220,6 +235,15 @@ async fn respond(frontend: Frontend, req: Request<Incoming>, request_id: &str) -
         && crate::iam::is_iam_request(req.method(), req.uri(), req.headers())
     {
         return ("IAM", iam.handle(req.map(Body::http_body), request_id).await);
+    }
+    // A browser's preflight carries no credentials: answered from the bucket's CORS rules.
+    if let Some(gateway) = &frontend.gateway
+        && req.method() == http::Method::OPTIONS
+    {
+        return (
+            "Preflight",
+            crate::s3::cors::preflight(gateway, &req, frontend.domain.as_deref()).await,
+        );
     }
     if let Err(refusal) = crate::s3s_gaps::screen(&req, frontend.region.as_deref(), frontend.domain.as_deref()) {
         return ("S3", refusal.into_response());

@@ -87,6 +87,9 @@ pub enum ConfigError {
     /// A lifecycle configuration S3 would refuse.
     #[error(transparent)]
     Lifecycle(#[from] crate::LifecycleError),
+    /// A CORS configuration S3 would refuse.
+    #[error(transparent)]
+    Cors(#[from] crate::CorsError),
     /// A tag set S3 would refuse.
     #[error(transparent)]
     Tags(#[from] crate::TagError),
@@ -111,6 +114,8 @@ pub struct BucketConfig {
     lifecycle: Option<crate::Lifecycle>,
     /// The bucket's tags; set only through [`BucketConfig::set_tags`], which checks them.
     tags: crate::Tags,
+    /// CORS rules; set only through [`BucketConfig::set_cors`], which checks them.
+    cors: Option<crate::Cors>,
 }
 
 /// The stored document: the configuration and its format.
@@ -228,6 +233,18 @@ impl BucketConfig {
     /// Replaces the bucket's tags with `pairs`, checked as S3 checks a bucket's tag set.
     pub fn set_tags(&mut self, pairs: impl IntoIterator<Item = (String, String)>) -> Result<(), ConfigError> {
         self.tags = crate::tags::tag_set(pairs, crate::TagScope::Bucket)?;
+        Ok(())
+    }
+
+    /// The CORS configuration, if one is set.
+    #[must_use]
+    pub fn cors(&self) -> Option<&crate::Cors> {
+        self.cors.as_ref()
+    }
+
+    /// Sets the CORS configuration, checked as S3 checks it (`None` removes it).
+    pub fn set_cors(&mut self, cors: Option<crate::Cors>) -> Result<(), ConfigError> {
+        self.cors = cors.map(crate::Cors::validated).transpose()?;
         Ok(())
     }
 

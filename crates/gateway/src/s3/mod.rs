@@ -6,6 +6,7 @@ pub(crate) mod acl;
 mod bucket;
 mod checksum;
 mod copy;
+pub(crate) mod cors;
 mod delete;
 mod get;
 mod lifecycle;
@@ -97,6 +98,9 @@ ops! {
     put_object_tagging: tagging, PutObjectTaggingInput => PutObjectTaggingOutput;
     get_object_tagging: tagging, GetObjectTaggingInput => GetObjectTaggingOutput;
     delete_object_tagging: tagging, DeleteObjectTaggingInput => DeleteObjectTaggingOutput;
+    put_bucket_cors: cors, PutBucketCorsInput => PutBucketCorsOutput;
+    get_bucket_cors: cors, GetBucketCorsInput => GetBucketCorsOutput;
+    delete_bucket_cors: cors, DeleteBucketCorsInput => DeleteBucketCorsOutput;
     put_bucket_tagging: tagging, PutBucketTaggingInput => PutBucketTaggingOutput;
     get_bucket_tagging: tagging, GetBucketTaggingInput => GetBucketTaggingOutput;
     delete_bucket_tagging: tagging, DeleteBucketTaggingInput => DeleteBucketTaggingOutput;

@@ -48,27 +48,9 @@ pub fn is_form<B>(req: &Request<B>) -> bool {
 /// The bucket a form upload posts to: `POST /BUCKET` (or `/BUCKET/`), or `POST /` on a
 /// virtual host `BUCKET.DOMAIN`; `None` for a form posted anywhere else.
 pub fn target<B>(req: &Request<B>, domain: Option<&str>) -> Option<String> {
-    let path = req.uri().path();
-    let host = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| req.uri().authority().map(http::uri::Authority::as_str))
-        .unwrap_or_default();
-    let host = host
-        .rsplit_once(':')
-        .map_or(host, |(name, _)| name)
-        .to_ascii_lowercase();
-    if let Some(bucket) = domain.and_then(|d| host.strip_suffix(&format!(".{d}"))) {
-        return (path == "/").then(|| bucket.to_owned());
-    }
-    let name = path.strip_prefix('/')?;
-    let name = name.strip_suffix('/').unwrap_or(name);
-    (!name.is_empty() && !name.contains('/')).then(|| percent_decode(name))
-}
-
-fn percent_decode(s: &str) -> String {
-    percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
+    crate::host::addressed(req, domain)
+        .filter(|(_, key)| key.is_empty())
+        .map(|(bucket, _)| bucket)
 }
 
 /// Serves a form upload to `bucket`.

@@ -6,6 +6,7 @@ mod buckets;
 mod clients;
 mod cluster;
 mod common;
+mod cors;
 mod crash;
 mod lifecycle;
 mod linearizable;

@@ -1158,7 +1158,7 @@ async fn operations_without_an_action_are_denied_even_to_the_owner() {
     .await;
     assert_eq!((a.status, a.code()), (403, "AccessDenied"), "{}", a.body);
     // An operation with an action but no implementation says so to whoever may call it.
-    let r = c.get_bucket_cors().bucket(&b).send().await;
+    let r = c.get_bucket_website().bucket(&b).send().await;
     assert_eq!(error_of(r), ("NotImplemented".into(), 501));
 }
 
