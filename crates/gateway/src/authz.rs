@@ -719,6 +719,11 @@ pub fn request_context(headers: &HeaderMap, uri: &Uri, conn: Option<Connection>,
         ("aws:UserAgent", "user-agent"),
         ("s3:x-amz-acl", "x-amz-acl"),
         ("s3:x-amz-content-sha256", "x-amz-content-sha256"),
+        ("s3:x-amz-server-side-encryption", "x-amz-server-side-encryption"),
+        (
+            "s3:x-amz-server-side-encryption-customer-algorithm",
+            "x-amz-server-side-encryption-customer-algorithm",
+        ),
     ] {
         if let Some(v) = header(name) {
             context.set(key, v);

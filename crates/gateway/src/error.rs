@@ -164,6 +164,9 @@ fn body_error(e: &(dyn std::error::Error + 'static)) -> S3Error {
             EntityTooLarge,
             "Your proposed upload exceeds the maximum allowed object size."
         )
+    } else if text.contains("DataCorrupt") {
+        tracing::error!(error = %text, "encrypted object data failed its integrity check");
+        s3_error!(InternalError, "The object's data failed its integrity check.")
     } else if text.contains("SignatureMismatch") {
         s3_error!(SignatureDoesNotMatch, "A chunk signature does not match.")
     } else if text.contains("Sha256Mismatch") {

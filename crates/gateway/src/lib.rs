@@ -12,6 +12,7 @@ mod auth;
 mod authz;
 mod connection;
 mod directory;
+mod encryption;
 mod error;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]

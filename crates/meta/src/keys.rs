@@ -37,7 +37,7 @@ fn key_from(row: &AnyRow) -> Result<AccessKey> {
 const KEY_COLUMNS: &str = "access_key, account_id, user_name, active, created_ms";
 
 /// What an access key's sealed secret is bound to.
-fn key_row(access_key: &str) -> String {
+pub(crate) fn key_row(access_key: &str) -> String {
     format!("access_key:{access_key}")
 }
 

@@ -22,6 +22,7 @@ mod objects;
 mod policies;
 mod properties;
 mod providers;
+mod rewrap;
 mod schema;
 mod seal;
 mod shard;
@@ -45,6 +46,7 @@ pub use self::list::{ListEntry, ListPage, VersionEntry, VersionPage};
 pub use self::multipart::{Completion, NewPart, Part, PartChoice, Upload, UploadPage};
 pub use self::objects::{Condition, Deleted, Deleter, Expiry, ExpiryKind};
 pub use self::policies::{ManagedPolicy, Owner, PolicyVersion};
+pub use self::rewrap::Rewrapped;
 pub use self::seal::{KEY_LEN, Sealer};
 use self::shard::Shard;
 pub use self::shard::{MAIN, ShardStats};
@@ -73,6 +75,12 @@ pub struct Meta {
 }
 
 impl Meta {
+    /// The master key's sealer, which also seals the data keys of SSE-S3 objects.
+    #[must_use]
+    pub fn sealer(&self) -> &Sealer {
+        &self.sealer
+    }
+
     /// Opens the store `url` names: `postgres://...`, or a SQLite file (`sqlite://PATH` or a
     /// plain path), creating the schema if needed; secrets are sealed with `sealer`.
     pub async fn open(url: &str, sealer: Sealer) -> Result<Self> {

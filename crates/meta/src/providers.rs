@@ -11,7 +11,7 @@ use crate::write::{Isolation, transaction};
 use crate::{Error, Meta, Result, now_ms};
 
 /// What a provider's sealed secret is bound to.
-fn provider_row(name: &str) -> String {
+pub(crate) fn provider_row(name: &str) -> String {
     format!("provider:{name}")
 }
 

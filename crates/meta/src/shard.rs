@@ -188,7 +188,7 @@ pub struct ShardStats {
 }
 
 /// What a shard's database URL is sealed to.
-fn shard_row(name: &str) -> String {
+pub(crate) fn shard_row(name: &str) -> String {
     format!("shard:{name}")
 }
 

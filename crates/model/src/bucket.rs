@@ -116,6 +116,8 @@ pub struct BucketConfig {
     tags: crate::Tags,
     /// CORS rules; set only through [`BucketConfig::set_cors`], which checks them.
     cors: Option<crate::Cors>,
+    /// Default encryption of new objects; `None` when never set (objects are stored as sent).
+    pub encryption: Option<crate::DefaultEncryption>,
 }
 
 /// The stored document: the configuration and its format.

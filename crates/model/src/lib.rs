@@ -10,6 +10,7 @@
 pub mod blob;
 pub mod bucket;
 pub mod cors;
+pub mod encryption;
 pub mod lifecycle;
 pub mod lock;
 pub mod names;
@@ -21,6 +22,7 @@ pub mod versioning;
 pub use self::blob::BlobId;
 pub use self::bucket::{BucketConfig, ConfigError, Ownership, PublicAccessBlock};
 pub use self::cors::{Cors, CorsError, CorsRule};
+pub use self::encryption::{DefaultEncryption, Encryption, SseMode};
 pub use self::lifecycle::{Lifecycle, LifecycleError};
 pub use self::lock::{LockConfig, LockError, Retention, RetentionMode, VersionLock};
 pub use self::object::{ChecksumType, MultipartChecksum, NewVersion, ObjectAttrs, Piece, Version};

@@ -145,4 +145,7 @@ pub struct ObjectAttrs {
     /// Object Lock: the version's retention and legal hold (an upload's, for its object).
     #[serde(skip_serializing_if = "crate::VersionLock::is_empty")]
     pub lock: crate::VersionLock,
+    /// Server-side encryption of the version's bytes (an upload's, for its parts and object).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<crate::Encryption>,
 }

@@ -44,6 +44,17 @@ pub enum AdminCommand {
     /// Metadata shards: PostgreSQL databases holding buckets' object metadata.
     #[command(subcommand)]
     Shard(ShardCommand),
+    /// The master key that seals secrets and SSE-S3 data keys.
+    #[command(subcommand)]
+    MasterKey(MasterKeyCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum MasterKeyCommand {
+    /// After a rotation (a new key first in the key file, the old ones after it): seals every
+    /// secret and SSE-S3 data key sealed under an older key again under the first. When it
+    /// reports nothing changed meanwhile, the older keys can leave the file.
+    Rewrap,
 }
 
 #[derive(Subcommand, Debug)]
@@ -358,6 +369,24 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
         AdminCommand::Provider(cmd) => run_provider(&meta, args.json, cmd).await?,
         AdminCommand::Property(cmd) => run_property(&meta, args.json, cmd).await?,
         AdminCommand::Shard(cmd) => run_shard(&meta, args.json, cmd).await?,
+        AdminCommand::MasterKey(cmd) => run_master_key(&meta, args.json, cmd).await?,
+    }
+    Ok(())
+}
+
+/// `osg master-key ...` (also `osg admin master-key ...`).
+pub async fn run_master_key(meta: &Meta, json_out: bool, cmd: MasterKeyCommand) -> anyhow::Result<()> {
+    match cmd {
+        MasterKeyCommand::Rewrap => {
+            let done = meta.rewrap().await.context("rewrapping under the current master key")?;
+            let row = json!({"secrets": done.secrets, "data_keys": done.data_keys, "changed_meanwhile": done.changed});
+            print_rows(json_out, &[row], &["secrets", "data_keys", "changed_meanwhile"]);
+            anyhow::ensure!(
+                done.changed == 0,
+                "{} rows changed while the rewrap ran: run it again before retiring an older key",
+                done.changed
+            );
+        }
     }
     Ok(())
 }

@@ -72,6 +72,9 @@ pub struct BenchArgs {
     /// Leave what the run wrote (and the bucket) in place.
     #[arg(long)]
     pub keep: bool,
+    /// Write objects with SSE-S3 (`x-amz-server-side-encryption: AES256`).
+    #[arg(long)]
+    pub sse: bool,
     /// Part size of the multipart workload.
     #[arg(long, default_value = "8MiB", value_parser = parse_size)]
     pub part_size: u64,
@@ -293,6 +296,11 @@ async fn prepare(run: &Arc<Run>, n: u64) -> anyhow::Result<()> {
 }
 
 impl Run {
+    /// What the run's writes ask for: SSE-S3 with `--sse`.
+    fn sse(&self) -> Option<aws_sdk_s3::types::ServerSideEncryption> {
+        self.args.sse.then_some(aws_sdk_s3::types::ServerSideEncryption::Aes256)
+    }
+
     fn wrote(&self, key: &str) {
         self.written.lock().expect("written keys").push(key.to_owned());
     }
@@ -353,6 +361,7 @@ async fn put(client: &Client, run: &Run, key: &str) -> OpResult {
         .bucket(&run.bucket)
         .key(key)
         .content_length(size)
+        .set_server_side_encryption(run.sse())
         .body(run.body())
         .send()
         .await
@@ -407,6 +416,7 @@ async fn multipart(client: &Client, run: &Run, key: &str) -> OpResult {
         .create_multipart_upload()
         .bucket(&run.bucket)
         .key(key)
+        .set_server_side_encryption(run.sse())
         .send()
         .await
         .map_err(|e| code_of(&e))?;
@@ -570,6 +580,7 @@ fn report(args: &BenchArgs, tally: &Tally, elapsed: Duration) {
         "workload": format!("{:?}", args.workload).to_lowercase(),
         "size": args.size,
         "concurrency": args.concurrency,
+        "sse": args.sse,
         "endpoints": args.endpoints,
         "seconds": secs,
         "ops": ops,
@@ -589,11 +600,12 @@ fn report(args: &BenchArgs, tally: &Tally, elapsed: Duration) {
     }
     let l = &summary["latency_ms"];
     println!(
-        "{:?} {} B x {} in flight on {} endpoint(s), {secs:.1} s",
+        "{:?} {} B x {} in flight on {} endpoint(s){}, {secs:.1} s",
         args.workload,
         args.size,
         args.concurrency,
-        args.endpoints.len()
+        args.endpoints.len(),
+        if args.sse { ", SSE-S3" } else { "" }
     );
     println!(
         "  {ops} ops  {:.1} ops/s  {:.2} MB/s",

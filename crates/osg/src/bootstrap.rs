@@ -82,9 +82,10 @@ pub struct StoreOptions {
     /// OSG_DB, which keeps a password off the command line.
     #[arg(long, env = "OSG_DB", global = true)]
     pub db: Option<String>,
-    /// The file holding the master key that seals secrets (32 bytes, as `head -c 32
-    /// /dev/urandom` writes them, or base64). Required with --db: every gateway gets the same
-    /// file. Without it, DATA_DIR/master.key, created on first start.
+    /// The file holding the master key that seals secrets and SSE-S3 data keys (32 bytes, as
+    /// `head -c 32 /dev/urandom` writes them, or base64 lines: the first seals, the ones after
+    /// it are older keys that still open what they sealed). Required with --db: every gateway
+    /// gets the same file. Without it, DATA_DIR/master.key, created on first start.
     #[arg(long, env = "OSG_MASTER_KEY_FILE", global = true)]
     pub master_key_file: Option<PathBuf>,
 }
@@ -104,12 +105,12 @@ impl StoreOptions {
     /// on first use).
     pub async fn open(&self) -> anyhow::Result<Meta> {
         private_dir(&self.data_dir)?;
-        let key = match (&self.master_key_file, &self.db) {
-            (Some(file), _) => read_master_key(file)?,
+        let keys = match (&self.master_key_file, &self.db) {
+            (Some(file), _) => read_master_keys(file)?,
             (None, Some(_)) => anyhow::bail!("with --db, give every gateway the same --master-key-file"),
-            (None, None) => master_key(&self.data_dir.join(MASTER_KEY_FILE))?,
+            (None, None) => master_keys(&self.data_dir.join(MASTER_KEY_FILE))?,
         };
-        let sealer = Sealer::new(&key);
+        let sealer = Sealer::with_older(&keys[0], &keys[1..]);
         let meta = match &self.db {
             Some(url) => Meta::open(url, sealer).await,
             None => Meta::open_sqlite(&self.data_dir.join("meta.db"), sealer).await,
@@ -135,32 +136,48 @@ pub fn private_dir(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The master key at `path`, created there on first use. Gateways sharing a metadata store
-/// must share this key too.
-pub fn master_key(path: &Path) -> anyhow::Result<[u8; KEY_LEN]> {
+/// The master keys at `path` (see [`read_master_keys`]), a new one created there on first
+/// use. Gateways sharing a metadata store must share this file too.
+pub fn master_keys(path: &Path) -> anyhow::Result<Vec<[u8; KEY_LEN]>> {
     if !path.exists() {
         let key = Sealer::generate_key();
         write_private(
             path,
             &format!("{}\n", base64::engine::general_purpose::STANDARD.encode(key)),
         )?;
-        return Ok(key);
+        return Ok(vec![key]);
     }
-    read_master_key(path)
+    read_master_keys(path)
 }
 
-/// A master key file: 32 raw bytes, or their base64 on one line.
-fn read_master_key(path: &Path) -> anyhow::Result<[u8; KEY_LEN]> {
+/// A master key file: 32 raw bytes, or base64 lines of 32 bytes each: the current key first,
+/// then older keys (a rotation keeps them until nothing sealed by them is left). Blank lines
+/// and lines starting `#` are skipped.
+fn read_master_keys(path: &Path) -> anyhow::Result<Vec<[u8; KEY_LEN]>> {
     let bytes = std::fs::read(path).with_context(|| format!("reading master key {}", path.display()))?;
     if let Ok(raw) = <[u8; KEY_LEN]>::try_from(bytes.as_slice()) {
-        return Ok(raw);
+        return Ok(vec![raw]);
     }
-    let decoded = std::str::from_utf8(&bytes)
-        .ok()
-        .and_then(|text| base64::engine::general_purpose::STANDARD.decode(text.trim()).ok());
-    decoded
-        .and_then(|d| <[u8; KEY_LEN]>::try_from(d).ok())
-        .with_context(|| format!("{} must hold {KEY_LEN} bytes (raw or base64)", path.display()))
+    let invalid = || {
+        format!(
+            "{} must hold {KEY_LEN} bytes (raw) or base64 lines of {KEY_LEN} bytes",
+            path.display()
+        )
+    };
+    let text = std::str::from_utf8(&bytes).ok().with_context(invalid)?;
+    let keys = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|line| {
+            let decoded = base64::engine::general_purpose::STANDARD.decode(line).ok();
+            decoded
+                .and_then(|d| <[u8; KEY_LEN]>::try_from(d).ok())
+                .with_context(invalid)
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    anyhow::ensure!(!keys.is_empty(), invalid());
+    Ok(keys)
 }
 
 /// Creates the system account if the store has none, and returns the credentials file path.

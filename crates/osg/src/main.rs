@@ -35,6 +35,8 @@ enum Command {
     Property(osg::admin::StoreArgs<osg::admin::PropertyCommand>),
     /// Metadata shards: PostgreSQL databases holding buckets' object metadata.
     Shard(osg::admin::StoreArgs<osg::admin::ShardCommand>),
+    /// The master key that seals secrets and SSE-S3 data keys (rotation: `rewrap`).
+    MasterKey(osg::admin::StoreArgs<osg::admin::MasterKeyCommand>),
     /// Load any S3 endpoint and report throughput and latency; removes what it wrote.
     Bench(osg::bench::BenchArgs),
 }
@@ -83,6 +85,10 @@ async fn main() -> anyhow::Result<()> {
         Command::Shard(args) => {
             let meta = args.store.open().await?;
             osg::admin::run_shard(&meta, args.json, args.command).await
+        }
+        Command::MasterKey(args) => {
+            let meta = args.store.open().await?;
+            osg::admin::run_master_key(&meta, args.json, args.command).await
         }
         Command::Walrus(args) => {
             let server = osg::walrus::WalrusServer::start(&args).await?;

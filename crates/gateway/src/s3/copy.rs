@@ -11,7 +11,7 @@ use super::access;
 use super::acl::{self, grant_headers};
 use super::checksum::{self, Wanted, with_checksums};
 use super::stream::{Expected, MAX_PUT_SIZE};
-use super::{attrs_from, etag, tagging, timestamp};
+use super::{attrs_from, etag, sse, tagging, timestamp};
 use crate::error::{Result, custom};
 use crate::{Gateway, authz};
 
@@ -106,6 +106,17 @@ pub async fn copy_object(gw: &Gateway, req: S3Request<CopyObjectInput>) -> Resul
     let bucket = access::bucket(&req)?;
     let writer = access::authorized(&req)?.caller.as_ref().map(|c| c.account.clone());
     let src = source(gw, &req, &req.input.copy_source).await?;
+    let source_customer = sse::customer_headers!(req.input, copy_source)
+        .key(gw, &req.extensions)
+        .await?;
+    let source_key = sse::for_read(gw, src.attrs.encryption.as_ref(), source_customer.as_ref())?;
+    let customer = sse::customer_headers!(req.input).key(gw, &req.extensions).await?;
+    let encryption = sse::for_write(
+        gw,
+        &bucket,
+        req.input.server_side_encryption.as_ref(),
+        customer.as_ref(),
+    )?;
     let input = req.input;
     let canned = input.acl.as_ref().map(ObjectCannedACL::as_str);
     let replace_tags = input
@@ -131,7 +142,8 @@ pub async fn copy_object(gw: &Gateway, req: S3Request<CopyObjectInput>) -> Resul
             ..
         }
     );
-    if !replace && !named && src.bucket == input.bucket && src.key == input.key {
+    let reencrypting = input.server_side_encryption.is_some() || customer.is_some();
+    if !replace && !named && !reencrypting && src.bucket == input.bucket && src.key == input.key {
         return Err(s3_error!(
             InvalidRequest,
             "This copy request is illegal because it is trying to copy an object to itself without changing the \
@@ -159,10 +171,13 @@ pub async fn copy_object(gw: &Gateway, req: S3Request<CopyObjectInput>) -> Resul
     } else {
         src.attrs.clone()
     };
-    let body = gw.read(&src.pieces, 0..src.size).await?;
+    let body = gw.read(&src.pieces, 0..src.size, source_key).await?;
     let wanted = Wanted::same_as(&src.attrs.checksums);
     let expected = Expected::new(i64::try_from(src.size).ok(), None, wanted)?;
-    let stored = gw.store(&bucket, body, expected, None).await?;
+    let key = encryption.as_ref().map(|(_, k)| &**k);
+    let mut stored = gw.store(&bucket, body, expected, None, key).await?;
+    stored.md5 = sse::etag(stored.md5, encryption.as_ref());
+    attrs.encryption = encryption.map(|(e, _)| e);
     attrs.acl = acl;
     attrs.tags = tags;
     attrs.completed_upload = None;
@@ -184,13 +199,17 @@ pub async fn copy_object(gw: &Gateway, req: S3Request<CopyObjectInput>) -> Resul
         },
         checksums
     );
-    Ok(S3Response::new(CopyObjectOutput {
+    let out = CopyObjectOutput {
         copy_object_result: Some(result),
         version_id: version.shown_id(),
         copy_source_version_id: src.shown_id(),
         expiration: super::lifecycle::expiration(gw, &bucket, &version).await,
         ..Default::default()
-    }))
+    };
+    Ok(S3Response::new(sse::with_encryption!(
+        out,
+        sse::shown(version.attrs.encryption.as_ref())
+    )))
 }
 
 /// `bytes=first-last` of `x-amz-copy-source-range`, checked against the source's size.
@@ -232,16 +251,24 @@ pub async fn upload_part_copy(
     let src = source(gw, &req, &req.input.copy_source).await?;
     let input = &req.input;
     source_conditions!(input).check(&src)?;
+    let source_customer = sse::customer_headers!(input, copy_source)
+        .key(gw, &req.extensions)
+        .await?;
+    let source_key = sse::for_read(gw, src.attrs.encryption.as_ref(), source_customer.as_ref())?;
+    let customer = sse::customer_headers!(input).key(gw, &req.extensions).await?;
+    let encryption = super::multipart::upload_encryption(gw, &upload, customer.as_ref())?;
     let span = copy_range(input.copy_source_range.as_deref(), src.size)?;
     if span.end - span.start > MAX_PUT_SIZE {
         return Err(s3_error!(EntityTooLarge).into());
     }
-    let body = gw.read(&src.pieces, span.clone()).await?;
+    let body = gw.read(&src.pieces, span.clone(), source_key).await?;
     let length = i64::try_from(span.end - span.start).ok();
     // A part of an upload with a checksum gets it, as an uploaded part does.
     let wanted = super::multipart_checksum::for_part(Wanted::default(), upload.attrs.multipart_checksum.as_ref())?;
     let expected = Expected::new(length, None, wanted)?;
-    let stored = gw.store(&bucket, body, expected, None).await?;
+    let key = encryption.as_ref().map(|(_, k)| &**k);
+    let mut stored = gw.store(&bucket, body, expected, None, key).await?;
+    stored.md5 = sse::etag(stored.md5, encryption.as_ref());
     let part = gw.commit_stored_part(&upload, number, &stored).await?;
     let result = with_checksums!(
         CopyPartResult {
@@ -250,9 +277,13 @@ pub async fn upload_part_copy(
         },
         checksum::to_dto(&part.checksums)
     );
-    Ok(S3Response::new(UploadPartCopyOutput {
+    let out = UploadPartCopyOutput {
         copy_part_result: Some(result),
         copy_source_version_id: src.shown_id(),
         ..Default::default()
-    }))
+    };
+    Ok(S3Response::new(sse::with_encryption!(
+        out,
+        sse::shown(upload.attrs.encryption.as_ref())
+    )))
 }

@@ -8,7 +8,7 @@ use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, s3_error};
 
 use super::checksum::{self, with_checksums};
-use super::{access, etag, timestamp};
+use super::{access, etag, sse, timestamp};
 use crate::Gateway;
 use crate::error::{Result, custom};
 
@@ -253,7 +253,7 @@ macro_rules! object_output {
         let p = &$plan;
         let (v, a) = (&p.version, &p.version.attrs);
         let (lock_mode, retain_until, legal_hold) = super::lock::shown(&a.lock);
-        with_checksums!(
+        let out = with_checksums!(
             $ty {
                 accept_ranges: Some("bytes".into()),
                 content_length: Some(length(&p.span)),
@@ -275,7 +275,8 @@ macro_rules! object_output {
                 object_lock_legal_hold_status: legal_hold,
             },
             p.checksums.clone()
-        )
+        );
+        sse::with_encryption!(out, sse::shown(a.encryption.as_ref()))
     }};
 }
 
@@ -310,7 +311,9 @@ pub async fn get_object(gw: &Gateway, req: S3Request<GetObjectInput>) -> Result<
         .into());
     }
     let plan = plan(gw, &read_of!(i)).await?;
-    let body = gw.read(&plan.version.pieces, plan.span.clone()).await?;
+    let customer = sse::customer_headers!(i).key(gw, &req.extensions).await?;
+    let key = sse::for_read(gw, plan.version.attrs.encryption.as_ref(), customer.as_ref())?;
+    let body = gw.read(&plan.version.pieces, plan.span.clone(), key).await?;
     let body = futures::TryStreamExt::map_err(body, std::io::Error::other);
     let mut out = object_output!(GetObjectOutput, plan, i.part_number);
     out.expiration = super::lifecycle::expiration(gw, &bucket, &plan.version).await;
@@ -340,6 +343,8 @@ pub async fn head_object(gw: &Gateway, req: S3Request<HeadObjectInput>) -> Resul
     let bucket = access::bucket(&req)?;
     let i = &req.input;
     let plan = plan(gw, &read_of!(i)).await?;
+    let customer = sse::customer_headers!(i).key(gw, &req.extensions).await?;
+    sse::for_read(gw, plan.version.attrs.encryption.as_ref(), customer.as_ref())?;
     let mut out = object_output!(HeadObjectOutput, plan, i.part_number);
     out.expiration = super::lifecycle::expiration(gw, &bucket, &plan.version).await;
     Ok(S3Response::with_status(out, status(&plan)))
@@ -381,6 +386,8 @@ pub async fn get_object_attributes(
     }
     let [etag_wanted, checksum_wanted, parts_wanted, class_wanted, size_wanted] = wanted;
     let v = readable(gw, &i.bucket, &i.key, i.version_id.as_deref()).await?;
+    let customer = sse::customer_headers!(i).key(gw, &req.extensions).await?;
+    sse::for_read(gw, v.attrs.encryption.as_ref(), customer.as_ref())?;
     let checksum = checksums_of(&v, &(0..v.size), None);
     let has_checksum = checksum != Checksum::default();
     let parts = (parts_wanted && v.parts_count.is_some()).then(|| object_parts(&v, i.part_number_marker, i.max_parts));

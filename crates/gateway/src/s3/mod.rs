@@ -17,6 +17,7 @@ mod multipart_checksum;
 mod policy;
 pub(crate) mod post_object;
 mod put;
+pub(crate) mod sse;
 mod stream;
 pub(crate) mod tagging;
 pub(crate) mod unhonoured;
@@ -101,6 +102,9 @@ ops! {
     put_bucket_cors: cors, PutBucketCorsInput => PutBucketCorsOutput;
     get_bucket_cors: cors, GetBucketCorsInput => GetBucketCorsOutput;
     delete_bucket_cors: cors, DeleteBucketCorsInput => DeleteBucketCorsOutput;
+    put_bucket_encryption: sse, PutBucketEncryptionInput => PutBucketEncryptionOutput;
+    get_bucket_encryption: sse, GetBucketEncryptionInput => GetBucketEncryptionOutput;
+    delete_bucket_encryption: sse, DeleteBucketEncryptionInput => DeleteBucketEncryptionOutput;
     put_bucket_tagging: tagging, PutBucketTaggingInput => PutBucketTaggingOutput;
     get_bucket_tagging: tagging, GetBucketTaggingInput => GetBucketTaggingOutput;
     delete_bucket_tagging: tagging, DeleteBucketTaggingInput => DeleteBucketTaggingOutput;
@@ -165,6 +169,7 @@ fn attrs_from(
         completed_upload: None,
         multipart_checksum: None,
         lock: osg_meta::VersionLock::default(),
+        encryption: None,
     }
 }
 

@@ -10,7 +10,7 @@ use s3s::{S3Request, S3Response, s3_error};
 use super::acl::{self, grant_headers};
 use super::checksum::{self, Wanted, stated, with_checksums};
 use super::stream::Expected;
-use super::{access, attrs_from, etag, multipart_checksum, tagging, timestamp, write_condition};
+use super::{access, attrs_from, etag, multipart_checksum, sse, tagging, timestamp, write_condition};
 use crate::Gateway;
 use crate::error::Result;
 
@@ -46,6 +46,17 @@ async fn upload_of(gw: &Gateway, bucket: &str, key: &str, upload_id: &str) -> Re
     Ok(upload)
 }
 
+/// The encryption of an upload's parts, and the key to encrypt them with: the upload's, opened
+/// with the request's customer key for SSE-C (which every part must send, as in S3).
+pub fn upload_encryption(
+    gw: &Gateway,
+    upload: &Upload,
+    customer: Option<&sse::CustomerKey>,
+) -> Result<Option<(osg_model::Encryption, std::sync::Arc<crate::encryption::DataKey>)>> {
+    let key = sse::for_read(gw, upload.attrs.encryption.as_ref(), customer)?;
+    Ok(upload.attrs.encryption.clone().zip(key))
+}
+
 /// The checksum an upload was created with, as S3 shows it.
 fn checksum_choice(upload: &Upload) -> (Option<ChecksumAlgorithm>, Option<ChecksumType>) {
     let choice = upload.attrs.multipart_checksum.as_ref();
@@ -61,6 +72,13 @@ pub async fn create_multipart_upload(
 ) -> Result<S3Response<CreateMultipartUploadOutput>> {
     let bucket = access::bucket(&req)?;
     let writer = access::authorized(&req)?.caller.as_ref().map(|c| c.account.clone());
+    let customer = sse::customer_headers!(req.input).key(gw, &req.extensions).await?;
+    let encryption = sse::for_write(
+        gw,
+        &bucket,
+        req.input.server_side_encryption.as_ref(),
+        customer.as_ref(),
+    )?;
     let i = req.input;
     let canned = i.acl.as_ref().map(ObjectCannedACL::as_str);
     let (owner, acl) = acl::new_object_acl(gw, &bucket, writer.as_ref(), canned, &grant_headers!(i)).await?;
@@ -81,10 +99,12 @@ pub async fn create_multipart_upload(
         i.object_lock_legal_hold_status.as_ref(),
     )?;
     attrs.multipart_checksum = multipart_checksum::chosen(i.checksum_algorithm.as_ref(), i.checksum_type.as_ref())?;
+    attrs.encryption = encryption.map(|(e, _)| e);
     let upload = gw.meta.create_upload(&i.bucket, &i.key, &attrs, &owner).await?;
     let (algorithm, kind) = checksum_choice(&upload);
     let (abort_date, abort_rule_id) = super::lifecycle::abort_date(gw, &bucket, &upload).await;
-    Ok(S3Response::new(CreateMultipartUploadOutput {
+    let shown = sse::shown(upload.attrs.encryption.as_ref());
+    let out = CreateMultipartUploadOutput {
         bucket: Some(i.bucket),
         key: Some(i.key),
         upload_id: Some(upload.upload_id),
@@ -93,7 +113,8 @@ pub async fn create_multipart_upload(
         abort_date,
         abort_rule_id,
         ..Default::default()
-    }))
+    };
+    Ok(S3Response::new(sse::with_encryption!(out, shown)))
 }
 
 pub async fn upload_part(gw: &Gateway, req: S3Request<UploadPartInput>) -> Result<S3Response<UploadPartOutput>> {
@@ -101,6 +122,8 @@ pub async fn upload_part(gw: &Gateway, req: S3Request<UploadPartInput>) -> Resul
     let i = req.input;
     let number = part_number(i.part_number)?;
     let upload = upload_of(gw, &i.bucket, &i.key, &i.upload_id).await?;
+    let customer = sse::customer_headers!(i).key(gw, &req.extensions).await?;
+    let encryption = upload_encryption(gw, &upload, customer.as_ref())?;
     let stated = stated!(i);
     let wanted = Wanted::new(&stated, i.checksum_algorithm.as_ref(), &req.headers)?;
     let wanted = multipart_checksum::for_part(wanted, upload.attrs.multipart_checksum.as_ref())?;
@@ -109,13 +132,19 @@ pub async fn upload_part(gw: &Gateway, req: S3Request<UploadPartInput>) -> Resul
         Some(body) => Box::pin(body),
         None => Box::pin(futures::stream::empty()) as osg_provider::ByteStream,
     };
-    let stored = gw.store(&bucket, body, expected, req.trailing_headers).await?;
+    let key = encryption.as_ref().map(|(_, k)| &**k);
+    let mut stored = gw.store(&bucket, body, expected, req.trailing_headers, key).await?;
+    stored.md5 = sse::etag(stored.md5, encryption.as_ref());
     gw.commit_stored_part(&upload, number, &stored).await?;
-    Ok(S3Response::new(with_checksums!(
+    let out = with_checksums!(
         UploadPartOutput {
             e_tag: Some(etag(&stored.md5))
         },
         checksum::to_dto(&stored.checksums)
+    );
+    Ok(S3Response::new(sse::with_encryption!(
+        out,
+        sse::shown(upload.attrs.encryption.as_ref())
     )))
 }
 
@@ -168,6 +197,7 @@ pub async fn complete_multipart_upload(
             checksum_type: kind.map(|c| ChecksumType::from(c.kind.as_str().to_owned())),
             version_id: version.shown_id(),
             expiration: super::lifecycle::expiration(gw, &bucket, &version).await,
+            server_side_encryption: sse::shown(version.attrs.encryption.as_ref()).server_side_encryption,
         },
         checksum::to_dto(&version.attrs.checksums)
     )))

@@ -239,10 +239,16 @@ where
     );
     attrs.acl = acl;
     attrs.tags = tags;
+    let asked = form
+        .get("x-amz-server-side-encryption")
+        .map(|v| s3s::dto::ServerSideEncryption::from(v.to_owned()));
+    let encryption = super::sse::for_write(gw, &bucket, asked.as_ref(), None)?;
     let file: ByteStream = Box::pin(sync_wrapper::SyncStream::new(file.map_err(BoxError::from)));
+    let data_key = encryption.as_ref().map(|(_, k)| &**k);
     let stored = gw
-        .store(&bucket, file, Expected::within(limits.0, limits.1), None)
+        .store(&bucket, file, Expected::within(limits.0, limits.1), None, data_key)
         .await?;
+    attrs.encryption = encryption.map(|(e, _)| e);
     drop(multipart);
     let version = gw
         .commit_stored(
@@ -263,6 +269,10 @@ where
     let mut resp = answer(&form, &bucket.name, &key, &version.etag, tls, host);
     if let Some(id) = version.shown_id().and_then(|id| HeaderValue::from_str(&id).ok()) {
         resp.headers_mut().insert("x-amz-version-id", id);
+    }
+    if version.attrs.encryption.is_some() {
+        resp.headers_mut()
+            .insert("x-amz-server-side-encryption", HeaderValue::from_static("AES256"));
     }
     Ok(resp)
 }
@@ -362,7 +372,12 @@ fn honoured_field(name: &str) -> bool {
     name.starts_with("x-amz-meta-")
         || matches!(
             name,
-            "x-amz-algorithm" | "x-amz-credential" | "x-amz-date" | "x-amz-signature" | "x-amz-storage-class"
+            "x-amz-algorithm"
+                | "x-amz-credential"
+                | "x-amz-date"
+                | "x-amz-signature"
+                | "x-amz-storage-class"
+                | "x-amz-server-side-encryption"
         )
 }
 

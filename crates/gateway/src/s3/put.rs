@@ -6,7 +6,7 @@ use s3s::{S3Request, S3Response};
 use super::acl::{self, grant_headers};
 use super::checksum::{self, Wanted, stated, with_checksums};
 use super::stream::Expected;
-use super::{access, attrs_from, etag, precheck, tagging, write_condition};
+use super::{access, attrs_from, etag, precheck, sse, tagging, write_condition};
 use crate::Gateway;
 use crate::error::Result;
 
@@ -24,6 +24,8 @@ pub async fn put_object(gw: &Gateway, req: S3Request<PutObjectInput>) -> Result<
     let (owner, acl) = acl::new_object_acl(gw, &bucket, writer.as_ref(), canned, &grant_headers!(input)).await?;
     let condition = write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
     precheck(gw, &input.bucket, &input.key, &condition).await?;
+    let customer = sse::customer_headers!(input).key(gw, &req.extensions).await?;
+    let encryption = sse::for_write(gw, &bucket, input.server_side_encryption.as_ref(), customer.as_ref())?;
     let stated = stated!(input);
     let wanted = Wanted::new(&stated, input.checksum_algorithm.as_ref(), &req.headers)?;
     // POST form uploads arrive without Content-Length; their body's length is known.
@@ -39,7 +41,9 @@ pub async fn put_object(gw: &Gateway, req: S3Request<PutObjectInput>) -> Result<
         Some(body) => Box::pin(body),
         None => Box::pin(futures::stream::empty()) as osg_provider::ByteStream,
     };
-    let stored = gw.store(&bucket, body, expected, req.trailing_headers).await?;
+    let key = encryption.as_ref().map(|(_, k)| &**k);
+    let mut stored = gw.store(&bucket, body, expected, req.trailing_headers, key).await?;
+    stored.md5 = sse::etag(stored.md5, encryption.as_ref());
     let mut attrs = attrs_from(
         input.content_type,
         input.content_encoding,
@@ -52,16 +56,21 @@ pub async fn put_object(gw: &Gateway, req: S3Request<PutObjectInput>) -> Result<
     attrs.acl = acl;
     attrs.tags = tags;
     attrs.lock = lock;
+    attrs.encryption = encryption.map(|(e, _)| e);
     let checksums = checksum::to_dto(&stored.checksums);
     let version = gw
         .commit_stored(input.bucket, input.key, stored, attrs, owner, &condition)
         .await?;
-    Ok(S3Response::new(with_checksums!(
+    let out = with_checksums!(
         PutObjectOutput {
             e_tag: Some(etag(&version.etag)),
             version_id: version.shown_id(),
             expiration: super::lifecycle::expiration(gw, &bucket, &version).await,
         },
         checksums
+    );
+    Ok(S3Response::new(sse::with_encryption!(
+        out,
+        sse::shown(version.attrs.encryption.as_ref())
     )))
 }

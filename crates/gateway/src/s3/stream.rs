@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
@@ -16,6 +17,7 @@ use s3s::s3_error;
 
 use super::checksum::Wanted;
 use crate::Gateway;
+use crate::encryption::{self, DataKey};
 use crate::error::Result;
 
 /// Largest object a single PUT (or part, or copy, or form upload) may carry, as in S3.
@@ -100,15 +102,16 @@ struct Digests {
 struct TooLarge(u64);
 
 impl Gateway {
-    /// Streams `body` to new blobs while hashing it, then verifies length, Content-MD5 and
-    /// flexible checksums (s3s checks signed payload hashes and chunk signatures as the body
-    /// streams). On any failure the blobs are given up.
+    /// Streams `body` to new blobs while hashing it (encrypted under `key`, if given), then
+    /// verifies length, Content-MD5 and flexible checksums (s3s checks signed payload hashes and
+    /// chunk signatures as the body streams). On any failure the blobs are given up.
     pub(crate) async fn store(
         &self,
         bucket: &osg_meta::Bucket,
         body: ByteStream,
         expected: Expected,
         trailers: Option<TrailingHeaders>,
+        key: Option<&DataKey>,
     ) -> Result<Stored> {
         let provider = self.providers.get(&bucket.provider)?;
         let digests = Arc::new(Mutex::new(Some(Digests {
@@ -123,13 +126,13 @@ impl Gateway {
             d.checksums.update(chunk);
         }));
         let pieces = match expected.length {
-            Length::Exactly(n) => vec![self.put_piece(&*provider, bucket, body, Some(n)).await?],
+            Length::Exactly(n) => vec![self.put_piece(&*provider, bucket, body, Some(n), key).await?],
             Length::Within { max, .. } => {
                 let body = capped(body, max);
                 if provider.needs_length() {
-                    self.put_in_pieces(&*provider, bucket, body).await?
+                    self.put_in_pieces(&*provider, bucket, body, key).await?
                 } else {
-                    vec![self.put_piece(&*provider, bucket, body, None).await?]
+                    vec![self.put_piece(&*provider, bucket, body, None, key).await?]
                 }
             }
         };
@@ -153,19 +156,36 @@ impl Gateway {
         }
     }
 
-    /// One new blob holding `body`; given up if the provider fails.
+    /// One new blob holding `body` (of `length` bytes, if known), encrypted under `key` if
+    /// given; given up if the provider fails. The piece's size is the plaintext's.
     async fn put_piece(
         &self,
         provider: &dyn osg_provider::Provider,
         bucket: &osg_meta::Bucket,
         body: ByteStream,
         length: Option<u64>,
+        key: Option<&DataKey>,
     ) -> Result<Piece> {
-        let key = uuid::Uuid::new_v4().simple().to_string();
-        let blob = osg_model::BlobId::new(&key, &bucket.provider).to_string();
+        let name = uuid::Uuid::new_v4().simple().to_string();
+        let blob = osg_model::BlobId::new(&name, &bucket.provider).to_string();
         self.meta.begin_blob(&blob, &bucket.name).await?;
-        match provider.put_blob(&key, body, length).await {
-            Ok(size) => Ok(Piece::whole(blob, size)),
+        let plain = Arc::new(AtomicU64::new(0));
+        let (body, length) = match key {
+            None => (body, length),
+            Some(key) => {
+                let counted = Arc::clone(&plain);
+                let body: ByteStream = Box::pin(body.inspect_ok(move |chunk| {
+                    counted.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                }));
+                (
+                    encryption::encrypt(body, key, &name),
+                    length.map(encryption::sealed_len),
+                )
+            }
+        };
+        match provider.put_blob(&name, body, length).await {
+            Ok(size) if key.is_none() => Ok(Piece::whole(blob, size)),
+            Ok(_) => Ok(Piece::whole(blob, plain.load(Ordering::Relaxed))),
             Err(e) => {
                 self.discard(&bucket.name, &blob).await;
                 Err(e.into())
@@ -180,6 +200,7 @@ impl Gateway {
         provider: &dyn osg_provider::Provider,
         bucket: &osg_meta::Bucket,
         mut body: ByteStream,
+        key: Option<&DataKey>,
     ) -> Result<Vec<Piece>> {
         let mut pieces = Vec::new();
         loop {
@@ -204,7 +225,7 @@ impl Gateway {
             }
             if len > 0 || pieces.is_empty() {
                 let piece = Box::pin(futures::stream::iter(chunks));
-                match self.put_piece(provider, bucket, piece, Some(len as u64)).await {
+                match self.put_piece(provider, bucket, piece, Some(len as u64), key).await {
                     Ok(p) => pieces.push(p),
                     Err(e) => {
                         self.discard_all(&bucket.name, &pieces).await;
@@ -291,42 +312,74 @@ impl Gateway {
         }
     }
 
-    /// The bytes of `range` of an object made of `pieces`. The first piece is opened before
-    /// returning, so an unavailable provider is an error, not a broken body.
-    pub(crate) async fn read(&self, pieces: &[Piece], range: Range<u64>) -> Result<ByteStream> {
+    /// The bytes of `range` of an object made of `pieces`, decrypted with `key` if it is
+    /// encrypted. The first piece is opened before returning (and, encrypted, its first chunk
+    /// checked), so an unavailable provider or a tampered blob is an error, not a broken body.
+    pub(crate) async fn read(
+        &self,
+        pieces: &[Piece],
+        range: Range<u64>,
+        key: Option<Arc<DataKey>>,
+    ) -> Result<ByteStream> {
         let mut spans = Vec::new();
         let mut start = 0u64;
         for piece in pieces {
             let end = start + piece.size;
             if end > range.start && start < range.end {
                 spans.push((
-                    piece.blob.clone(),
+                    piece.clone(),
                     range.start.max(start) - start..range.end.min(end) - start,
                 ));
             }
             start = end;
         }
         let mut spans = spans.into_iter();
-        let Some((blob, r)) = spans.next() else {
+        let Some((piece, r)) = spans.next() else {
             return Ok(Box::pin(futures::stream::empty()));
         };
-        let id = osg_model::BlobId::parse(&blob);
-        let first = self.providers.get(&id.provider)?.get_blob(&id.key, r).await?;
+        let first = read_piece(&self.providers, &piece, r, key.as_deref()).await?;
         let providers = Arc::clone(&self.providers);
+        let rest_key = key.clone();
         let rest = futures::stream::iter(spans)
-            .then(move |(blob, r)| {
+            .then(move |(piece, r)| {
                 let providers = Arc::clone(&providers);
+                let key = rest_key.clone();
                 async move {
-                    let id = osg_model::BlobId::parse(&blob);
-                    providers
-                        .get(&id.provider)?
-                        .get_blob(&id.key, r)
+                    read_piece(&providers, &piece, r, key.as_deref())
                         .await
                         .map_err(BoxError::from)
                 }
             })
             .try_flatten();
-        Ok(Box::pin(sync_wrapper::SyncStream::new(first.chain(rest))))
+        let mut body: ByteStream = Box::pin(sync_wrapper::SyncStream::new(first.chain(rest)));
+        if key.is_none() {
+            return Ok(body);
+        }
+        match body.next().await {
+            Some(Err(e)) => Err(osg_provider::Error::Body(e).into()),
+            Some(Ok(opened)) => Ok(Box::pin(futures::stream::once(async { Ok(opened) }).chain(body))),
+            None => Ok(body),
+        }
+    }
+}
+
+/// The bytes of `range` of one piece, decrypted with `key` if given.
+async fn read_piece(
+    providers: &crate::providers::Providers,
+    piece: &Piece,
+    range: Range<u64>,
+    key: Option<&DataKey>,
+) -> Result<ByteStream, osg_provider::Error> {
+    let id = osg_model::BlobId::parse(&piece.blob);
+    let provider = providers.get(&id.provider)?;
+    match key {
+        None => provider.get_blob(&id.key, range).await,
+        Some(key) => {
+            let sealed = provider
+                .get_blob(&id.key, encryption::sealed_range(piece.size, &range))
+                .await?;
+            Ok(encryption::decrypt(sealed, key, &id.key, piece.size, range))
+        }
     }
 }
 

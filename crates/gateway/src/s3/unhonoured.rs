@@ -23,6 +23,22 @@ const STORAGE_CLASSES: &[&str] = &[
     "EXPRESS_ONEZONE",
 ];
 
+/// Operations that take `x-amz-server-side-encryption: AES256` (SSE-S3).
+const SSE_S3_OPS: &[&str] = &["PutObject", "CopyObject", "CreateMultipartUpload", "PostObject"];
+
+/// Operations that take the SSE-C headers (`x-amz-server-side-encryption-customer-*`).
+const SSE_C_OPS: &[&str] = &[
+    "PutObject",
+    "GetObject",
+    "HeadObject",
+    "CopyObject",
+    "CreateMultipartUpload",
+    "UploadPart",
+    "UploadPartCopy",
+    "CompleteMultipartUpload",
+    "GetObjectAttributes",
+];
+
 /// Refuses the first header (or form field) of `op` that asks for something not implemented.
 /// Names are lower case.
 pub fn check<'a>(op: &str, inputs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<(), S3Error> {
@@ -35,10 +51,29 @@ pub fn check<'a>(op: &str, inputs: impl IntoIterator<Item = (&'a str, &'a str)>)
 fn refusal(op: &str, name: &str, value: &str) -> Option<S3Error> {
     let not_implemented = |what: &str| Some(s3_error!(NotImplemented, "{what} is not implemented ({name})."));
     match name {
-        n if n.starts_with("x-amz-server-side-encryption")
-            || n.starts_with("x-amz-copy-source-server-side-encryption") =>
+        "x-amz-server-side-encryption" => match value.trim() {
+            "AES256" if SSE_S3_OPS.contains(&op) => None,
+            "aws:kms" | "aws:kms:dsse" => not_implemented("SSE-KMS (no key management service)"),
+            "AES256" => not_implemented("Server-side encryption on this operation"),
+            _ => Some(s3_error!(
+                InvalidArgument,
+                "The encryption method specified is not supported"
+            )),
+        },
+        "x-amz-server-side-encryption-aws-kms-key-id" | "x-amz-server-side-encryption-context" => {
+            not_implemented("SSE-KMS (no key management service)")
+        }
+        "x-amz-server-side-encryption-bucket-key-enabled" if value.trim().eq_ignore_ascii_case("true") => {
+            not_implemented("S3 Bucket Keys (an SSE-KMS feature)")
+        }
+        "x-amz-server-side-encryption-bucket-key-enabled" => None,
+        n if n.starts_with("x-amz-server-side-encryption-customer-") && !SSE_C_OPS.contains(&op) => {
+            not_implemented("SSE-C on this operation")
+        }
+        n if n.starts_with("x-amz-copy-source-server-side-encryption-customer-")
+            && !matches!(op, "CopyObject" | "UploadPartCopy") =>
         {
-            not_implemented("Server-side encryption")
+            not_implemented("SSE-C on this operation")
         }
         "x-amz-storage-class" => match value.trim() {
             "STANDARD" => None,
@@ -79,9 +114,8 @@ mod tests {
     #[test]
     fn protection_requests_are_refused() {
         for name in [
-            "x-amz-server-side-encryption",
-            "x-amz-server-side-encryption-customer-key",
             "x-amz-server-side-encryption-aws-kms-key-id",
+            "x-amz-server-side-encryption-context",
             "x-amz-copy-source-server-side-encryption-customer-algorithm",
             "x-amz-website-redirect-location",
             "x-amz-checksum-type",
@@ -91,6 +125,39 @@ mod tests {
                 Some("NotImplemented"),
                 "{name}"
             );
+        }
+        // SSE-S3 and SSE-C where S3 takes them; SSE-KMS and bucket keys nowhere.
+        assert_eq!(code("PutObject", "x-amz-server-side-encryption", "AES256"), None);
+        assert_eq!(
+            code("GetObject", "x-amz-server-side-encryption-customer-key", "k"),
+            None
+        );
+        assert_eq!(
+            code(
+                "CopyObject",
+                "x-amz-copy-source-server-side-encryption-customer-key",
+                "k"
+            ),
+            None
+        );
+        for (op, name, value, refusal) in [
+            ("PutObject", "x-amz-server-side-encryption", "aws:kms", "NotImplemented"),
+            ("PutObject", "x-amz-server-side-encryption", "AES512", "InvalidArgument"),
+            ("UploadPart", "x-amz-server-side-encryption", "AES256", "NotImplemented"),
+            (
+                "PutObject",
+                "x-amz-server-side-encryption-bucket-key-enabled",
+                "true",
+                "NotImplemented",
+            ),
+            (
+                "DeleteObject",
+                "x-amz-server-side-encryption-customer-key",
+                "k",
+                "NotImplemented",
+            ),
+        ] {
+            assert_eq!(code(op, name, value).as_deref(), Some(refusal), "{op} {name}: {value}");
         }
         assert_eq!(code("PutObject", "x-amz-storage-class", "STANDARD"), None);
         assert_eq!(

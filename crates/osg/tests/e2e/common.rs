@@ -73,6 +73,60 @@ impl Blobs {
     }
 }
 
+impl Blobs {
+    /// The bytes of blob `name` as the provider holds them.
+    pub async fn read(&self, name: &str) -> Vec<u8> {
+        match self {
+            Blobs::Dir(root) => std::fs::read(find(root, name)).unwrap(),
+            Blobs::Bucket {
+                endpoint,
+                access_key,
+                secret_key,
+                bucket,
+            } => {
+                let c = build_client(endpoint, access_key, secret_key, None);
+                let got = c.get_object().bucket(bucket).key(name).send().await.unwrap();
+                got.body.collect().await.unwrap().into_bytes().to_vec()
+            }
+        }
+    }
+
+    /// Replaces blob `name` on the provider with `bytes` (an attacker with access to the
+    /// provider).
+    pub async fn write(&self, name: &str, bytes: Vec<u8>) {
+        match self {
+            Blobs::Dir(root) => std::fs::write(find(root, name), bytes).unwrap(),
+            Blobs::Bucket {
+                endpoint,
+                access_key,
+                secret_key,
+                bucket,
+            } => {
+                // Checksums only when required: not every provider takes the SDK's default ones.
+                let conf = build_client(endpoint, access_key, secret_key, None)
+                    .config()
+                    .to_builder()
+                    .request_checksum_calculation(aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired);
+                let c = Client::from_conf(conf.build());
+                c.put_object()
+                    .bucket(bucket)
+                    .key(name)
+                    .body(bytes.into())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+}
+
+fn find(root: &std::path::Path, name: &str) -> PathBuf {
+    walk(root)
+        .into_iter()
+        .find(|p| p.file_name().is_some_and(|f| f == name))
+        .unwrap_or_else(|| panic!("no blob {name} under {}", root.display()))
+}
+
 fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {
@@ -205,6 +259,9 @@ pub fn server() -> &'static TestServer {
                     }
                 };
                 let server = Server::start(&args, true).await.unwrap();
+                // SSE-C keys over plain HTTP: the tests' gateway has no TLS.
+                let meta = args.store.open().await.unwrap();
+                meta.set_property("s3.sse-c.allow-http", "true").await.unwrap();
                 tx.send((server.addr, server.credentials.clone(), blobs, provider))
                     .unwrap();
                 server.run().await.unwrap();

@@ -8,6 +8,7 @@ mod cluster;
 mod common;
 mod cors;
 mod crash;
+mod encryption;
 mod lifecycle;
 mod linearizable;
 mod list;

@@ -353,9 +353,9 @@ async fn signed_form_uploads_stream_and_keep_their_limits() {
             .unwrap()
             .contains("<Code>SignatureDoesNotMatch</Code>")
     );
-    // Encryption asked for in a form field: refused, not ignored.
+    // SSE-C asked for in a form field: refused, not ignored.
     let mut sse = refs.clone();
-    sse.insert(1, ("x-amz-server-side-encryption", "AES256"));
+    sse.insert(1, ("x-amz-server-side-encryption-customer-algorithm", "AES256"));
     let resp = reqwest::Client::new()
         .post(format!("{}/{b}", server().endpoint))
         .header("content-type", "multipart/form-data; boundary=SEC0FORM")
@@ -364,6 +364,44 @@ async fn signed_form_uploads_stream_and_keep_their_limits() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 501);
+    // A bucket's default encryption applies to form uploads too.
+    let encrypted = new_bucket(&c, "sec-form-sse").await;
+    let rule = aws_sdk_s3::types::ServerSideEncryptionRule::builder()
+        .apply_server_side_encryption_by_default(
+            aws_sdk_s3::types::ServerSideEncryptionByDefault::builder()
+                .sse_algorithm(aws_sdk_s3::types::ServerSideEncryption::Aes256)
+                .build()
+                .unwrap(),
+        )
+        .build();
+    c.put_bucket_encryption()
+        .bucket(&encrypted)
+        .server_side_encryption_configuration(
+            aws_sdk_s3::types::ServerSideEncryptionConfiguration::builder()
+                .rules(rule)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let fields = signed_form_fields(&signer(), &encrypted, "f", 1000);
+    let refs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let resp = reqwest::Client::new()
+        .post(format!("{}/{encrypted}", server().endpoint))
+        .header("content-type", "multipart/form-data; boundary=SEC0FORM")
+        .body(form("SEC0FORM", &refs, b"form bytes"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+    assert_eq!(resp.headers()["x-amz-server-side-encryption"], "AES256");
+    let head = c.head_object().bucket(&encrypted).key("f").send().await.unwrap();
+    assert_eq!(
+        head.server_side_encryption(),
+        Some(&aws_sdk_s3::types::ServerSideEncryption::Aes256)
+    );
+    assert_eq!(get_bytes(&c, &encrypted, "f").await, b"form bytes");
 }
 
 // ---- High 4: protection headers ----
@@ -375,16 +413,16 @@ async fn encryption_and_retention_requests_are_refused_not_ignored() {
     let endpoint = &server().endpoint;
     let key_b64 = "MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE=";
     let key_md5 = "KYvwGXoFFJ42a2u2GDWhwQ==";
+    // SSE-S3 and SSE-C are honoured (`encryption::*`); SSE-KMS is not.
     let cases: &[&[(&str, &str)]] = &[
-        &[
-            ("x-amz-server-side-encryption-customer-algorithm", "AES256"),
-            ("x-amz-server-side-encryption-customer-key", key_b64),
-            ("x-amz-server-side-encryption-customer-key-md5", key_md5),
-        ],
-        &[("x-amz-server-side-encryption", "AES256")],
         &[
             ("x-amz-server-side-encryption", "aws:kms"),
             ("x-amz-server-side-encryption-aws-kms-key-id", "k"),
+        ],
+        &[("x-amz-server-side-encryption", "aws:kms:dsse")],
+        &[
+            ("x-amz-server-side-encryption", "AES256"),
+            ("x-amz-server-side-encryption-bucket-key-enabled", "true"),
         ],
         &[("x-amz-storage-class", "GLACIER")],
         &[("x-amz-website-redirect-location", "/elsewhere")],
@@ -447,7 +485,8 @@ async fn encryption_and_retention_requests_are_refused_not_ignored() {
     assert_eq!(a.status, 200);
     let lock = c.get_object_lock_configuration().bucket(&locked).send().await.unwrap();
     assert!(lock.object_lock_configuration().is_some());
-    // SSE-C on a GET is refused too: no object is ever served as if it were decrypted.
+    // SSE-C on a GET of an object stored without it is refused: no object is ever served as
+    // if it were decrypted with the key given.
     c.put_object()
         .bucket(&b)
         .key("plain")
@@ -459,10 +498,8 @@ async fn encryption_and_retention_requests_are_refused_not_ignored() {
         .header("x-amz-server-side-encryption-customer-algorithm", "AES256")
         .header("x-amz-server-side-encryption-customer-key", key_b64)
         .header("x-amz-server-side-encryption-customer-key-md5", key_md5);
-    assert_eq!(
-        raw::send(endpoint, &signer().sign(get, &host(), true)).await.status,
-        501
-    );
+    let a = raw::send(endpoint, &signer().sign(get, &host(), true)).await;
+    assert_eq!((a.status, a.code()), (400, "InvalidRequest"), "{}", a.body);
 }
 
 /// Each request header of the S3 API reference for the object operations served: honoured
@@ -482,7 +519,8 @@ async fn every_request_header_is_honoured_or_refused() {
     };
     // Refused with the error AWS gives.
     let refused: &[(&str, &str, u16, &str)] = &[
-        ("x-amz-server-side-encryption", "AES256", 501, "NotImplemented"),
+        ("x-amz-server-side-encryption", "aws:kms", 501, "NotImplemented"),
+        ("x-amz-server-side-encryption", "AES512", 400, "InvalidArgument"),
         (
             "x-amz-server-side-encryption-aws-kms-key-id",
             "k",
@@ -496,11 +534,12 @@ async fn every_request_header_is_honoured_or_refused() {
             501,
             "NotImplemented",
         ),
+        // SSE-C without its key.
         (
             "x-amz-server-side-encryption-customer-algorithm",
             "AES256",
-            501,
-            "NotImplemented",
+            400,
+            "InvalidArgument",
         ),
         ("x-amz-storage-class", "STANDARD_IA", 501, "NotImplemented"),
         ("x-amz-storage-class", "NOPE", 400, "InvalidStorageClass"),
@@ -630,7 +669,7 @@ async fn every_request_header_is_honoured_or_refused() {
         &get(&[("x-amz-server-side-encryption-customer-algorithm", "AES256")], &[]),
     )
     .await;
-    assert_eq!(a.status, 501);
+    assert_eq!((a.status, a.code()), (400, "InvalidArgument"), "SSE-C without its key");
     let a = raw::send(endpoint, &get(&[("x-amz-checksum-mode", "ENABLED")], &[])).await;
     assert_eq!(a.header("x-amz-checksum-crc32"), Some("26gLsg=="));
     let a = raw::send(endpoint, &get(&[("x-amz-expected-bucket-owner", "111111111111")], &[])).await;
@@ -682,7 +721,7 @@ async fn every_request_header_is_honoured_or_refused() {
         ]),
     )
     .await;
-    assert_eq!(a.status, 501);
+    assert_eq!((a.status, a.code()), (400, "InvalidArgument"), "SSE-C without its key");
     let a = raw::send(
         endpoint,
         &copy(&[
