@@ -536,6 +536,69 @@ def run_checks(osg, work, endpoint, port):
             assert time.monotonic() < deadline, listed
             time.sleep(0.2)
 
+    @check("boto3 and the aws cli: SSE-S3 by request and bucket default, SSE-C (its key in no log, file or command line)")
+    def _():
+        env = dict(os.environ, AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY, AWS_DEFAULT_REGION="us-east-1")
+        aws = lambda *a: subprocess.run(
+            ["aws", "--endpoint-url", endpoint, *a], env=env, check=True, capture_output=True, text=True
+        ).stdout
+        s3.create_bucket(Bucket="sse")
+        put = s3.put_object(Bucket="sse", Key="s3", Body=b"sealed by the gateway", ServerSideEncryption="AES256")
+        assert put["ServerSideEncryption"] == "AES256", put
+        got = s3.get_object(Bucket="sse", Key="s3")
+        assert got["ServerSideEncryption"] == "AES256" and got["Body"].read() == b"sealed by the gateway"
+        aws("s3api", "put-bucket-encryption", "--bucket", "sse", "--server-side-encryption-configuration",
+            json.dumps({"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}))
+        aws("s3", "cp", big, "s3://sse/big")
+        head = s3.head_object(Bucket="sse", Key="big")
+        assert head["ServerSideEncryption"] == "AES256" and head["ContentLength"] == os.path.getsize(big), head
+        back = os.path.join(work, "big.back")
+        aws("s3", "cp", "s3://sse/big", back)
+        assert hashlib.md5(open(back, "rb").read()).hexdigest() == big_md5
+        # SSE-C: plain HTTP refused until the property allows it (this gateway has no TLS).
+        key = os.urandom(32)
+        secrets.extend([base64.b64encode(key).decode(), key.hex()])
+        assert error_code(lambda: s3.put_object(Bucket="sse", Key="c", Body=b"x", SSECustomerAlgorithm="AES256",
+                                                SSECustomerKey=key)) == ("InvalidRequest", 400)
+        subprocess.run([osg, "admin", "--data-dir", data_dir, "property", "set", "s3.sse-c.allow-http", "true"],
+                       check=True, capture_output=True)
+        time.sleep(2.5)
+        s3.put_object(Bucket="sse", Key="c", Body=b"the customer's", SSECustomerAlgorithm="AES256", SSECustomerKey=key)
+        assert error_code(lambda: s3.get_object(Bucket="sse", Key="c")) == ("InvalidRequest", 400)
+        got = s3.get_object(Bucket="sse", Key="c", SSECustomerAlgorithm="AES256", SSECustomerKey=key)
+        assert got["Body"].read() == b"the customer's" and got["SSECustomerAlgorithm"] == "AES256"
+        # The aws cli takes the key from a file, never the command line; multipart (12 MiB).
+        key_file = os.path.join(work, "sse-c.key")
+        with open(key_file, "wb") as f:
+            f.write(key)
+        sse_c = ["--sse-c", "AES256", "--sse-c-key", f"fileb://{key_file}"]
+        aws("s3", "cp", big, "s3://sse/big-c", *sse_c)
+        aws("s3", "cp", "s3://sse/big-c", back, *sse_c)
+        assert hashlib.md5(open(back, "rb").read()).hexdigest() == big_md5
+        os.remove(key_file)
+
+    @check("boto3 and the aws cli: bucket tags and CORS rules")
+    def _():
+        env = dict(os.environ, AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY, AWS_DEFAULT_REGION="us-east-1")
+        aws = lambda *a: subprocess.run(
+            ["aws", "--endpoint-url", endpoint, "s3api", *a], env=env, check=True, capture_output=True, text=True
+        ).stdout
+        s3.create_bucket(Bucket="web")
+        aws("put-bucket-tagging", "--bucket", "web", "--tagging", "TagSet=[{Key=team,Value=web},{Key=cost,Value=7}]")
+        tags = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket="web")["TagSet"]}
+        assert tags == {"team": "web", "cost": "7"}, tags
+        rules = {"CORSRules": [{"AllowedOrigins": ["https://app.example"], "AllowedMethods": ["GET", "PUT"],
+                                "AllowedHeaders": ["*"], "ExposeHeaders": ["ETag"], "MaxAgeSeconds": 300}]}
+        aws("put-bucket-cors", "--bucket", "web", "--cors-configuration", json.dumps(rules))
+        assert s3.get_bucket_cors(Bucket="web")["CORSRules"] == rules["CORSRules"]
+        pre = requests.options(f"{endpoint}/web/k", headers={
+            "Origin": "https://app.example", "Access-Control-Request-Method": "PUT",
+            "Access-Control-Request-Headers": "content-type"})
+        assert pre.status_code == 200 and pre.headers["Access-Control-Allow-Origin"] == "https://app.example", pre
+        s3.delete_bucket_cors(Bucket="web")
+        s3.delete_bucket_tagging(Bucket="web")
+        assert error_code(lambda: s3.get_bucket_tagging(Bucket="web")) == ("NoSuchTagSet", 404)
+
     @check("boto3 SigV2: put, get, list; wrong secret refused")
     def _():
         v2 = boto3.client(
@@ -721,6 +784,12 @@ def run_checks(osg, work, endpoint, port):
             tls.create_bucket(Bucket="tls-bucket")
             tls.put_object(Bucket="tls-bucket", Key="k", Body=b"over tls")
             assert tls.get_object(Bucket="tls-bucket", Key="k")["Body"].read() == b"over tls"
+            # SSE-C over HTTPS needs no property.
+            key = os.urandom(32)
+            secrets.append(base64.b64encode(key).decode())
+            tls.put_object(Bucket="tls-bucket", Key="c", Body=b"sse-c", SSECustomerAlgorithm="AES256", SSECustomerKey=key)
+            got = tls.get_object(Bucket="tls-bucket", Key="c", SSECustomerAlgorithm="AES256", SSECustomerKey=key)
+            assert got["Body"].read() == b"sse-c"
             with httpx.Client(http2=True, verify=cert) as h2:
                 assert h2.get(f"https://127.0.0.1:{tls_port}/").http_version == "HTTP/2"
 
