@@ -23,13 +23,35 @@ pub struct Rewrapped {
     pub secrets: u64,
     /// Data keys of SSE-S3 versions and uploads sealed again.
     pub data_keys: u64,
-    /// Rows changed by somebody else while the rewrap ran: run it again.
+    /// Values still under an older key when the rewrap stopped (changed by writes while it
+    /// ran): run it again. Zero when the last pass found nothing to do.
     pub changed: u64,
 }
 
+/// Passes a rewrap makes at most: each but the last finds something left by writes that raced
+/// the one before (an upload completed into a version already passed, a gateway still sealing
+/// with an older key).
+const MAX_PASSES: u32 = 5;
+
 impl Meta {
-    /// Seals again, under the current master key, every value sealed under an older one.
+    /// Seals again, under the current master key, every value sealed under an older one; pass
+    /// after pass until one finds nothing left to do (`changed` is then 0), or
+    /// [`MAX_PASSES`] have run (`changed` counts what the last one still found).
     pub async fn rewrap(&self) -> Result<Rewrapped> {
+        let mut total = Rewrapped::default();
+        for _ in 0..MAX_PASSES {
+            let pass = self.rewrap_pass().await?;
+            total.secrets += pass.secrets;
+            total.data_keys += pass.data_keys;
+            total.changed = pass.secrets + pass.data_keys + pass.changed;
+            if total.changed == 0 {
+                break;
+            }
+        }
+        Ok(total)
+    }
+
+    async fn rewrap_pass(&self) -> Result<Rewrapped> {
         let mut done = Rewrapped::default();
         let catalog: [SealedColumn; 3] = [
             ("access_keys", "access_key", "secret", crate::keys::key_row),
@@ -63,7 +85,35 @@ impl Meta {
         }
         for shard in self.shard_names().await? {
             let pool = &self.shard(&shard).await?.pool;
-            // Versions, by their primary key; uploads, by theirs.
+            // Uploads, by their id.
+            let mut after = String::new();
+            loop {
+                let rows: Vec<(String, String)> = sqlx::query_as(&format!(
+                    "SELECT upload_id, attrs FROM uploads WHERE upload_id > $1 AND attrs LIKE '%\"sealed_key\"%'
+                     ORDER BY upload_id LIMIT {PAGE}"
+                ))
+                .bind(&after)
+                .fetch_all(pool)
+                .await?;
+                for (id, text) in &rows {
+                    after.clone_from(id);
+                    let Some((old, new)) = self.rewrapped_attrs(text)? else {
+                        continue;
+                    };
+                    let updated = sqlx::query("UPDATE uploads SET attrs = $1 WHERE upload_id = $2 AND attrs = $3")
+                        .bind(&new)
+                        .bind(id)
+                        .bind(&old)
+                        .execute(pool)
+                        .await?;
+                    done.count_data_key(updated.rows_affected());
+                }
+                if (rows.len() as i64) < PAGE {
+                    break;
+                }
+            }
+            // Versions, by their primary key (after uploads: one completing meanwhile moves
+            // its data key into a version).
             let mut after = (String::new(), String::new(), String::new());
             loop {
                 let rows = sqlx::query(&format!(
@@ -91,32 +141,6 @@ impl Meta {
                     .bind(&old)
                     .execute(pool)
                     .await?;
-                    done.count_data_key(updated.rows_affected());
-                }
-                if (rows.len() as i64) < PAGE {
-                    break;
-                }
-            }
-            let mut after = String::new();
-            loop {
-                let rows: Vec<(String, String)> = sqlx::query_as(&format!(
-                    "SELECT upload_id, attrs FROM uploads WHERE upload_id > $1 AND attrs LIKE '%\"sealed_key\"%'
-                     ORDER BY upload_id LIMIT {PAGE}"
-                ))
-                .bind(&after)
-                .fetch_all(pool)
-                .await?;
-                for (id, text) in &rows {
-                    after.clone_from(id);
-                    let Some((old, new)) = self.rewrapped_attrs(text)? else {
-                        continue;
-                    };
-                    let updated = sqlx::query("UPDATE uploads SET attrs = $1 WHERE upload_id = $2 AND attrs = $3")
-                        .bind(&new)
-                        .bind(id)
-                        .bind(&old)
-                        .execute(pool)
-                        .await?;
                     done.count_data_key(updated.rows_affected());
                 }
                 if (rows.len() as i64) < PAGE {

@@ -1,6 +1,8 @@
 //! Sealing secrets at rest: AES-256-GCM under a master key that never enters the database.
 //! Each sealed value is bound to the row it belongs to (the associated data), so a ciphertext
-//! copied to another row does not open.
+//! copied to another row does not open. Objects' SSE-S3 data keys are bound to that purpose
+//! only (a data key cannot pass for a secret, nor a secret for a data key); what binds an
+//! object's bytes to it is the per-blob key derived from the data key and the blob's name.
 //!
 //! The master key can be rotated: a sealer holds the current key, which seals, and the keys
 //! before it, which still open what they sealed (secrets, and the data keys of objects

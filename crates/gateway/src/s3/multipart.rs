@@ -57,6 +57,33 @@ pub fn upload_encryption(
     Ok(upload.attrs.encryption.clone().zip(key))
 }
 
+/// Whether an answer may show the checksums (of plaintext) of an upload or object encrypted as
+/// `encryption`, with a multipart checksum or not: for SSE-C only to a request with the right
+/// key, which S3 requires when there is a checksum to show; without one, the answer leaves part
+/// checksums out.
+fn checksums_shown(
+    gw: &Gateway,
+    encryption: Option<&osg_model::Encryption>,
+    multipart_checksum: bool,
+    customer: Option<&sse::CustomerKey>,
+) -> Result<bool> {
+    let needs_key = encryption.is_some_and(|e| e.mode == osg_model::SseMode::Customer);
+    if needs_key && customer.is_none() {
+        return if multipart_checksum {
+            Err(s3_error!(
+                InvalidRequest,
+                "The multipart upload initiate requested encryption. Subsequent part requests must include the \
+                 appropriate encryption parameters."
+            )
+            .into())
+        } else {
+            Ok(false)
+        };
+    }
+    sse::for_read(gw, encryption, customer)?;
+    Ok(true)
+}
+
 /// The checksum an upload was created with, as S3 shows it.
 fn checksum_choice(upload: &Upload) -> (Option<ChecksumAlgorithm>, Option<ChecksumType>) {
     let choice = upload.attrs.multipart_checksum.as_ref();
@@ -155,6 +182,22 @@ pub async fn complete_multipart_upload(
     let bucket = access::bucket(&req)?;
     let i = &req.input;
     let condition = write_condition(i.if_match.as_ref(), i.if_none_match.as_ref())?;
+    let customer = sse::customer_headers!(i).key(gw, &req.extensions).await?;
+    // The key is checked before completing; a completion retried after the upload completed
+    // is checked against its object below.
+    match gw.meta.upload(&i.bucket, &i.upload_id).await {
+        Ok(upload) => {
+            let a = &upload.attrs;
+            checksums_shown(
+                gw,
+                a.encryption.as_ref(),
+                a.multipart_checksum.is_some(),
+                customer.as_ref(),
+            )?;
+        }
+        Err(osg_meta::Error::NoSuchUpload) => {}
+        Err(e) => return Err(e.into()),
+    }
     let parts = i
         .multipart_upload
         .as_ref()
@@ -187,6 +230,13 @@ pub async fn complete_multipart_upload(
         checksums: &checksums,
     };
     let version = gw.meta.complete_upload(completion, MIN_PART_SIZE).await?;
+    let a = &version.attrs;
+    let shown = checksums_shown(
+        gw,
+        a.encryption.as_ref(),
+        a.multipart_checksum.is_some(),
+        customer.as_ref(),
+    )?;
     let kind = version.attrs.multipart_checksum.as_ref();
     Ok(S3Response::new(with_checksums!(
         CompleteMultipartUploadOutput {
@@ -199,7 +249,11 @@ pub async fn complete_multipart_upload(
             expiration: super::lifecycle::expiration(gw, &bucket, &version).await,
             server_side_encryption: sse::shown(version.attrs.encryption.as_ref()).server_side_encryption,
         },
-        checksum::to_dto(&version.attrs.checksums)
+        if shown {
+            checksum::to_dto(&version.attrs.checksums)
+        } else {
+            Checksum::default()
+        }
     )))
 }
 
@@ -270,6 +324,14 @@ pub async fn list_parts(gw: &Gateway, req: S3Request<ListPartsInput>) -> Result<
     let bucket = access::bucket(&req)?;
     let i = &req.input;
     let upload = upload_of(gw, &i.bucket, &i.key, &i.upload_id).await?;
+    let customer = sse::customer_headers!(i).key(gw, &req.extensions).await?;
+    let attrs = &upload.attrs;
+    let shown = checksums_shown(
+        gw,
+        attrs.encryption.as_ref(),
+        attrs.multipart_checksum.is_some(),
+        customer.as_ref(),
+    )?;
     let after = u32::try_from(i.part_number_marker.unwrap_or(0).max(0)).unwrap_or(0);
     let max = page_size(i.max_parts);
     let (parts, truncated) = gw.meta.parts(&upload.bucket, &upload.upload_id, after, max).await?;
@@ -303,7 +365,11 @@ pub async fn list_parts(gw: &Gateway, req: S3Request<ListPartsInput>) -> Result<
                             size: i64::try_from(p.size).ok(),
                             last_modified: Some(timestamp(p.modified_ms)),
                         },
-                        checksum::to_dto(&p.checksums)
+                        if shown {
+                            checksum::to_dto(&p.checksums)
+                        } else {
+                            Checksum::default()
+                        }
                     )
                 })
                 .collect(),

@@ -199,6 +199,9 @@ where
     if let Some(acl) = form.get("acl") {
         context.set("s3:x-amz-acl", acl);
     }
+    if let Some(sse) = form.get("x-amz-server-side-encryption") {
+        context.set("s3:x-amz-server-side-encryption", sse);
+    }
     authz::set_request_tags(&mut context, tags.clone().into_iter().collect());
     let resource = authz::resource_arn(Some(&bucket.name), Some(&key));
     let target = authz::Target::new(Some(&bucket), Some(&key), &resource);

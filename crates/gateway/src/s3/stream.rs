@@ -183,14 +183,21 @@ impl Gateway {
                 )
             }
         };
-        match provider.put_blob(&name, body, length).await {
-            Ok(size) if key.is_none() => Ok(Piece::whole(blob, size)),
-            Ok(_) => Ok(Piece::whole(blob, plain.load(Ordering::Relaxed))),
-            Err(e) => {
-                self.discard(&bucket.name, &blob).await;
-                Err(e.into())
+        let stored = match provider.put_blob(&name, body, length).await {
+            Ok(size) if key.is_none() => return Ok(Piece::whole(blob, size)),
+            Ok(size) => {
+                // The provider must hold every sealed byte, or the object would never open.
+                let plain = plain.load(Ordering::Relaxed);
+                if size == encryption::sealed_len(plain) {
+                    return Ok(Piece::whole(blob, plain));
+                }
+                tracing::error!(blob, size, plain, "the provider stored an encrypted blob short");
+                Err(s3_error!(InternalError, "The storage provider did not store the whole object.").into())
             }
-        }
+            Err(e) => Err(e.into()),
+        };
+        self.discard(&bucket.name, &blob).await;
+        stored
     }
 
     /// A body of unknown length, for a provider that needs each blob's length: stored in

@@ -36,6 +36,7 @@ const SSE_C_OPS: &[&str] = &[
     "UploadPart",
     "UploadPartCopy",
     "CompleteMultipartUpload",
+    "ListParts",
     "GetObjectAttributes",
 ];
 

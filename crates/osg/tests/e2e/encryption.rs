@@ -471,6 +471,66 @@ async fn encrypted_multipart_uploads_and_part_copies() {
         .unwrap();
     assert_eq!(part2.body.collect().await.unwrap().into_bytes().as_ref(), p2.as_slice());
 
+    // An SSE-C upload with a checksum: completing it needs the key, as S3 requires.
+    let up = c
+        .create_multipart_upload()
+        .bucket(&b)
+        .key("checked")
+        .checksum_algorithm(aws_sdk_s3::types::ChecksumAlgorithm::Crc32)
+        .sse_customer_algorithm("AES256")
+        .sse_customer_key(&k.key)
+        .sse_customer_key_md5(&k.md5)
+        .send()
+        .await
+        .unwrap();
+    let id = up.upload_id().unwrap();
+    let part = c
+        .upload_part()
+        .bucket(&b)
+        .key("checked")
+        .upload_id(id)
+        .part_number(1)
+        .checksum_algorithm(aws_sdk_s3::types::ChecksumAlgorithm::Crc32)
+        .sse_customer_algorithm("AES256")
+        .sse_customer_key(&k.key)
+        .sse_customer_key_md5(&k.md5)
+        .body(b"checked part".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let done = CompletedMultipartUpload::builder()
+        .parts(
+            CompletedPart::builder()
+                .part_number(1)
+                .e_tag(part.e_tag().unwrap())
+                .checksum_crc32(part.checksum_crc32().unwrap())
+                .build(),
+        )
+        .build();
+    let r = c
+        .complete_multipart_upload()
+        .bucket(&b)
+        .key("checked")
+        .upload_id(id)
+        .multipart_upload(done.clone())
+        .send()
+        .await;
+    assert_eq!(error_of(r), ("InvalidRequest".into(), 400));
+    let completed = c
+        .complete_multipart_upload()
+        .bucket(&b)
+        .key("checked")
+        .upload_id(id)
+        .multipart_upload(done)
+        .sse_customer_algorithm("AES256")
+        .sse_customer_key(&k.key)
+        .sse_customer_key_md5(&k.md5)
+        .send()
+        .await
+        .unwrap();
+    assert!(completed.checksum_crc32().is_some());
+    assert_eq!(range(&c, &b, "checked", "bytes=0-", Some(&k)).await, b"checked part");
+
     // An SSE-S3 upload whose parts are copied from the SSE-C object.
     let up = c
         .create_multipart_upload()

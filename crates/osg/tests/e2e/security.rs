@@ -252,6 +252,17 @@ async fn anonymous_form_uploads_are_refused_before_their_file_is_read() {
 
 /// A SigV4-signed POST policy, as browsers get it from a server that holds the keys.
 fn signed_form_fields(s: &Signer, bucket: &str, key: &str, max: u64) -> Vec<(String, String)> {
+    signed_form_fields_with(s, bucket, key, max, &[])
+}
+
+/// [`signed_form_fields`] with `extra` fields, which the policy names too.
+fn signed_form_fields_with(
+    s: &Signer,
+    bucket: &str,
+    key: &str,
+    max: u64,
+    extra: &[(&str, &str)],
+) -> Vec<(String, String)> {
     use base64::Engine as _;
     let now = time::OffsetDateTime::now_utc();
     let date = format!("{:04}{:02}{:02}T000000Z", now.year(), u8::from(now.month()), now.day());
@@ -262,7 +273,11 @@ fn signed_form_fields(s: &Signer, bucket: &str, key: &str, max: u64) -> Vec<(Str
     let policy = format!(
         r#"{{"expiration":"{expiration}","conditions":[{{"bucket":"{bucket}"}},{{"key":"{key}"}},
             ["content-length-range",1,{max}],{{"x-amz-algorithm":"AWS4-HMAC-SHA256"}},
-            {{"x-amz-credential":"{credential}"}},{{"x-amz-date":"{date}"}},["starts-with","$Content-Type",""]]}}"#
+            {{"x-amz-credential":"{credential}"}},{{"x-amz-date":"{date}"}},["starts-with","$Content-Type",""]{}]}}"#,
+        extra
+            .iter()
+            .map(|(k, v)| format!(r#",{{"{k}":"{v}"}}"#))
+            .collect::<String>()
     );
     let policy = base64::engine::general_purpose::STANDARD.encode(policy);
     let mut k = format!("AWS4{}", s.secret_key).into_bytes();
@@ -276,6 +291,7 @@ fn signed_form_fields(s: &Signer, bucket: &str, key: &str, max: u64) -> Vec<(Str
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&k).unwrap();
     mac.update(policy.as_bytes());
     let signature = hex::encode(mac.finalize().into_bytes());
+    let extra = extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned()));
     [
         ("key", key.to_owned()),
         ("Content-Type", "application/octet-stream".to_owned()),
@@ -287,6 +303,7 @@ fn signed_form_fields(s: &Signer, bucket: &str, key: &str, max: u64) -> Vec<(Str
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
+    .chain(extra)
     .collect()
 }
 
@@ -402,6 +419,29 @@ async fn signed_form_uploads_stream_and_keep_their_limits() {
         Some(&aws_sdk_s3::types::ServerSideEncryption::Aes256)
     );
     assert_eq!(get_bytes(&c, &encrypted, "f").await, b"form bytes");
+    // A policy requiring encryption sees a form's `x-amz-server-side-encryption` field.
+    let policy = format!(
+        r#"{{"Statement":[{{"Effect":"Deny","Principal":"*","Action":"s3:PutObject","Resource":"arn:aws:s3:::{b}/*",
+            "Condition":{{"StringNotEquals":{{"s3:x-amz-server-side-encryption":"AES256"}}}}}}]}}"#
+    );
+    c.put_bucket_policy().bucket(&b).policy(policy).send().await.unwrap();
+    for (extra, status) in [(vec![], 403), (vec![("x-amz-server-side-encryption", "AES256")], 204)] {
+        let fields = signed_form_fields_with(&signer(), &b, "required", 1000, &extra);
+        let refs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let resp = reqwest::Client::new()
+            .post(format!("{}/{b}", server().endpoint))
+            .header("content-type", "multipart/form-data; boundary=SEC0FORM")
+            .body(form("SEC0FORM", &refs, b"form bytes"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), status, "{extra:?}: {}", resp.text().await.unwrap());
+    }
+    let head = c.head_object().bucket(&b).key("required").send().await.unwrap();
+    assert_eq!(
+        head.server_side_encryption(),
+        Some(&aws_sdk_s3::types::ServerSideEncryption::Aes256)
+    );
 }
 
 // ---- High 4: protection headers ----
