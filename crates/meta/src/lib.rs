@@ -193,15 +193,22 @@ pub(crate) const BY_O: Deleter<'static> = Deleter {
 
 #[cfg(test)]
 pub(crate) async fn test_store() -> (tempfile::TempDir, Meta) {
-    let dir = tempfile::tempdir().unwrap();
-    let sealer = Sealer::new(&Sealer::generate_key());
-    let meta = if std::env::var("OSG_TEST_META").as_deref() == Ok("postgres") {
-        let url = std::env::var("OSG_TEST_POSTGRES_URL").expect("OSG_TEST_POSTGRES_URL (scripts/testbed/postgres)");
-        Meta::open_postgres(&new_database(&url).await, sealer).await.unwrap()
-    } else {
-        Meta::open_sqlite(&dir.path().join("meta.db"), sealer).await.unwrap()
-    };
+    let (dir, url) = test_url().await;
+    let meta = Meta::open(&url, Sealer::new(&Sealer::generate_key())).await.unwrap();
     (dir, meta)
+}
+
+/// Where [`test_store`] would open a store: to open one several times (with other sealers).
+#[cfg(test)]
+pub(crate) async fn test_url() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = if std::env::var("OSG_TEST_META").as_deref() == Ok("postgres") {
+        let url = std::env::var("OSG_TEST_POSTGRES_URL").expect("OSG_TEST_POSTGRES_URL (scripts/testbed/postgres)");
+        new_database(&url).await
+    } else {
+        dir.path().join("meta.db").to_str().unwrap().to_owned()
+    };
+    (dir, url)
 }
 
 /// Creates an empty database on the PostgreSQL server of `url`; returns its URL.

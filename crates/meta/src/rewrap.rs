@@ -176,3 +176,96 @@ impl Rewrapped {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use osg_model::{BucketConfig, Encryption, NewVersion, ObjectAttrs, Piece, SseMode};
+
+    use super::SSE_S3_SEAL_ROW;
+    use crate::{Condition, Meta, Rewrapped, Sealer, test_url};
+
+    fn encrypted(sealer: &Sealer) -> ObjectAttrs {
+        ObjectAttrs {
+            encryption: Some(Encryption {
+                mode: SseMode::S3,
+                format: 1,
+                sealed_key: sealer.seal_bytes(SSE_S3_SEAL_ROW, &[7; 32]),
+                customer_key_md5: None,
+            }),
+            ..ObjectAttrs::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_rewrap_moves_every_sealed_value_to_the_current_key() {
+        let (_dir, url) = test_url().await;
+        let (old, new) = (Sealer::generate_key(), Sealer::generate_key());
+        let before = Meta::open(&url, Sealer::new(&old)).await.unwrap();
+        let account = before.create_account("a").await.unwrap();
+        let (access_key, secret) = before.create_access_key(&account.id, None).await.unwrap();
+        let bucket = crate::NewBucket {
+            name: "b",
+            owner: &account.id,
+            region: "us-east-1",
+            provider: "walrus",
+            object_lock: false,
+        };
+        before
+            .create_bucket(bucket, BucketConfig::default(), 100)
+            .await
+            .unwrap();
+        for key in ["k1", "k2"] {
+            before.begin_blob(&format!("{key}@walrus"), "b").await.unwrap();
+            let version = NewVersion {
+                bucket: "b".into(),
+                key: key.into(),
+                size: 0,
+                etag: "e".into(),
+                parts_count: None,
+                pieces: vec![Piece::whole(format!("{key}@walrus"), 0)],
+                attrs: encrypted(before.sealer()),
+                owner: account.id.clone(),
+            };
+            before.commit_object(&version, &Condition::None).await.unwrap();
+        }
+        let upload = before
+            .create_upload("b", "u", &encrypted(before.sealer()), &account.id)
+            .await
+            .unwrap();
+        drop(before);
+
+        let rotated = Meta::open(&url, Sealer::with_older(&new, &[old])).await.unwrap();
+        let done = rotated.rewrap().await.unwrap();
+        assert_eq!(
+            (done.secrets, done.data_keys, done.changed),
+            (1, 3, 0),
+            "the account's key; two versions and an upload"
+        );
+        assert_eq!(rotated.rewrap().await.unwrap(), Rewrapped::default());
+        drop(rotated);
+
+        // Only the new key left: everything opens.
+        let after = Meta::open(&url, Sealer::new(&new)).await.unwrap();
+        let opened = after.secret_key(&access_key).await.unwrap().unwrap();
+        assert_eq!(secrecy::ExposeSecret::expose_secret(&opened), secret);
+        for key in ["k1", "k2"] {
+            let e = after.object("b", key).await.unwrap().attrs.encryption.unwrap();
+            assert_eq!(
+                after
+                    .sealer()
+                    .open_bytes(SSE_S3_SEAL_ROW, &e.sealed_key)
+                    .unwrap()
+                    .as_slice(),
+                &[7; 32]
+            );
+        }
+        let e = after
+            .upload("b", &upload.upload_id)
+            .await
+            .unwrap()
+            .attrs
+            .encryption
+            .unwrap();
+        assert!(after.sealer().open_bytes(SSE_S3_SEAL_ROW, &e.sealed_key).is_ok());
+    }
+}
