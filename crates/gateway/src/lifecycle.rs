@@ -12,29 +12,21 @@ use std::time::{Duration, Instant};
 use osg_meta::{Bucket, Expiry, ExpiryKind, Meta, Version, VersionEntry, now_ms};
 use osg_model::Lifecycle;
 use osg_model::lifecycle::{DAY_MS, Subject};
+use osg_model::properties;
 
-/// Seconds in a lifecycle day: shorter than 86400 only to test rules in seconds.
-pub const DAY_PROPERTY: &str = "osg.lifecycle.day-seconds";
-/// Versions a run examines per second, on each gateway.
-pub const RATE_PROPERTY: &str = "osg.lifecycle.rate";
-const DEFAULT_RATE: u64 = 1000;
 /// Versions listed at a time (fewer when the rate is lower, so a page takes about a second).
 const PAGE: u64 = 200;
 
-/// The lifecycle day in milliseconds, from the property's value.
+/// The lifecycle day in milliseconds, from `osg.lifecycle.day-seconds`'s stored value.
 pub fn day_ms(seconds: Option<&str>) -> i64 {
-    seconds
-        .and_then(|s| s.parse::<i64>().ok())
-        .filter(|s| *s > 0)
-        .map_or(DAY_MS, |s| s.saturating_mul(1000))
+    let seconds = properties::LIFECYCLE_DAY_SECONDS.integer(seconds);
+    i64::try_from(seconds).unwrap_or(DAY_MS / 1000).saturating_mul(1000)
 }
 
+/// Versions a run examines per second, on each gateway.
 async fn rate(meta: &Meta) -> osg_meta::Result<u64> {
-    let rate = meta.property(RATE_PROPERTY).await?;
-    Ok(rate
-        .and_then(|r| r.parse().ok())
-        .filter(|r| *r > 0)
-        .unwrap_or(DEFAULT_RATE))
+    let rate = meta.property(properties::LIFECYCLE_RATE.name).await?;
+    Ok(properties::LIFECYCLE_RATE.integer(rate.as_deref()))
 }
 
 /// How long a run is held without news from its gateway: long enough for a page, short
@@ -48,7 +40,7 @@ pub async fn run_lifecycle(meta: Arc<Meta>) {
     let holder = uuid::Uuid::new_v4().simple().to_string();
     loop {
         let day = meta
-            .property(DAY_PROPERTY)
+            .property(properties::LIFECYCLE_DAY_SECONDS.name)
             .await
             .map_or(DAY_MS, |v| day_ms(v.as_deref()));
         if let Err(e) = round(&meta, &holder, day).await {

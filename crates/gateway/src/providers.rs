@@ -16,8 +16,6 @@ use crate::metered::Metered;
 
 /// The name of the embedded Walrus.
 pub const EMBEDDED: &str = osg_model::blob::EMBEDDED;
-/// The property naming the provider new buckets are placed on.
-pub const BACKEND_PROPERTY: &str = "osg.backend";
 /// How often the registry is reloaded.
 const REFRESH: Duration = Duration::from_secs(1);
 /// How long a readiness probe may take.

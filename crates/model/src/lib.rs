@@ -15,6 +15,7 @@ pub mod lifecycle;
 pub mod lock;
 pub mod names;
 pub mod object;
+pub mod properties;
 pub mod provider;
 pub mod tags;
 pub mod versioning;

@@ -144,14 +144,14 @@ pub enum ShardCommand {
 
 #[derive(Subcommand, Debug)]
 pub enum PropertyCommand {
-    /// `set NAME=VALUE` or `set NAME VALUE`.
-    Set {
-        name: String,
-        value: Option<String>,
-    },
-    Get {
-        name: String,
-    },
+    /// Sets a property: `set NAME=VALUE` or `set NAME VALUE`. Only the properties `list`
+    /// shows, with values they take.
+    Set { name: String, value: Option<String> },
+    /// Prints a property's value in force (its default when unset).
+    Get { name: String },
+    /// Removes a property's value: its default applies again.
+    Unset { name: String },
+    /// Every property: its value in force, whether it is set, its default and meaning.
     List,
 }
 
@@ -523,6 +523,7 @@ pub async fn run_provider(meta: &Meta, json_out: bool, cmd: ProviderCommand) -> 
 
 /// `osg property ...` (also `osg admin property ...`).
 pub async fn run_property(meta: &Meta, json_out: bool, cmd: PropertyCommand) -> anyhow::Result<()> {
+    use osg_model::properties;
     match cmd {
         PropertyCommand::Set { name, value } => {
             let (name, value) = match value {
@@ -533,20 +534,50 @@ pub async fn run_property(meta: &Meta, json_out: bool, cmd: PropertyCommand) -> 
                 }
             };
             meta.set_property(&name, &value).await?;
-            println!("{name} = {value}");
+            if json_out {
+                println!("{}", json!({"name": name, "value": value}));
+            } else {
+                println!("{name} = {value}");
+            }
         }
-        PropertyCommand::Get { name } => match meta.property(&name).await? {
-            Some(value) => println!("{value}"),
-            None => anyhow::bail!("property {name} is not set"),
-        },
+        PropertyCommand::Get { name } => {
+            let property = properties::find(&name)?;
+            let stored = meta.property(&name).await?;
+            let value = property.value(stored.as_deref());
+            if json_out {
+                let row = json!({"name": name, "value": value, "set": stored.is_some(), "default": property.default});
+                println!("{row}");
+            } else {
+                println!("{value}");
+            }
+        }
+        PropertyCommand::Unset { name } => {
+            let removed = meta.unset_property(&name).await?;
+            if json_out {
+                println!("{}", json!({"name": name, "removed": removed}));
+            } else if removed {
+                println!("{name} unset");
+            } else {
+                println!("{name} was not set");
+            }
+        }
         PropertyCommand::List => {
-            let rows: Vec<_> = meta
-                .properties()
-                .await?
+            let stored = meta.properties().await?;
+            let stored_value = |name: &str| stored.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+            let mut rows: Vec<_> = properties::ALL
                 .iter()
-                .map(|(n, v)| json!({"name": n, "value": v}))
+                .map(|p| {
+                    let set = stored_value(p.name);
+                    json!({"name": p.name, "value": p.value(set), "set": set.is_some(), "default": p.default,
+                           "takes": p.kind.to_string(), "description": p.description})
+                })
                 .collect();
-            print_rows(json_out, &rows, &["name", "value"]);
+            // Values stored before they were checked, for `unset`.
+            for (name, value) in stored.iter().filter(|(n, _)| properties::find(n).is_err()) {
+                rows.push(json!({"name": name, "value": value, "set": true, "default": "",
+                                 "takes": "", "description": "not a property: osg property unset it"}));
+            }
+            print_rows(json_out, &rows, &["name", "value", "set", "default", "description"]);
         }
     }
     Ok(())

@@ -41,8 +41,20 @@ enum Command {
     Bench(osg::bench::BenchArgs),
 }
 
+/// Errors end the process with their message and its causes, one line, never a backtrace:
+/// they are an operator's to act on, not a developer's.
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("osg: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
     // s3s logs every error answer at error level, and its debug output prints request DTOs
     // (SSE-C keys included): silence it. sqlx logs each statement.
     let filter = EnvFilter::try_from_default_env()

@@ -4,9 +4,10 @@ use s3s::dto::*;
 use s3s::{S3Request, S3Response, s3_error};
 
 use super::{access, acl, owner_of, timestamp};
+use crate::Gateway;
 use crate::error::Result;
-use crate::{Gateway, providers};
 use osg_meta::NewBucket;
+use osg_model::properties;
 
 pub async fn list_buckets(gw: &Gateway, req: S3Request<ListBucketsInput>) -> Result<S3Response<ListBucketsOutput>> {
     let caller = access::caller(&req)?;
@@ -41,9 +42,9 @@ pub async fn create_bucket(gw: &Gateway, req: S3Request<CreateBucketInput>) -> R
         .map(BucketLocationConstraint::as_str);
     // New buckets live on the cluster's current backend, and stay there. A constraint names
     // this gateway's region, or, when the cluster allows it, the provider to place the bucket on.
-    let backend = gw.meta.property(providers::BACKEND_PROPERTY).await?;
+    let backend = gw.meta.property(properties::BACKEND.name).await?;
     let provider = match constraint.filter(|c| !c.is_empty() && *c != gw.region) {
-        None => backend.as_deref().unwrap_or(providers::EMBEDDED),
+        None => properties::BACKEND.value(backend.as_deref()),
         Some(name) if gw.placement_by_constraint().await? && gw.providers.get(name).is_ok() => name,
         Some(_) => {
             return Err(s3_error!(
@@ -81,42 +82,23 @@ impl s3s::validation::NameValidation for BucketNames {
     }
 }
 
-/// The cluster property that lets CreateBucket's LocationConstraint name a provider.
-pub const PLACEMENT_PROPERTY: &str = "osg.placement-by-location-constraint";
-
-/// The cluster property that caps buckets per account, and its default (as in S3).
-const MAX_BUCKETS_PROPERTY: &str = "s3.max-buckets-per-account";
-const DEFAULT_MAX_BUCKETS: i64 = 100;
-
-/// The cluster property that sets the Object Ownership of buckets created without one
-/// (BucketOwnerEnforced when unset, as in AWS).
-pub const OWNERSHIP_PROPERTY: &str = "s3.default-object-ownership";
-
 impl Gateway {
     async fn placement_by_constraint(&self) -> Result<bool> {
-        Ok(self.meta.property(PLACEMENT_PROPERTY).await?.as_deref() == Some("true"))
+        let p = &properties::PLACEMENT_BY_LOCATION_CONSTRAINT;
+        Ok(p.bool(self.meta.property(p.name).await?.as_deref()))
     }
 
+    /// The Object Ownership of buckets created without one.
     async fn default_ownership(&self) -> Result<osg_model::Ownership> {
-        let value = self.meta.property(OWNERSHIP_PROPERTY).await?;
-        match value.as_deref().map(osg_model::Ownership::parse) {
-            None => Ok(osg_model::Ownership::default()),
-            Some(Some(ownership)) => Ok(ownership),
-            // Not a value S3 knows: no bucket is created with a guess.
-            Some(None) => {
-                tracing::error!(property = OWNERSHIP_PROPERTY, value, "not an Object Ownership");
-                Err(s3_error!(
-                    InternalError,
-                    "The cluster's default Object Ownership is misconfigured."
-                )
-                .into())
-            }
-        }
+        let p = &properties::DEFAULT_OBJECT_OWNERSHIP;
+        let value = self.meta.property(p.name).await?;
+        Ok(osg_model::Ownership::parse(p.value(value.as_deref())).unwrap_or_default())
     }
 
     async fn max_buckets_per_account(&self) -> Result<i64> {
-        let value = self.meta.property(MAX_BUCKETS_PROPERTY).await?;
-        Ok(value.and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_MAX_BUCKETS))
+        let p = &properties::MAX_BUCKETS_PER_ACCOUNT;
+        let value = self.meta.property(p.name).await?;
+        Ok(i64::try_from(p.integer(value.as_deref())).unwrap_or(i64::MAX))
     }
 }
 

@@ -257,7 +257,10 @@ pub async fn delete_bucket_lifecycle(
 
 /// The lifecycle day (cached as the gateway caches buckets).
 async fn day_ms(gw: &Gateway) -> Result<i64> {
-    let value = gw.dir.property(crate::lifecycle::DAY_PROPERTY).await?;
+    let value = gw
+        .dir
+        .property(osg_model::properties::LIFECYCLE_DAY_SECONDS.name)
+        .await?;
     Ok(crate::lifecycle::day_ms(value.as_deref()))
 }
 

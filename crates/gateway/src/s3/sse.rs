@@ -16,10 +16,6 @@ use crate::Gateway;
 use crate::encryption::{DataKey, FORMAT};
 use crate::error::Result;
 
-/// The cluster property that lets SSE-C keys arrive over plain HTTP (for gateways behind a
-/// proxy that ends TLS); otherwise, as S3, only over HTTPS.
-pub const SSE_C_HTTP_PROPERTY: &str = "s3.sse-c.allow-http";
-
 /// A customer's key (SSE-C), checked against the MD5 the request states.
 pub struct CustomerKey {
     key: Zeroizing<[u8; 32]>,
@@ -56,13 +52,15 @@ pub(crate) use customer_headers;
 
 impl CustomerHeaders<'_> {
     /// The key the headers give, checked as S3 checks it; `None` without SSE-C headers. Keys
-    /// travel only over HTTPS unless [`SSE_C_HTTP_PROPERTY`] allows plain HTTP.
+    /// travel only over HTTPS (as in S3) unless `s3.sse-c.allow-http` allows plain HTTP (a
+    /// gateway behind a proxy that ends TLS).
     pub async fn key(&self, gw: &Gateway, extensions: &http::Extensions) -> Result<Option<CustomerKey>> {
         if self.algorithm.is_none() && self.key.is_none() && self.md5.is_none() {
             return Ok(None);
         }
         let tls = extensions.get::<crate::authz::Connection>().is_some_and(|c| c.tls);
-        if !tls && gw.dir.property(SSE_C_HTTP_PROPERTY).await?.as_deref() != Some("true") {
+        let allow_http = &osg_model::properties::SSE_C_ALLOW_HTTP;
+        if !tls && !allow_http.bool(gw.dir.property(allow_http.name).await?.as_deref()) {
             return Err(s3_error!(
                 InvalidRequest,
                 "Requests specifying Server Side Encryption with Customer provided keys must be made over a secure \

@@ -748,7 +748,8 @@ async fn bucket_tags_and_resource_tag_conditions() {
 }
 
 /// `s3.default-object-ownership` sets the Object Ownership of buckets created without one:
-/// ObjectWriter for sites whose clients rely on ACLs. A value S3 does not know creates nothing.
+/// ObjectWriter for sites whose clients rely on ACLs. A value S3 does not know is refused by
+/// `osg property set`, which says what the property takes; `unset` restores the default.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn default_object_ownership_is_a_property() {
     use aws_sdk_s3::types::{BucketCannedAcl, ObjectOwnership};
@@ -757,14 +758,14 @@ async fn default_object_ownership_is_a_property() {
     let env = [("OSG_ADMIN_ACCESS_KEY", access), ("OSG_ADMIN_SECRET_KEY", secret)];
     let (_gateway, port) = spawn_osg_anywhere("serve", dir.path(), &env);
     let c = client_at(&format!("http://127.0.0.1:{port}"), access, secret);
-    let property = |value: &str| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_osg"))
-            .args(["property", "set", &format!("s3.default-object-ownership={value}")])
+    let property = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_osg"))
+            .arg("property")
+            .args(args)
             .arg("--data-dir")
             .arg(dir.path())
             .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            .unwrap()
     };
     let ownership = |b: &'static str| {
         let c = c.clone();
@@ -784,7 +785,17 @@ async fn default_object_ownership_is_a_property() {
         .await;
     assert_eq!(error_of(r), ("AccessControlListNotSupported".into(), 400));
 
-    property("ObjectWriter");
+    let get = property(&["get", "s3.default-object-ownership"]);
+    assert_eq!(
+        String::from_utf8_lossy(&get.stdout).trim(),
+        "BucketOwnerEnforced",
+        "the default"
+    );
+    assert!(
+        property(&["set", "s3.default-object-ownership=ObjectWriter"])
+            .status
+            .success()
+    );
     c.create_bucket().bucket("writer").send().await.unwrap();
     assert_eq!(ownership("writer").await, ObjectOwnership::ObjectWriter);
     c.put_bucket_acl()
@@ -802,8 +813,14 @@ async fn default_object_ownership_is_a_property() {
         .unwrap();
     assert_eq!(ownership("asked").await, ObjectOwnership::BucketOwnerPreferred);
 
-    property("ObjectWritter");
-    let r = c.create_bucket().bucket("misconfigured").send().await;
-    assert_eq!(error_of(r), ("InternalError".into(), 500));
-    assert_eq!(error_of(c.head_bucket().bucket("misconfigured").send().await).1, 404);
+    let refused = property(&["set", "s3.default-object-ownership=ObjectWritter"]);
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains("one of BucketOwnerEnforced, BucketOwnerPreferred, ObjectWriter"),
+        "{said}"
+    );
+    assert!(property(&["unset", "s3.default-object-ownership"]).status.success());
+    c.create_bucket().bucket("again-enforced").send().await.unwrap();
+    assert_eq!(ownership("again-enforced").await, ObjectOwnership::BucketOwnerEnforced);
 }

@@ -155,3 +155,53 @@ async fn bench_smoke() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// `osg property` knows every property: a wrong name, value or backend is refused with what is
+/// allowed, in one line without a backtrace (even with RUST_BACKTRACE set); `list` shows
+/// defaults, `unset` restores them.
+#[test]
+fn property_commands_check_what_they_are_told() {
+    let dir = tempfile::tempdir().unwrap();
+    let osg = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_osg"))
+            .arg("property")
+            .args(args)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .env("RUST_BACKTRACE", "1")
+            .output()
+            .unwrap();
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        (out.status.success(), text(&out.stdout), text(&out.stderr))
+    };
+    for (args, says) in [
+        (
+            ["set", "osg.backnd=walrus"],
+            "no property osg.backnd; the properties are osg.backend,",
+        ),
+        (
+            ["set", "osg.lifecycle.rate=fast"],
+            "takes a whole number from 1 to 1000000, not \"fast\"",
+        ),
+        (["set", "s3.sse-c.allow-http=yes"], "takes true or false"),
+        (["set", "osg.backend=elsewhere"], "there is no provider elsewhere"),
+    ] {
+        let (ok, _, err) = osg(&args);
+        assert!(!ok, "{args:?}");
+        assert!(err.starts_with("osg: ") && err.contains(says), "{args:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "one line, no backtrace: {err}");
+    }
+    let (ok, out, _) = osg(&["set", "osg.lifecycle.rate", "300"]);
+    assert!(ok && out.contains("osg.lifecycle.rate = 300"), "{out}");
+    let (_, out, _) = osg(&["list", "--json"]);
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    let rate = rows.iter().find(|r| r["name"] == "osg.lifecycle.rate").unwrap();
+    assert_eq!(
+        (&rate["value"], &rate["set"], &rate["default"]),
+        (&"300".into(), &true.into(), &"1000".into())
+    );
+    let backend = rows.iter().find(|r| r["name"] == "osg.backend").unwrap();
+    assert_eq!((&backend["value"], &backend["set"]), (&"walrus".into(), &false.into()));
+    assert!(osg(&["unset", "osg.lifecycle.rate"]).0);
+    assert_eq!(osg(&["get", "osg.lifecycle.rate"]).1.trim(), "1000");
+}
