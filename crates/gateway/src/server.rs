@@ -159,6 +159,14 @@ pub async fn serve<F: Future<Output = ()>>(
     Ok(())
 }
 
+impl TlsFiles {
+    /// Whether the files hold a certificate chain and its key, so that a bad flag is an error
+    /// before the server announces itself.
+    pub fn check(&self) -> io::Result<()> {
+        load_tls(self).map(drop)
+    }
+}
+
 fn load_tls(files: &TlsFiles) -> io::Result<TlsAcceptor> {
     let read =
         |path: &PathBuf| std::fs::read(path).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())));

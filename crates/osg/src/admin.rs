@@ -264,7 +264,7 @@ fn print_rows(json_out: bool, rows: &[serde_json::Value], columns: &[&str]) {
 }
 
 pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
-    let meta = args.store.open().await?;
+    let meta = args.store.open_existing().await?;
     match args.command {
         AdminCommand::Account(cmd) => match cmd {
             AccountCommand::Create { name, email } => {

@@ -74,8 +74,9 @@ fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
 /// command that opens the store.
 #[derive(clap::Args, Debug, Clone)]
 pub struct StoreOptions {
-    /// The data directory: the SQLite metadata store (unless --db), the embedded Walrus's blobs,
-    /// the master key and the admin credentials.
+    /// The data directory: the SQLite metadata store (unless --db), the embedded Walrus's blobs
+    /// (`osg serve`), the master key (unless --master-key-file) and the admin credentials. With
+    /// `osg gateway --db`, only the admin credentials of a first start are written here.
     #[arg(long, default_value = "./osg-data", global = true)]
     pub data_dir: PathBuf,
     /// A metadata store shared by many gateways: `postgres://USER@HOST:PORT/DB`. Also read from
@@ -99,6 +100,21 @@ impl StoreOptions {
             db: None,
             master_key_file: None,
         }
+    }
+
+    /// Opens the metadata store an admin command works on: one that exists. (Only a gateway
+    /// creates the embedded one, on its first start; a command pointed at the wrong directory
+    /// must not create an empty store there.)
+    pub async fn open_existing(&self) -> anyhow::Result<Meta> {
+        let sqlite = self.data_dir.join("meta.db");
+        anyhow::ensure!(
+            self.db.is_some() || sqlite.exists(),
+            "no metadata store in {}: give the gateway's --data-dir (or --db for a shared store); \
+             `osg serve --data-dir {}` creates one on its first start",
+            self.data_dir.display(),
+            self.data_dir.display()
+        );
+        self.open().await
     }
 
     /// Opens the metadata store (creating the data directory and, for SQLite, the master key
@@ -183,13 +199,32 @@ fn read_master_keys(path: &Path) -> anyhow::Result<Vec<[u8; KEY_LEN]>> {
 /// Creates the system account if the store has none, and returns the credentials file path.
 pub async fn ensure_admin(meta: &Meta, data_dir: &Path) -> anyhow::Result<PathBuf> {
     let path = data_dir.join(CREDENTIALS_FILE);
-    let (access_key, secret) = match (std::env::var(ACCESS_KEY_VAR), std::env::var(SECRET_KEY_VAR)) {
-        (Ok(a), Ok(s)) if !a.is_empty() && !s.is_empty() => (a, s),
-        _ => new_key_pair(),
+    let chosen = match (std::env::var(ACCESS_KEY_VAR), std::env::var(SECRET_KEY_VAR)) {
+        (Ok(a), Ok(s)) if !a.is_empty() && !s.is_empty() => Some((a, s)),
+        _ => None,
     };
+    if let Some((_, secret)) = &chosen {
+        anyhow::ensure!(
+            secret.chars().count() >= MIN_SECRET_LEN,
+            "{SECRET_KEY_VAR} is too short: give at least {MIN_SECRET_LEN} characters (generated secrets have 40)"
+        );
+    }
+    let (access_key, secret) = chosen.clone().unwrap_or_else(new_key_pair);
     if meta.ensure_system_account(&access_key, &secret).await? {
         write_credentials(&path, &access_key, &secret)?;
         tracing::info!(access_key, "created the system account");
+    } else if let Some((access_key, secret)) = chosen {
+        // The key pair is chosen once, at the first start; the variables do nothing after.
+        let stored = meta.secret_key(&access_key).await?;
+        if stored.is_none_or(|s| secrecy::ExposeSecret::expose_secret(&s) != secret) {
+            tracing::warn!(
+                "{ACCESS_KEY_VAR}/{SECRET_KEY_VAR} differ from the system account's key pair and have no effect \
+                 after the first start: manage its keys with `osg admin key`"
+            );
+        }
     }
     Ok(path)
 }
+
+/// Shortest secret taken for the system account's key pair.
+const MIN_SECRET_LEN: usize = 16;

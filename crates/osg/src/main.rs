@@ -62,8 +62,10 @@ async fn run() -> anyhow::Result<()> {
         .add_directive("s3s=off".parse()?)
         .add_directive("sqlx=warn".parse()?);
     let cli = Cli::parse();
+    // Colours only for a person at a terminal, never in files or pipes.
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     if cli.log_format == "json" {
         logs.json().init();
@@ -87,19 +89,19 @@ async fn run() -> anyhow::Result<()> {
         Command::Admin(args) => osg::admin::run(args).await,
         Command::Bench(args) => osg::bench::run(args).await,
         Command::Provider(args) => {
-            let meta = args.store.open().await?;
+            let meta = args.store.open_existing().await?;
             osg::admin::run_provider(&meta, args.json, args.command).await
         }
         Command::Property(args) => {
-            let meta = args.store.open().await?;
+            let meta = args.store.open_existing().await?;
             osg::admin::run_property(&meta, args.json, args.command).await
         }
         Command::Shard(args) => {
-            let meta = args.store.open().await?;
+            let meta = args.store.open_existing().await?;
             osg::admin::run_shard(&meta, args.json, args.command).await
         }
         Command::MasterKey(args) => {
-            let meta = args.store.open().await?;
+            let meta = args.store.open_existing().await?;
             osg::admin::run_master_key(&meta, args.json, args.command).await
         }
         Command::Walrus(args) => {

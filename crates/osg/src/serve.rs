@@ -17,9 +17,9 @@ use tokio::net::TcpListener;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct ServeArgs {
-    /// Address to listen on.
+    /// Address to listen on: HOST:PORT, the host a name (localhost) or an address.
     #[arg(long, default_value = "127.0.0.1:8773")]
-    pub listen: SocketAddr,
+    pub listen: String,
     #[command(flatten)]
     pub store: crate::bootstrap::StoreOptions,
     /// PEM certificate chain; with --tls-key, serve HTTPS.
@@ -87,6 +87,22 @@ impl Server {
     /// Opens the metadata store (creating it on first start) and binds the listener; with
     /// `embedded`, the data directory's Walrus store is the `walrus` provider.
     pub async fn start(args: &ServeArgs, embedded: bool) -> anyhow::Result<Self> {
+        // What can fail on a flag is checked before anything is created or announced.
+        let tls = match (&args.tls_cert, &args.tls_key) {
+            (Some(cert), Some(key)) => {
+                let files = TlsFiles {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                };
+                files.check().context("loading the TLS certificate and key")?;
+                Some(files)
+            }
+            (None, None) => None,
+            _ => anyhow::bail!("HTTPS needs both --tls-cert and --tls-key"),
+        };
+        let listener = TcpListener::bind(&args.listen)
+            .await
+            .with_context(|| format!("listening on {}", args.listen))?;
         if let Some(addr) = args.metrics_listen {
             metrics_exporter_prometheus::PrometheusBuilder::new()
                 .with_http_listener(addr)
@@ -116,16 +132,6 @@ impl Server {
             max_connections: args.max_connections.max(1),
         };
         let frontend = osg_gateway::frontend(gateway, &config);
-        let listener = TcpListener::bind(args.listen)
-            .await
-            .with_context(|| format!("binding {}", args.listen))?;
-        let tls = match (&args.tls_cert, &args.tls_key) {
-            (Some(cert), Some(key)) => Some(TlsFiles {
-                cert: cert.clone(),
-                key: key.clone(),
-            }),
-            _ => None,
-        };
         Ok(Self {
             addr: listener.local_addr()?,
             credentials,

@@ -14,8 +14,10 @@ pub const CREDENTIALS_FILE: &str = "walrus.credentials";
 pub struct WalrusArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8774")]
-    pub listen: SocketAddr,
-    /// Directory holding the blobs and the service credential.
+    pub listen: String,
+    /// Directory holding the blobs and the service credential. The credential is
+    /// OSG_WALRUS_ACCESS_KEY/OSG_WALRUS_SECRET_KEY when set, else generated into
+    /// DATA_DIR/walrus.credentials (mode 0600); gateways register it with `osg provider add`.
     #[arg(long, default_value = "./walrus-data")]
     pub data_dir: PathBuf,
 }
@@ -45,9 +47,9 @@ impl WalrusServer {
             }
         };
         let service = osg_walrus::standalone::service(args.data_dir.clone(), &access_key, &secret);
-        let listener = TcpListener::bind(args.listen)
+        let listener = TcpListener::bind(&args.listen)
             .await
-            .with_context(|| format!("binding {}", args.listen))?;
+            .with_context(|| format!("listening on {}", args.listen))?;
         Ok(Self {
             addr: listener.local_addr()?,
             credentials,

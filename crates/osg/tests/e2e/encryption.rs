@@ -620,7 +620,7 @@ async fn master_key_rotation_keeps_objects_readable() {
     let b64 = base64::engine::general_purpose::STANDARD;
     let (old, new) = (b64.encode(plaintext(32, 11)), b64.encode(plaintext(32, 12)));
     let key_path = key_file.to_str().unwrap().to_owned();
-    let (access, secret) = ("AKROTATION0000000000", "rotation-secret");
+    let (access, secret) = ("AKROTATION0000000000", "rotation-secret-0000");
     let env = [
         ("OSG_ADMIN_ACCESS_KEY", access),
         ("OSG_ADMIN_SECRET_KEY", secret),

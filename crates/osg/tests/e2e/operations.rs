@@ -174,6 +174,12 @@ fn property_commands_check_what_they_are_told() {
         let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
         (out.status.success(), text(&out.stdout), text(&out.stderr))
     };
+    // No store in the directory: said, and nothing created.
+    let (ok, _, err) = osg(&["list"]);
+    assert!(!ok && err.contains("no metadata store in"), "{err}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing created");
+    let (gateway, _) = spawn_osg_anywhere("serve", dir.path(), &[]);
+    drop(gateway);
     for (args, says) in [
         (
             ["set", "osg.backnd=walrus"],
@@ -204,4 +210,96 @@ fn property_commands_check_what_they_are_told() {
     assert_eq!((&backend["value"], &backend["set"]), (&"walrus".into(), &false.into()));
     assert!(osg(&["unset", "osg.lifecycle.rate"]).0);
     assert_eq!(osg(&["get", "osg.lifecycle.rate"]).1.trim(), "1000");
+}
+
+/// `osg serve` checks its flags before it creates or announces anything: a port in use, TLS
+/// files that are missing or half given, a weak admin secret; it listens on a host name too;
+/// and it warns when admin key variables no longer match the key pair of the first start.
+#[test]
+fn serve_checks_its_flags_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let fresh = dir.path().join("never-created");
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_osg"))
+            .arg("serve")
+            .args(args)
+            .arg("--data-dir")
+            .arg(&fresh)
+            .envs(env.iter().copied())
+            .env("RUST_BACKTRACE", "1")
+            .output()
+            .unwrap()
+    };
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy = busy.local_addr().unwrap().to_string();
+    let strong = [
+        ("OSG_ADMIN_ACCESS_KEY", "AKFLAGSTEST000000000"),
+        ("OSG_ADMIN_SECRET_KEY", "flags-test-secret-000"),
+    ];
+    for (args, env, says) in [
+        (vec!["--listen", busy.as_str()], &strong[..], "listening on"),
+        (
+            vec![
+                "--listen",
+                "127.0.0.1:0",
+                "--tls-cert",
+                "/nonexistent/cert.pem",
+                "--tls-key",
+                "/nonexistent/key.pem",
+            ],
+            &strong[..],
+            "loading the TLS certificate and key",
+        ),
+        (
+            vec!["--listen", "127.0.0.1:0", "--tls-cert", "/nonexistent/cert.pem"],
+            &strong[..],
+            "--tls-key",
+        ),
+        (
+            vec!["--listen", "127.0.0.1:0"],
+            &[
+                ("OSG_ADMIN_ACCESS_KEY", "AKFLAGSTEST000000000"),
+                ("OSG_ADMIN_SECRET_KEY", "short"),
+            ][..],
+            "OSG_ADMIN_SECRET_KEY is too short",
+        ),
+    ] {
+        let out = run(&args, env);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert!(!err.contains("backtrace"), "{err}");
+        assert!(out.stdout.is_empty(), "nothing announced: {args:?}");
+        if !says.contains("too short") {
+            assert!(!fresh.exists(), "nothing created: {args:?}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&fresh);
+
+    // A host name, and admin variables changed after the first start.
+    let serve = |secret: &str| {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_osg"))
+            .args(["serve", "--listen", "localhost:0", "--data-dir"])
+            .arg(&fresh)
+            .env("OSG_ADMIN_ACCESS_KEY", "AKFLAGSTEST000000000")
+            .env("OSG_ADMIN_SECRET_KEY", secret)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines.next().unwrap().unwrap();
+        let addr = first.rsplit("http://").next().unwrap().to_owned();
+        let live = std::net::TcpStream::connect(&addr).is_ok();
+        child.kill().unwrap();
+        let out = child.wait_with_output().unwrap();
+        (first, live, String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (first, live, err) = serve("flags-test-secret-000");
+    assert!(first.starts_with("osg: serving S3 on http://") && live, "{first}");
+    assert!(!err.contains("no effect"), "{err}");
+    let (_, _, err) = serve("another-secret-00000");
+    assert!(err.contains("have no effect after the first start"), "{err}");
+    assert!(!err.contains('\x1b'), "no colours in a pipe: {err}");
 }

@@ -199,7 +199,7 @@ async fn anonymous_form_uploads_are_refused_before_their_file_is_read() {
         dir.path(),
         &[
             ("OSG_ADMIN_ACCESS_KEY", "AKFORMTEST0000000000"),
-            ("OSG_ADMIN_SECRET_KEY", "form-secret"),
+            ("OSG_ADMIN_SECRET_KEY", "form-secret-0000000"),
         ],
     );
     let addr = format!("127.0.0.1:{port}");
@@ -976,14 +976,14 @@ async fn a_body_that_stops_arriving_is_cut_and_its_blob_given_up() {
     let dir = tempfile::tempdir().unwrap();
     let mut cmd_env = vec![
         ("OSG_ADMIN_ACCESS_KEY", "AKIDLETEST0000000000"),
-        ("OSG_ADMIN_SECRET_KEY", "idle-secret"),
+        ("OSG_ADMIN_SECRET_KEY", "idle-secret-0000000"),
     ];
     cmd_env.push(("OSG_IDLE_TIMEOUT", "2"));
     let (_gateway, port) = spawn_osg_anywhere("serve", dir.path(), &cmd_env);
     let endpoint = format!("http://127.0.0.1:{port}");
-    let c = client_at(&endpoint, "AKIDLETEST0000000000", "idle-secret");
+    let c = client_at(&endpoint, "AKIDLETEST0000000000", "idle-secret-0000000");
     c.create_bucket().bucket("idle").send().await.unwrap();
-    let s = Signer::s3("AKIDLETEST0000000000", "idle-secret");
+    let s = Signer::s3("AKIDLETEST0000000000", "idle-secret-0000000");
     let req = s.sign(
         Req::new("PUT", "/idle/stalled")
             .header("x-amz-content-sha256", "UNSIGNED-PAYLOAD")
@@ -1309,7 +1309,7 @@ async fn idle_connections_are_closed_and_capped() {
     let dir = tempfile::tempdir().unwrap();
     let env = [
         ("OSG_ADMIN_ACCESS_KEY", "AKCONNTEST0000000000"),
-        ("OSG_ADMIN_SECRET_KEY", "conn-secret"),
+        ("OSG_ADMIN_SECRET_KEY", "conn-secret-0000000"),
         ("OSG_IDLE_TIMEOUT", "2"),
         ("OSG_MAX_CONNECTIONS", "4"),
     ];
