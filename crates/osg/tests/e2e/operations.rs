@@ -303,3 +303,30 @@ fn serve_checks_its_flags_first() {
     assert!(err.contains("have no effect after the first start"), "{err}");
     assert!(!err.contains('\x1b'), "no colours in a pipe: {err}");
 }
+
+/// `osg bench` without credentials says which variables or files to set, and never asks a
+/// cloud's instance-metadata address (here a listener standing in for one).
+#[test]
+fn bench_without_credentials_says_what_to_set() {
+    let imds = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    imds.set_nonblocking(true).unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_osg"))
+        .args(["bench", "--endpoint", "http://127.0.0.1:1", "--count", "1"])
+        .env_clear()
+        .env("HOME", home.path())
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env(
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+            format!("http://{}", imds.local_addr().unwrap()),
+        )
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("no credentials") && err.contains("AWS_ACCESS_KEY_ID") && err.contains("admin.credentials"),
+        "{err}"
+    );
+    assert!(imds.accept().is_err(), "the instance-metadata stand-in was asked");
+}
