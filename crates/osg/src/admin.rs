@@ -121,6 +121,10 @@ pub struct AddProvider {
     /// Idle connections kept open to the provider for reuse.
     #[arg(long, default_value_t = 64)]
     pub pool_max_idle: usize,
+    /// Register without first checking that the provider answers with these credentials (one
+    /// that is down on purpose; gateways keep trying it).
+    #[arg(long)]
+    pub no_check: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -459,6 +463,7 @@ pub async fn run_provider(meta: &Meta, json_out: bool, cmd: ProviderCommand) -> 
                 connect_timeout_ms,
                 read_timeout_ms,
                 pool_max_idle,
+                no_check,
             } = *add;
             let secret = if secret_file.as_os_str() == "-" {
                 std::io::read_to_string(std::io::stdin())?
@@ -487,6 +492,11 @@ pub async fn run_provider(meta: &Meta, json_out: bool, cmd: ProviderCommand) -> 
                 kind: osg_provider::Kind::parse(&kind).context("--kind is s3 or swift")?,
                 settings,
             };
+            if !no_check {
+                check_new_provider(&record, secret.trim()).await.with_context(|| {
+                    format!("provider {name} not added (--no-check adds one that is down on purpose)")
+                })?;
+            }
             meta.add_provider(&record, secret.trim()).await?;
             println!("added provider {name}");
         }
@@ -519,6 +529,25 @@ pub async fn run_provider(meta: &Meta, json_out: bool, cmd: ProviderCommand) -> 
         }
     }
     Ok(())
+}
+
+/// Connects to a provider about to be registered, makes its blob bucket (or container) if
+/// needed and checks that it answers with these credentials.
+async fn check_new_provider(record: &osg_meta::ProviderRecord, secret: &str) -> anyhow::Result<()> {
+    const LIMIT: std::time::Duration = std::time::Duration::from_secs(20);
+    let provider = osg_provider::connect(record.kind, &record.settings, secret.to_owned().into())?;
+    let checked = tokio::time::timeout(LIMIT, async {
+        provider.prepare().await?;
+        provider.health().await
+    })
+    .await;
+    match checked {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(anyhow::anyhow!(
+            "{e}; check --endpoint, the credentials and that the service answers"
+        )),
+        Err(_) => anyhow::bail!("{} did not answer within {LIMIT:?}", record.settings.endpoint),
+    }
 }
 
 /// `osg property ...` (also `osg admin property ...`).

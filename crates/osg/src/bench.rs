@@ -205,10 +205,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if let Err(e) = clients[0].create_bucket().bucket(&bucket).send().await
         && !matches!(e.code(), Some("BucketAlreadyOwnedByYou" | "BucketAlreadyExists"))
     {
-        anyhow::bail!(
-            "creating bucket {bucket}: {}",
-            aws_sdk_s3::error::DisplayErrorContext(e)
-        );
+        anyhow::bail!("creating bucket {bucket}: {}", osg_provider::s3::describe(&e));
     }
     let in_memory = args.size.min(64 << 20);
     let data: Vec<u8> = (0..in_memory).map(|_| rand::random::<u8>()).collect();

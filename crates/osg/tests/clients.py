@@ -797,13 +797,21 @@ def run_checks(osg, work, endpoint, port):
             def add(name, *extra):
                 cmd = [osg, "provider", "--data-dir", data_dir, "add", name, "--kind", "s3", "--endpoint",
                        f"https://127.0.0.1:{tls_port}", "--access-key", ACCESS_KEY, "--secret-file", "-", *extra]
-                subprocess.run(cmd, input=SECRET_KEY + "\n", check=True, capture_output=True, text=True)
+                return subprocess.run(cmd, input=SECRET_KEY + "\n", capture_output=True, text=True)
+
+            def check_provider(name):
                 return subprocess.run([osg, "provider", "--data-dir", data_dir, "check", name],
                                       capture_output=True, text=True)
 
+            # Not trusted: refused at registration, saying why (or, with --no-check, down).
             untrusted = add("tls-untrusted")
-            assert untrusted.returncode != 0 and "down" in untrusted.stderr, untrusted
-            trusted = add("tls-trusted", "--ca-file", cert)
+            assert untrusted.returncode != 0 and "not added" in untrusted.stderr, untrusted
+            assert "certificate" in untrusted.stderr.lower() and "{" not in untrusted.stderr, untrusted
+            assert add("tls-untrusted", "--no-check").returncode == 0
+            down = check_provider("tls-untrusted")
+            assert down.returncode != 0 and "down" in down.stderr, down
+            assert add("tls-trusted", "--ca-file", cert).returncode == 0
+            trusted = check_provider("tls-trusted")
             assert trusted.returncode == 0 and "tls-trusted: up" in trusted.stdout, trusted
             for name in ["tls-untrusted", "tls-trusted"]:
                 subprocess.run([osg, "provider", "--data-dir", data_dir, "remove", name], check=True, capture_output=True)
@@ -975,7 +983,9 @@ def run_checks(osg, work, endpoint, port):
         # Registered while it is still down: the gateway keeps trying until it answers.
         add = [osg, "provider", "--data-dir", data_dir, "add", "standalone", "--kind", "s3",
                "--endpoint", f"http://127.0.0.1:{wport}", "--access-key", "AKWALRUS", "--secret-file", "-"]
-        subprocess.run(add, input="walrus-secret-123\n", check=True, capture_output=True, text=True)
+        refused = subprocess.run(add, input="walrus-secret-123\n", capture_output=True, text=True)
+        assert refused.returncode != 0 and "Connection refused" in refused.stderr, refused
+        subprocess.run([*add, "--no-check"], input="walrus-secret-123\n", check=True, capture_output=True, text=True)
         listing = subprocess.run([osg, "provider", "--data-dir", data_dir, "list"],
                                  check=True, capture_output=True, text=True).stdout
         assert "standalone" in listing and "********" in listing and "walrus-secret-123" not in listing, listing

@@ -114,8 +114,40 @@ pub fn http_client(ca_pem: Option<Vec<u8>>, pool_max_idle: usize) -> Result<Shar
         .build_https())
 }
 
-fn unavailable<E: std::error::Error + 'static, R: std::fmt::Debug>(e: &SdkError<E, R>) -> Error {
-    Error::Unavailable(aws_sdk_s3::error::DisplayErrorContext(e).to_string())
+fn unavailable<E, R>(e: &SdkError<E, R>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    Error::Unavailable(describe(e))
+}
+
+/// What went wrong with a request to an S3 service, for a person: the service's error code and
+/// message, or the chain of causes (connection refused, TLS verification failed, a timeout),
+/// each by its message; never the SDK's debug dump.
+pub fn describe<E, R>(e: &SdkError<E, R>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    if let SdkError::ServiceError(service) = e {
+        let err = service.err();
+        let code = err.code().unwrap_or("an error");
+        return match err.message() {
+            Some(message) => format!("the service answered {code}: {message}"),
+            None => format!("the service answered {code}"),
+        };
+    }
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        let line = c.to_string();
+        if !text.ends_with(&line) {
+            text = format!("{text}: {line}");
+        }
+        cause = c.source();
+    }
+    text
 }
 
 /// NoSuchKey (or a bare 404) is a missing blob; anything else means the provider failed.

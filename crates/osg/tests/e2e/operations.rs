@@ -330,3 +330,69 @@ fn bench_without_credentials_says_what_to_set() {
     );
     assert!(imds.accept().is_err(), "the instance-metadata stand-in was asked");
 }
+
+/// `osg provider add` checks the endpoint and credentials before registering: an unreachable
+/// endpoint, a malformed URL and a wrong secret are refused with the reason in words;
+/// `--no-check` registers a provider that is down on purpose.
+#[test]
+fn provider_add_checks_before_registering() {
+    let dir = tempfile::tempdir().unwrap();
+    let (gateway, _) = spawn_osg_anywhere("serve", dir.path(), &[]);
+    drop(gateway);
+    let s = server();
+    let add = |name: &str, endpoint: &str, secret: &str, extra: &[&str]| {
+        use std::io::Write;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_osg"))
+            .args(["provider", "add", name, "--kind", "s3", "--endpoint", endpoint])
+            .args([
+                "--access-key",
+                &s.access_key,
+                "--secret-file",
+                "-",
+                "--bucket",
+                "checked-blobs",
+            ])
+            .args(extra)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(secret.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    for (endpoint, secret, says) in [
+        ("http://127.0.0.1:1", s.secret_key.as_str(), "Connection refused"),
+        ("not a url", s.secret_key.as_str(), "not a valid URI"),
+        (
+            s.endpoint.as_str(),
+            "not-the-secret",
+            "the service answered SignatureDoesNotMatch",
+        ),
+    ] {
+        let (ok, err) = add("p", endpoint, secret, &[]);
+        assert!(!ok, "{endpoint}");
+        assert!(
+            err.contains("provider p not added") && err.contains(says),
+            "{endpoint}: {err}"
+        );
+        assert!(
+            !err.contains("DispatchFailure") && !err.contains("{"),
+            "no debug dump: {err}"
+        );
+    }
+    assert!(add("down", "http://127.0.0.1:1", "x", &["--no-check"]).0);
+    let (ok, err) = add("up", &s.endpoint, &s.secret_key, &[]);
+    assert!(ok, "{err}");
+    let listed = std::process::Command::new(env!("CARGO_BIN_EXE_osg"))
+        .args(["provider", "list", "--json", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&listed.stdout).unwrap();
+    let names: Vec<_> = rows.iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["down", "up"]);
+}
