@@ -65,14 +65,22 @@ pub enum ProviderCommand {
     /// Lists providers; secrets show as ********.
     List,
     /// Connects to a provider, creating its blob bucket if needed, and checks that it answers.
-    Check { name: String },
+    Check {
+        /// The provider's name.
+        name: String,
+    },
     /// Removes a provider no bucket lives on.
-    Remove { name: String },
+    Remove {
+        /// The provider's name.
+        name: String,
+    },
 }
 
 #[derive(Args, Debug)]
 pub struct AddProvider {
+    /// The name buckets and `osg.backend` know it by (lowercase letters, digits, hyphens).
     pub name: String,
+    /// `s3` for any S3-compatible service (a standalone Walrus too), `swift` for OpenStack Swift.
     #[arg(long, value_parser = ["s3", "swift"])]
     pub kind: String,
     /// S3: the service's URL. Swift: the auth URL (TempAuth `.../auth/v1.0`, Keystone `.../v3`).
@@ -133,6 +141,7 @@ pub enum ShardCommand {
     /// is shard `main`). New buckets go to the shard with the fewest objects; every gateway
     /// finds the new shard on its own.
     Add {
+        /// The shard's name (lowercase letters, digits, hyphens).
         name: String,
         /// The database: `postgres://USER@HOST:PORT/DB`, without a password.
         #[arg(long, required_unless_present = "url_file", conflicts_with = "url_file")]
@@ -150,42 +159,67 @@ pub enum ShardCommand {
 pub enum PropertyCommand {
     /// Sets a property: `set NAME=VALUE` or `set NAME VALUE`. Only the properties `list`
     /// shows, with values they take.
-    Set { name: String, value: Option<String> },
+    Set {
+        /// `NAME=VALUE`, or the name with the value after it.
+        name: String,
+        /// The value, unless given as `NAME=VALUE`.
+        value: Option<String>,
+    },
     /// Prints a property's value in force (its default when unset).
-    Get { name: String },
+    Get {
+        /// The property's name (`osg property list` shows them all).
+        name: String,
+    },
     /// Removes a property's value: its default applies again.
-    Unset { name: String },
+    Unset {
+        /// The property's name.
+        name: String,
+    },
     /// Every property: its value in force, whether it is set, its default and meaning.
     List,
 }
 
 #[derive(Subcommand, Debug)]
 pub enum AccountCommand {
+    /// Creates an account (a tenant); give it keys with `key create`.
     Create {
+        /// The account's name.
         name: String,
         /// An e-mail address S3 ACL grants may name the account by.
         #[arg(long)]
         email: Option<String>,
     },
+    /// Lists the accounts.
     List,
+    /// Deletes an account that owns nothing.
     Delete {
+        /// The account's name.
         name: String,
     },
 }
 
 #[derive(Subcommand, Debug)]
 pub enum UserCommand {
+    /// Creates an IAM user of an account.
     Create {
+        /// The account's name.
         account: String,
+        /// The user's name.
         name: String,
+        /// The user's IAM path.
         #[arg(long, default_value = "/")]
         path: String,
     },
+    /// Lists an account's users.
     List {
+        /// The account's name.
         account: String,
     },
+    /// Deletes a user.
     Delete {
+        /// The account's name.
         account: String,
+        /// The user's name.
         name: String,
     },
 }
@@ -194,17 +228,23 @@ pub enum UserCommand {
 pub enum KeyCommand {
     /// Creates a key pair and prints the secret, once.
     Create {
+        /// The account's name.
         account: String,
         /// The user the key is for; without it, the account's root.
         #[arg(long)]
         user: Option<String>,
     },
+    /// Lists the keys of an account's root, or of one of its users.
     List {
+        /// The account's name.
         account: String,
+        /// The user whose keys to list; without it, the account root's.
         #[arg(long)]
         user: Option<String>,
     },
+    /// Deletes a key.
     Delete {
+        /// The access key id.
         access_key: String,
     },
 }
@@ -213,23 +253,33 @@ pub enum KeyCommand {
 pub enum PolicyCommand {
     /// Sets a user's inline policy from a JSON file ("-" for standard input).
     Put {
+        /// The account's name.
         account: String,
+        /// The user's name.
         user: String,
+        /// The policy's name.
         name: String,
+        /// The policy document (JSON; "-" for standard input).
         #[arg(long)]
         file: PathBuf,
     },
     /// Creates a managed policy from a JSON file ("-" for standard input).
     Create {
+        /// The account's name.
         account: String,
+        /// The policy's name.
         name: String,
+        /// The policy document (JSON; "-" for standard input).
         #[arg(long)]
         file: PathBuf,
     },
     /// Attaches a managed policy of the account to one of its users.
     Attach {
+        /// The account's name.
         account: String,
+        /// The user's name.
         user: String,
+        /// The managed policy's name.
         name: String,
     },
 }

@@ -39,6 +39,7 @@ pub struct BenchArgs {
     /// S3 endpoint; give it several times to spread requests over several gateways.
     #[arg(long = "endpoint", default_value = "http://127.0.0.1:8773")]
     pub endpoints: Vec<String>,
+    /// What to do: put, get, mixed, delete, list or multipart.
     #[arg(long, value_enum, default_value = "put")]
     pub workload: Workload,
     /// Object size (4KiB, 64MiB, 5GiB, or bytes).
@@ -78,6 +79,7 @@ pub struct BenchArgs {
     /// Part size of the multipart workload.
     #[arg(long, default_value = "8MiB", value_parser = parse_size)]
     pub part_size: u64,
+    /// The region requests are signed for.
     #[arg(long, default_value = "us-east-1")]
     pub region: String,
     /// PEM certificates to trust besides the system's (an HTTPS endpoint with its own CA).
