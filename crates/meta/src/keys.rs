@@ -5,6 +5,14 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::identity::random_hex;
+
+/// A fresh key pair in the one format every key made here has (IAM's CreateAccessKey, `osg
+/// admin key create`, the system account's and a standalone Walrus's first key): an id of
+/// `AKOS` and 16 uppercase hex digits (20 characters, as AWS's), a secret of 40 hex digits.
+#[must_use]
+pub fn new_key_pair() -> (String, String) {
+    (format!("AKOS{}", random_hex(16)), random_hex(40))
+}
 use crate::write::{Isolation, transaction};
 use crate::{Error, Meta, Result, now_ms};
 
@@ -98,8 +106,7 @@ impl Meta {
 
     /// Generates and stores a key pair; returns `(access key, secret)`.
     pub async fn create_access_key(&self, account_id: &str, user: Option<&str>) -> Result<(String, String)> {
-        let access_key = format!("AKOS{}", random_hex(16));
-        let secret = random_hex(40);
+        let (access_key, secret) = new_key_pair();
         self.add_access_key(account_id, user, &access_key, &secret).await?;
         Ok((access_key, secret))
     }
@@ -157,5 +164,19 @@ impl Meta {
                 .await?;
             Ok(())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn keys_have_one_format() {
+        let (id, secret) = super::new_key_pair();
+        assert_eq!(id.len(), 20);
+        assert!(id.starts_with("AKOS"), "{id}");
+        assert!(id.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_uppercase()), "{id}");
+        assert!(osg_model::names::is_access_key_id(&id), "{id}");
+        assert_eq!(secret.len(), 40);
+        assert_ne!(super::new_key_pair(), (id, secret));
     }
 }

@@ -40,7 +40,7 @@ pub use self::buckets::{Bucket, NewBucket};
 pub use self::error::{Error, Result};
 pub use self::groups::Group;
 pub use self::identity::{Account, Caller, SYSTEM_ACCOUNT};
-pub use self::keys::AccessKey;
+pub use self::keys::{AccessKey, new_key_pair};
 pub use self::lifecycle::Claimed;
 pub use self::list::{ListEntry, ListPage, VersionEntry, VersionPage};
 pub use self::multipart::{Completion, NewPart, Part, PartChoice, Upload, UploadPage};

@@ -9,8 +9,6 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use base64::Engine as _;
 use osg_meta::{KEY_LEN, Meta, Sealer};
-use rand::Rng as _;
-use rand::distributions::Alphanumeric;
 
 pub const CREDENTIALS_FILE: &str = "admin.credentials";
 pub const MASTER_KEY_FILE: &str = "master.key";
@@ -18,21 +16,6 @@ pub const MASTER_KEY_FILE: &str = "master.key";
 /// Environment variables that choose the admin key pair on first start.
 const ACCESS_KEY_VAR: &str = "OSG_ADMIN_ACCESS_KEY";
 const SECRET_KEY_VAR: &str = "OSG_ADMIN_SECRET_KEY";
-
-fn random_string(len: usize, upper: bool) -> String {
-    let s: String = rand::thread_rng()
-        .sample_iter(&Alphanumeric)
-        .take(len)
-        .map(char::from)
-        .collect();
-    if upper { s.to_ascii_uppercase() } else { s }
-}
-
-/// A fresh access key id and secret.
-#[must_use]
-pub fn new_key_pair() -> (String, String) {
-    (format!("AKOSG{}", random_string(15, true)), random_string(40, false))
-}
 
 /// Writes a key pair as an AWS shared-credentials file (profile `default`), mode 0600.
 pub fn write_credentials(path: &Path, access_key: &str, secret: &str) -> anyhow::Result<()> {
@@ -209,7 +192,7 @@ pub async fn ensure_admin(meta: &Meta, data_dir: &Path) -> anyhow::Result<PathBu
             "{SECRET_KEY_VAR} is too short: give at least {MIN_SECRET_LEN} characters (generated secrets have 40)"
         );
     }
-    let (access_key, secret) = chosen.clone().unwrap_or_else(new_key_pair);
+    let (access_key, secret) = chosen.clone().unwrap_or_else(osg_meta::new_key_pair);
     if meta.ensure_system_account(&access_key, &secret).await? {
         write_credentials(&path, &access_key, &secret)?;
         tracing::info!(access_key, "created the system account");

@@ -41,7 +41,7 @@ impl WalrusServer {
             (Ok(a), Ok(s)) if !a.is_empty() && !s.is_empty() => (a, s),
             _ if credentials.exists() => crate::bootstrap::read_credentials(&credentials)?,
             _ => {
-                let pair = crate::bootstrap::new_key_pair();
+                let pair = osg_meta::new_key_pair();
                 crate::bootstrap::write_credentials(&credentials, &pair.0, &pair.1)?;
                 pair
             }
