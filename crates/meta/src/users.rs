@@ -37,7 +37,19 @@ pub(crate) fn user_from(row: &AnyRow) -> Result<User> {
 }
 
 impl Meta {
+    /// Creates user `name` (IAM's rules: 1 to 64 letters, digits and `+=,.@_-`) with `path`
+    /// (`/`, or `/` separated names ending in `/`), whoever asks (IAM or `osg admin`).
     pub async fn create_user(&self, account_id: &str, name: &str, path: &str) -> Result<User> {
+        if !osg_model::names::is_iam_name(name) {
+            return Err(Error::Invalid(format!(
+                "user name {name:?}: use 1 to 64 letters, digits and +=,.@_-"
+            )));
+        }
+        if !osg_model::names::is_iam_path(path) {
+            return Err(Error::Invalid(format!(
+                "path {path:?}: a path starts and ends with / (at most 512 characters, no //)"
+            )));
+        }
         let user = User {
             account_id: account_id.to_owned(),
             name: name.to_owned(),

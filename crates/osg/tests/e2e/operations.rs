@@ -396,3 +396,34 @@ fn provider_add_checks_before_registering() {
     let names: Vec<_> = rows.iter().map(|r| r["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["down", "up"]);
 }
+
+/// `osg admin user create` follows IAM's CreateUser rules for names and paths (the store
+/// checks them, whoever asks).
+#[test]
+fn admin_user_create_follows_iam_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let (gateway, _) = spawn_osg_anywhere("serve", dir.path(), &[]);
+    drop(gateway);
+    let admin = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_osg"))
+            .arg("admin")
+            .args(args)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    assert!(admin(&["account", "create", "tenant"]).0);
+    for (name, path, says) in [
+        ("bad name!", "/", "use 1 to 64 letters, digits and +=,.@_-"),
+        (&"x".repeat(65), "/", "use 1 to 64 letters"),
+        ("alice", "team", "a path starts and ends with /"),
+        ("alice", "/a//b/", "no //"),
+    ] {
+        let (ok, err) = admin(&["user", "create", "tenant", name, "--path", path]);
+        assert!(!ok && err.contains(says), "{name} {path}: {err}");
+    }
+    let (ok, err) = admin(&["user", "create", "tenant", "alice+ops@example.com", "--path", "/team/"]);
+    assert!(ok, "{err}");
+}
