@@ -22,6 +22,7 @@ mod iam;
 mod idle;
 pub mod lifecycle;
 mod metered;
+pub mod metrics_catalog;
 mod observe;
 pub mod providers;
 mod reaper;

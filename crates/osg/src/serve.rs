@@ -104,10 +104,18 @@ impl Server {
             .await
             .with_context(|| format!("listening on {}", args.listen))?;
         if let Some(addr) = args.metrics_listen {
+            use metrics_exporter_prometheus::Matcher;
+            use osg_gateway::metrics_catalog as catalog;
             metrics_exporter_prometheus::PrometheusBuilder::new()
                 .with_http_listener(addr)
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), catalog::BUCKETS_SECONDS)?
+                .set_buckets_for_metric(
+                    Matcher::Full("osg_db_writes_per_transaction".into()),
+                    catalog::BUCKETS_WRITES,
+                )?
                 .install()
                 .with_context(|| format!("serving metrics on {addr}"))?;
+            catalog::describe();
         }
         let meta: Arc<Meta> = Arc::new(args.store.open().await?);
         let walrus: Option<Arc<dyn Provider>> = if embedded {

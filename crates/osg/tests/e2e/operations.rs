@@ -65,6 +65,30 @@ async fn metrics_and_json_access_log() {
     ] {
         assert!(page.contains(family), "{family} missing from\n{page}");
     }
+    // Every family says what it is; latencies are histograms (they sum across gateways);
+    // series known in advance are there from the start.
+    for line in page.lines().filter(|l| l.starts_with("# TYPE ")) {
+        let name = line.split_whitespace().nth(2).unwrap();
+        assert!(page.contains(&format!("# HELP {name} ")), "no HELP for {name}");
+    }
+    for histogram in [
+        "osg_request_duration_seconds",
+        "osg_provider_request_duration_seconds",
+        "osg_db_write_wait_seconds",
+    ] {
+        assert!(
+            page.contains(&format!("# TYPE {histogram} histogram")),
+            "{histogram}: {page}"
+        );
+    }
+    for series in [
+        r#"osg_reaper_backlog_blobs{state="dead"}"#,
+        r#"osg_reaper_backlog_blobs{state="writing"}"#,
+        "osg_reaper_deleted_blobs_total",
+        "osg_db_write_conflicts_total",
+    ] {
+        assert!(sample(&page, series).is_some(), "{series} missing from\n{page}");
+    }
 
     // The access log: one JSON object per request, found by the request id S3 returned.
     let log = std::fs::read_to_string(&log_path).unwrap();
