@@ -247,6 +247,16 @@ pub enum KeyCommand {
         /// The access key id.
         access_key: String,
     },
+    /// Makes a key inactive: requests signed with it are refused until it is enabled again.
+    Disable {
+        /// The access key id.
+        access_key: String,
+    },
+    /// Makes an inactive key work again.
+    Enable {
+        /// The access key id.
+        access_key: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -279,6 +289,34 @@ pub enum PolicyCommand {
         account: String,
         /// The user's name.
         user: String,
+        /// The managed policy's name.
+        name: String,
+    },
+    /// Detaches a managed policy from a user.
+    Detach {
+        /// The account's name.
+        account: String,
+        /// The user's name.
+        user: String,
+        /// The managed policy's name.
+        name: String,
+    },
+    /// Lists an account's managed policies.
+    List {
+        /// The account's name.
+        account: String,
+    },
+    /// Prints a managed policy's document (its default version).
+    Get {
+        /// The account's name.
+        account: String,
+        /// The managed policy's name.
+        name: String,
+    },
+    /// Deletes a managed policy attached nowhere.
+    Delete {
+        /// The account's name.
+        account: String,
         /// The managed policy's name.
         name: String,
     },
@@ -391,6 +429,8 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                 meta.delete_access_key(&access_key).await?;
                 println!("deleted key {access_key}");
             }
+            KeyCommand::Disable { access_key } => set_key_active(&meta, args.json, &access_key, false).await?,
+            KeyCommand::Enable { access_key } => set_key_active(&meta, args.json, &access_key, true).await?,
         },
         AdminCommand::Policy(cmd) => match cmd {
             PolicyCommand::Put {
@@ -419,11 +459,59 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                 meta.attach_policy(&policy, &osg_meta::Owner::User(&user)).await?;
                 println!("attached {} to {}", policy.arn(), user.arn());
             }
+            PolicyCommand::Detach { account: a, user, name } => {
+                let a = account(&meta, &a).await?;
+                let policy = meta.managed_policy(&a.id, &name).await?;
+                let user = meta.user(&a.id, &user).await?;
+                meta.detach_policy(&policy, &osg_meta::Owner::User(&user)).await?;
+                println!("detached {} from {}", policy.arn(), user.arn());
+            }
+            PolicyCommand::List { account: a } => {
+                let a = account(&meta, &a).await?;
+                let (policies, _) = meta.list_policies(&a.id, "/", false, "", usize::MAX).await?;
+                let rows: Vec<_> = policies
+                    .iter()
+                    .map(|p| {
+                        json!({"name": p.name, "arn": p.arn(), "default_version": p.default_version,
+                               "attachments": p.attachments})
+                    })
+                    .collect();
+                print_rows(args.json, &rows, &["name", "arn", "default_version", "attachments"]);
+            }
+            PolicyCommand::Get { account: a, name } => {
+                let a = account(&meta, &a).await?;
+                let policy = meta.managed_policy(&a.id, &name).await?;
+                let versions = meta.policy_versions(&policy).await?;
+                let default = versions
+                    .iter()
+                    .find(|v| v.is_default)
+                    .with_context(|| format!("policy {name} has no default version"))?;
+                println!("{}", default.document);
+            }
+            PolicyCommand::Delete { account: a, name } => {
+                let a = account(&meta, &a).await?;
+                let policy = meta.managed_policy(&a.id, &name).await?;
+                meta.delete_policy(&policy).await?;
+                println!("deleted {}", policy.arn());
+            }
         },
         AdminCommand::Provider(cmd) => run_provider(&meta, args.json, cmd).await?,
         AdminCommand::Property(cmd) => run_property(&meta, args.json, cmd).await?,
         AdminCommand::Shard(cmd) => run_shard(&meta, args.json, cmd).await?,
         AdminCommand::MasterKey(cmd) => run_master_key(&meta, args.json, cmd).await?,
+    }
+    Ok(())
+}
+
+/// `key enable` and `key disable`.
+async fn set_key_active(meta: &Meta, json_out: bool, access_key: &str, active: bool) -> anyhow::Result<()> {
+    meta.access_key(access_key).await?;
+    meta.set_access_key_active(access_key, active).await?;
+    let status = if active { "Active" } else { "Inactive" };
+    if json_out {
+        println!("{}", json!({"access_key": access_key, "status": status}));
+    } else {
+        println!("{access_key}: {status}");
     }
     Ok(())
 }
