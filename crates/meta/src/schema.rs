@@ -13,7 +13,10 @@ use crate::{Backend, Error, Result};
 /// 4: the blob ledger (`blobs`) replaces the reaper's two queues, and a version's pieces are
 /// rows (`pieces`) instead of a JSON column; metadata shards (`shards`, `shard_buckets`, and
 /// each bucket's shard). 5: versioning. 6: Object Lock. 7: lifecycle runs (`lifecycle_runs`).
-const SCHEMA_VERSION: i64 = 7;
+/// 8: no table changes, but objects may be encrypted (`ObjectAttrs::encryption`) and bucket
+/// configurations hold tags, CORS rules and default encryption: a binary before 8 would serve
+/// ciphertext as data, so it must refuse the store (it does, for a newer version).
+const SCHEMA_VERSION: i64 = 8;
 /// The PostgreSQL advisory lock held while the schema is created or upgraded.
 const MIGRATION_LOCK: i64 = 0x6f73_6701;
 
@@ -659,6 +662,9 @@ async fn upgrade(conn: &mut AnyConnection, backend: Backend, from: i64) -> Resul
         6 => {
             sqlx::query(LIFECYCLE_RUNS).execute(&mut *conn).await?;
         }
+        // Encryption, bucket tags and CORS: new fields in stored documents, which older
+        // binaries must not read (see SCHEMA_VERSION).
+        7 => {}
         other => {
             return Err(Error::Corrupt(format!(
                 "no upgrade from metadata schema version {other}"
