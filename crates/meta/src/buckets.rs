@@ -25,6 +25,17 @@ pub struct Bucket {
     pub config: BucketConfig,
 }
 
+/// What a bucket holds (`Meta::bucket_stats`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BucketStats {
+    /// Current objects (not delete markers) and their bytes.
+    pub objects: u64,
+    pub bytes: u64,
+    /// Every version, noncurrent ones and delete markers included, and their bytes.
+    pub versions: u64,
+    pub version_bytes: u64,
+}
+
 /// What a new bucket is: its name, owning account id, region and provider.
 #[derive(Debug, Clone, Copy)]
 pub struct NewBucket<'a> {
@@ -156,6 +167,40 @@ impl Meta {
         let row = row.ok_or(Error::NoSuchBucket)?;
         self.shards.remember(name, route_from(&row)?);
         bucket_from(&row)
+    }
+
+    /// Every bucket, by name.
+    pub async fn all_buckets(&self) -> Result<Vec<Bucket>> {
+        let rows = sqlx::query(&format!("SELECT {BUCKET_COLUMNS} FROM buckets ORDER BY name"))
+            .fetch_all(&self.catalog.pool)
+            .await?;
+        rows.iter().map(bucket_from).collect()
+    }
+
+    /// What a bucket holds: its current objects and their bytes, and every version (noncurrent
+    /// ones and delete markers included) and their bytes.
+    pub async fn bucket_stats(&self, bucket: &str) -> Result<BucketStats> {
+        self.on_shard(bucket, |shard, _route| async move {
+                let row = sqlx::query(
+                    "SELECT
+                       CAST(COALESCE(SUM(CASE WHEN is_latest = 1 AND delete_marker = 0 THEN 1 ELSE 0 END), 0) AS BIGINT),
+                       CAST(COALESCE(SUM(CASE WHEN is_latest = 1 AND delete_marker = 0 THEN size ELSE 0 END), 0) AS BIGINT),
+                       CAST(COUNT(*) AS BIGINT),
+                       CAST(COALESCE(SUM(size), 0) AS BIGINT)
+                     FROM versions WHERE bucket = $1",
+                )
+                .bind(bucket)
+                .fetch_one(&shard.pool)
+                .await?;
+                let n = |i: usize| -> Result<u64> { Ok(u64::try_from(row.try_get::<i64, _>(i)?).unwrap_or(0)) };
+                Ok(BucketStats {
+                    objects: n(0)?,
+                    bytes: n(1)?,
+                    versions: n(2)?,
+                    version_bytes: n(3)?,
+                })
+        })
+        .await
     }
 
     pub async fn buckets_of(&self, owner: &str) -> Result<Vec<Bucket>> {

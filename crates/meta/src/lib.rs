@@ -36,7 +36,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use sqlx::Executor;
 use sqlx::any::AnyPoolOptions;
 
-pub use self::buckets::{Bucket, NewBucket};
+pub use self::buckets::{Bucket, BucketStats, NewBucket};
 pub use self::error::{Error, Result};
 pub use self::groups::Group;
 pub use self::identity::{Account, Caller, SYSTEM_ACCOUNT};

@@ -47,6 +47,21 @@ pub enum AdminCommand {
     /// The master key that seals secrets and SSE-S3 data keys.
     #[command(subcommand)]
     MasterKey(MasterKeyCommand),
+    /// Buckets of every account: where they live and what they hold.
+    #[command(subcommand)]
+    Bucket(BucketCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BucketCommand {
+    /// Every bucket: its owner, provider, metadata shard, versioning and creation time.
+    List,
+    /// What buckets hold: current objects and bytes, and every version (noncurrent ones and
+    /// delete markers included) and their bytes.
+    Stats {
+        /// One bucket; without it, every bucket.
+        name: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -499,6 +514,54 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
         AdminCommand::Property(cmd) => run_property(&meta, args.json, cmd).await?,
         AdminCommand::Shard(cmd) => run_shard(&meta, args.json, cmd).await?,
         AdminCommand::MasterKey(cmd) => run_master_key(&meta, args.json, cmd).await?,
+        AdminCommand::Bucket(cmd) => run_bucket(&meta, args.json, cmd).await?,
+    }
+    Ok(())
+}
+
+/// `osg bucket ...` (also `osg admin bucket ...`).
+pub async fn run_bucket(meta: &Meta, json_out: bool, cmd: BucketCommand) -> anyhow::Result<()> {
+    match cmd {
+        BucketCommand::List => {
+            let owners: std::collections::HashMap<String, String> =
+                meta.accounts().await?.into_iter().map(|a| (a.id, a.name)).collect();
+            let mut rows = Vec::new();
+            for b in meta.all_buckets().await? {
+                let versioning = meta.versioning(&b.name).await?;
+                let created = time::OffsetDateTime::from_unix_timestamp(b.created_ms / 1000)
+                    .ok()
+                    .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+                    .unwrap_or_default();
+                rows.push(
+                    json!({"name": b.name, "owner": owners.get(&b.owner).cloned().unwrap_or(b.owner),
+                                 "provider": b.provider, "shard": b.shard,
+                                 "versioning": if versioning.as_str().is_empty() { "Off" } else { versioning.as_str() },
+                                 "created": created}),
+                );
+            }
+            print_rows(
+                json_out,
+                &rows,
+                &["name", "owner", "provider", "shard", "versioning", "created"],
+            );
+        }
+        BucketCommand::Stats { name } => {
+            let names = match name {
+                Some(name) => vec![meta.bucket(&name).await.with_context(|| format!("bucket {name}"))?.name],
+                None => meta.all_buckets().await?.into_iter().map(|b| b.name).collect(),
+            };
+            let mut rows = Vec::new();
+            for name in names {
+                let s = meta.bucket_stats(&name).await?;
+                rows.push(json!({"name": name, "objects": s.objects, "bytes": s.bytes,
+                                 "versions": s.versions, "version_bytes": s.version_bytes}));
+            }
+            print_rows(
+                json_out,
+                &rows,
+                &["name", "objects", "bytes", "versions", "version_bytes"],
+            );
+        }
     }
     Ok(())
 }

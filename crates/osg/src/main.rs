@@ -35,6 +35,8 @@ enum Command {
     Property(osg::admin::StoreArgs<osg::admin::PropertyCommand>),
     /// Metadata shards: PostgreSQL databases holding buckets' object metadata.
     Shard(osg::admin::StoreArgs<osg::admin::ShardCommand>),
+    /// Buckets of every account: where they live and what they hold.
+    Bucket(osg::admin::StoreArgs<osg::admin::BucketCommand>),
     /// The master key that seals secrets and SSE-S3 data keys (rotation: `rewrap`).
     MasterKey(osg::admin::StoreArgs<osg::admin::MasterKeyCommand>),
     /// Load any S3 endpoint and report throughput and latency; removes what it wrote.
@@ -99,6 +101,10 @@ async fn run() -> anyhow::Result<()> {
         Command::Shard(args) => {
             let meta = args.store.open_existing().await?;
             osg::admin::run_shard(&meta, args.json, args.command).await
+        }
+        Command::Bucket(args) => {
+            let meta = args.store.open_existing().await?;
+            osg::admin::run_bucket(&meta, args.json, args.command).await
         }
         Command::MasterKey(args) => {
             let meta = args.store.open_existing().await?;

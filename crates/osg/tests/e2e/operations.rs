@@ -519,3 +519,82 @@ async fn admin_keys_and_policies() {
     admin(&["policy", "delete", "t", "list"], "");
     assert_eq!(admin(&["policy", "list", "t", "--json"], "").trim(), "[]");
 }
+
+/// `osg bucket list` and `osg bucket stats`: every bucket's owner, provider and versioning, and
+/// what it holds, current and noncurrent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bucket_list_and_stats() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_gateway, port) = spawn_osg_anywhere("serve", dir.path(), &[]);
+    let (ak, sk) = read_credentials(&dir.path().join("admin.credentials"));
+    let c = client_at(&format!("http://127.0.0.1:{port}"), &ak, &sk);
+    for b in ["plain", "kept"] {
+        c.create_bucket().bucket(b).send().await.unwrap();
+    }
+    c.put_bucket_versioning()
+        .bucket("kept")
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    for (b, k, n) in [
+        ("plain", "a", 10),
+        ("plain", "b", 20),
+        ("kept", "k", 100),
+        ("kept", "k", 50),
+    ] {
+        c.put_object()
+            .bucket(b)
+            .key(k)
+            .body(vec![0u8; n].into())
+            .send()
+            .await
+            .unwrap();
+    }
+    c.delete_object().bucket("kept").key("k").send().await.unwrap();
+    let osg = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_osg"))
+            .args(args)
+            .args(["--json", "--data-dir"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Vec<serde_json::Value>>(&out.stdout).unwrap()
+    };
+    let listed = osg(&["bucket", "list"]);
+    let names: Vec<_> = listed.iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["kept", "plain"]);
+    assert_eq!(
+        (&listed[0]["owner"], &listed[0]["provider"], &listed[0]["versioning"]),
+        (&"system".into(), &"walrus".into(), &"Enabled".into())
+    );
+    assert_eq!(listed[1]["versioning"], "Off");
+    let stats = osg(&["bucket", "stats"]);
+    let row = |name: &str| stats.iter().find(|r| r["name"] == name).unwrap().clone();
+    let plain = row("plain");
+    assert_eq!(
+        (&plain["objects"], &plain["bytes"], &plain["versions"]),
+        (&2.into(), &30.into(), &2.into())
+    );
+    let kept = row("kept");
+    // Two versions of k behind a delete marker: no current object, 150 bytes kept.
+    assert_eq!(
+        (
+            &kept["objects"],
+            &kept["bytes"],
+            &kept["versions"],
+            &kept["version_bytes"]
+        ),
+        (&0.into(), &0.into(), &3.into(), &150.into())
+    );
+    assert_eq!(osg(&["bucket", "stats", "plain"]).len(), 1);
+}
