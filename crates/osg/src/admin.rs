@@ -354,6 +354,15 @@ async fn account(meta: &Meta, name: &str) -> anyhow::Result<Account> {
         .with_context(|| format!("no account named {name}"))
 }
 
+/// Prints what a command did: `value` with `--json`, else `text`.
+fn report(json_out: bool, value: serde_json::Value, text: String) {
+    if json_out {
+        println!("{value}");
+    } else {
+        println!("{text}");
+    }
+}
+
 /// Prints rows as a table, or as JSON with `--json`.
 fn print_rows(json_out: bool, rows: &[serde_json::Value], columns: &[&str]) {
     if json_out {
@@ -379,7 +388,11 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                 if let Some(email) = email {
                     meta.set_account_email(&a, &email).await?;
                 }
-                println!("created account {} ({})", a.name, a.id);
+                report(
+                    args.json,
+                    json!({"account": a.name, "id": a.id}),
+                    format!("created account {} ({})", a.name, a.id),
+                );
             }
             AccountCommand::List => {
                 let rows: Vec<_> = meta
@@ -392,13 +405,21 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             }
             AccountCommand::Delete { name } => {
                 meta.delete_account(&account(&meta, &name).await?).await?;
-                println!("deleted account {name}");
+                report(
+                    args.json,
+                    json!({"deleted_account": name}),
+                    format!("deleted account {name}"),
+                );
             }
         },
         AdminCommand::User(cmd) => match cmd {
             UserCommand::Create { account: a, name, path } => {
                 let u = meta.create_user(&account(&meta, &a).await?.id, &name, &path).await?;
-                println!("created user {}", u.arn());
+                report(
+                    args.json,
+                    json!({"user": u.name, "arn": u.arn(), "id": u.user_id}),
+                    format!("created user {}", u.arn()),
+                );
             }
             UserCommand::List { account: a } => {
                 let a = account(&meta, &a).await?;
@@ -412,7 +433,7 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             UserCommand::Delete { account: a, name } => {
                 let user = meta.user(&account(&meta, &a).await?.id, &name).await?;
                 meta.delete_user(&user).await?;
-                println!("deleted user {name}");
+                report(args.json, json!({"deleted_user": name}), format!("deleted user {name}"));
             }
         },
         AdminCommand::Key(cmd) => match cmd {
@@ -442,7 +463,11 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             KeyCommand::Delete { access_key } => {
                 meta.access_key(&access_key).await?;
                 meta.delete_access_key(&access_key).await?;
-                println!("deleted key {access_key}");
+                report(
+                    args.json,
+                    json!({"deleted_key": access_key}),
+                    format!("deleted key {access_key}"),
+                );
             }
             KeyCommand::Disable { access_key } => set_key_active(&meta, args.json, &access_key, false).await?,
             KeyCommand::Enable { access_key } => set_key_active(&meta, args.json, &access_key, true).await?,
@@ -458,28 +483,44 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                 let user = meta.user(&account(&meta, &a).await?.id, &user).await?;
                 meta.put_inline_policy(&osg_meta::Owner::User(&user), &name, &document)
                     .await?;
-                println!("put policy {name} on {}", user.arn());
+                report(
+                    args.json,
+                    json!({"policy": name, "user": user.arn()}),
+                    format!("put policy {name} on {}", user.arn()),
+                );
             }
             PolicyCommand::Create { account: a, name, file } => {
                 let document = read_policy(&file)?;
                 let p = meta
                     .create_policy(&account(&meta, &a).await?.id, &name, "/", &document)
                     .await?;
-                println!("created policy {}", p.arn());
+                report(
+                    args.json,
+                    json!({"policy": p.name, "arn": p.arn()}),
+                    format!("created policy {}", p.arn()),
+                );
             }
             PolicyCommand::Attach { account: a, user, name } => {
                 let a = account(&meta, &a).await?;
                 let policy = meta.managed_policy(&a.id, &name).await?;
                 let user = meta.user(&a.id, &user).await?;
                 meta.attach_policy(&policy, &osg_meta::Owner::User(&user)).await?;
-                println!("attached {} to {}", policy.arn(), user.arn());
+                report(
+                    args.json,
+                    json!({"attached": policy.arn(), "user": user.arn()}),
+                    format!("attached {} to {}", policy.arn(), user.arn()),
+                );
             }
             PolicyCommand::Detach { account: a, user, name } => {
                 let a = account(&meta, &a).await?;
                 let policy = meta.managed_policy(&a.id, &name).await?;
                 let user = meta.user(&a.id, &user).await?;
                 meta.detach_policy(&policy, &osg_meta::Owner::User(&user)).await?;
-                println!("detached {} from {}", policy.arn(), user.arn());
+                report(
+                    args.json,
+                    json!({"detached": policy.arn(), "user": user.arn()}),
+                    format!("detached {} from {}", policy.arn(), user.arn()),
+                );
             }
             PolicyCommand::List { account: a } => {
                 let a = account(&meta, &a).await?;
@@ -507,7 +548,11 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                 let a = account(&meta, &a).await?;
                 let policy = meta.managed_policy(&a.id, &name).await?;
                 meta.delete_policy(&policy).await?;
-                println!("deleted {}", policy.arn());
+                report(
+                    args.json,
+                    json!({"deleted_policy": policy.arn()}),
+                    format!("deleted {}", policy.arn()),
+                );
             }
         },
         AdminCommand::Provider(cmd) => run_provider(&meta, args.json, cmd).await?,
@@ -615,7 +660,7 @@ pub async fn run_shard(meta: &Meta, json_out: bool, cmd: ShardCommand) -> anyhow
                 (None, None) => anyhow::bail!("give --url or --url-file"),
             };
             meta.add_shard(&name, url.trim()).await?;
-            println!("added shard {name}");
+            report(json_out, json!({"added_shard": name}), format!("added shard {name}"));
         }
         ShardCommand::List => {
             let rows: Vec<_> = meta
@@ -699,7 +744,11 @@ pub async fn run_provider(meta: &Meta, json_out: bool, cmd: ProviderCommand) -> 
                 })?;
             }
             meta.add_provider(&record, secret.trim()).await?;
-            println!("added provider {name}");
+            report(
+                json_out,
+                json!({"added_provider": name}),
+                format!("added provider {name}"),
+            );
         }
         ProviderCommand::List => {
             let rows: Vec<_> = meta
@@ -722,11 +771,19 @@ pub async fn run_provider(meta: &Meta, json_out: bool, cmd: ProviderCommand) -> 
             let down = || format!("provider {name} is down");
             provider.prepare().await.with_context(down)?;
             provider.health().await.with_context(down)?;
-            println!("{name}: up");
+            report(
+                json_out,
+                json!({"provider": name, "state": "up"}),
+                format!("{name}: up"),
+            );
         }
         ProviderCommand::Remove { name } => {
             meta.remove_provider(&name).await?;
-            println!("removed provider {name}");
+            report(
+                json_out,
+                json!({"removed_provider": name}),
+                format!("removed provider {name}"),
+            );
         }
     }
     Ok(())

@@ -758,15 +758,7 @@ async fn default_object_ownership_is_a_property() {
     let env = [("OSG_ADMIN_ACCESS_KEY", access), ("OSG_ADMIN_SECRET_KEY", secret)];
     let (_gateway, port) = spawn_osg_anywhere("serve", dir.path(), &env);
     let c = client_at(&format!("http://127.0.0.1:{port}"), access, secret);
-    let property = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_osg"))
-            .arg("property")
-            .args(args)
-            .arg("--data-dir")
-            .arg(dir.path())
-            .output()
-            .unwrap()
-    };
+    let property = |args: &[&str]| osg_cli(dir.path(), &[&["property"], args].concat(), "");
     let ownership = |b: &'static str| {
         let c = c.clone();
         async move {
@@ -786,16 +778,8 @@ async fn default_object_ownership_is_a_property() {
     assert_eq!(error_of(r), ("AccessControlListNotSupported".into(), 400));
 
     let get = property(&["get", "s3.default-object-ownership"]);
-    assert_eq!(
-        String::from_utf8_lossy(&get.stdout).trim(),
-        "BucketOwnerEnforced",
-        "the default"
-    );
-    assert!(
-        property(&["set", "s3.default-object-ownership=ObjectWriter"])
-            .status
-            .success()
-    );
+    assert_eq!(get.out.trim(), "BucketOwnerEnforced", "the default");
+    assert!(property(&["set", "s3.default-object-ownership=ObjectWriter"]).ok);
     c.create_bucket().bucket("writer").send().await.unwrap();
     assert_eq!(ownership("writer").await, ObjectOwnership::ObjectWriter);
     c.put_bucket_acl()
@@ -814,13 +798,13 @@ async fn default_object_ownership_is_a_property() {
     assert_eq!(ownership("asked").await, ObjectOwnership::BucketOwnerPreferred);
 
     let refused = property(&["set", "s3.default-object-ownership=ObjectWritter"]);
-    assert!(!refused.status.success());
-    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.ok);
+    let said = &refused.err;
     assert!(
         said.contains("one of BucketOwnerEnforced, BucketOwnerPreferred, ObjectWriter"),
         "{said}"
     );
-    assert!(property(&["unset", "s3.default-object-ownership"]).status.success());
+    assert!(property(&["unset", "s3.default-object-ownership"]).ok);
     c.create_bucket().bucket("again-enforced").send().await.unwrap();
     assert_eq!(ownership("again-enforced").await, ObjectOwnership::BucketOwnerEnforced);
 }

@@ -664,3 +664,33 @@ pub fn sample(page: &str, name_and_labels: &str) -> Option<f64> {
     page.lines()
         .find_map(|l| l.strip_prefix(name_and_labels)?.trim().parse().ok())
 }
+
+/// What a run of the `osg` command did: whether it succeeded, its standard output and error.
+pub struct CliRun {
+    pub ok: bool,
+    pub out: String,
+    pub err: String,
+}
+
+/// Runs `osg ARGS --data-dir DIR` with `input` on its standard input (RUST_BACKTRACE set, so
+/// that a backtrace would show).
+pub fn osg_cli(dir: &std::path::Path, args: &[&str], input: &str) -> CliRun {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_osg"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .env("RUST_BACKTRACE", "1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    CliRun {
+        ok: out.status.success(),
+        out: String::from_utf8_lossy(&out.stdout).into_owned(),
+        err: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}

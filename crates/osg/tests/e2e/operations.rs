@@ -187,16 +187,8 @@ async fn bench_smoke() {
 fn property_commands_check_what_they_are_told() {
     let dir = tempfile::tempdir().unwrap();
     let osg = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_osg"))
-            .arg("property")
-            .args(args)
-            .arg("--data-dir")
-            .arg(dir.path())
-            .env("RUST_BACKTRACE", "1")
-            .output()
-            .unwrap();
-        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-        (out.status.success(), text(&out.stdout), text(&out.stderr))
+        let run = osg_cli(dir.path(), &[&["property"], args].concat(), "");
+        (run.ok, run.out, run.err)
     };
     // No store in the directory: said, and nothing created.
     let (ok, _, err) = osg(&["list"]);
@@ -365,28 +357,23 @@ fn provider_add_checks_before_registering() {
     drop(gateway);
     let s = server();
     let add = |name: &str, endpoint: &str, secret: &str, extra: &[&str]| {
-        use std::io::Write;
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_osg"))
-            .args(["provider", "add", name, "--kind", "s3", "--endpoint", endpoint])
-            .args([
-                "--access-key",
-                &s.access_key,
-                "--secret-file",
-                "-",
-                "--bucket",
-                "checked-blobs",
-            ])
-            .args(extra)
-            .arg("--data-dir")
-            .arg(dir.path())
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(secret.as_bytes()).unwrap();
-        let out = child.wait_with_output().unwrap();
-        (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+        let args = [
+            "provider",
+            "add",
+            name,
+            "--kind",
+            "s3",
+            "--endpoint",
+            endpoint,
+            "--access-key",
+        ];
+        let more = ["--secret-file", "-", "--bucket", "checked-blobs"];
+        let run = osg_cli(
+            dir.path(),
+            &[&args[..], &[s.access_key.as_str()], &more, extra].concat(),
+            secret,
+        );
+        (run.ok, run.err)
     };
     for (endpoint, secret, says) in [
         ("http://127.0.0.1:1", s.secret_key.as_str(), "Connection refused"),
@@ -411,12 +398,8 @@ fn provider_add_checks_before_registering() {
     assert!(add("down", "http://127.0.0.1:1", "x", &["--no-check"]).0);
     let (ok, err) = add("up", &s.endpoint, &s.secret_key, &[]);
     assert!(ok, "{err}");
-    let listed = std::process::Command::new(env!("CARGO_BIN_EXE_osg"))
-        .args(["provider", "list", "--json", "--data-dir"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    let rows: Vec<serde_json::Value> = serde_json::from_slice(&listed.stdout).unwrap();
+    let listed = osg_cli(dir.path(), &["provider", "list", "--json"], "");
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&listed.out).unwrap();
     let names: Vec<_> = rows.iter().map(|r| r["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["down", "up"]);
 }
@@ -429,14 +412,8 @@ fn admin_user_create_follows_iam_rules() {
     let (gateway, _) = spawn_osg_anywhere("serve", dir.path(), &[]);
     drop(gateway);
     let admin = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_osg"))
-            .arg("admin")
-            .args(args)
-            .arg("--data-dir")
-            .arg(dir.path())
-            .output()
-            .unwrap();
-        (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+        let run = osg_cli(dir.path(), &[&["admin"], args].concat(), "");
+        (run.ok, run.err)
     };
     assert!(admin(&["account", "create", "tenant"]).0);
     for (name, path, says) in [
@@ -461,34 +438,27 @@ async fn admin_keys_and_policies() {
     let (_gateway, port) = spawn_osg_anywhere("serve", dir.path(), &[]);
     let endpoint = format!("http://127.0.0.1:{port}");
     let admin = |args: &[&str], input: &str| {
-        use std::io::Write;
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_osg"))
-            .arg("admin")
-            .args(args)
-            .arg("--data-dir")
-            .arg(dir.path())
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        let run = osg_cli(dir.path(), &[&["admin"], args].concat(), input);
+        assert!(run.ok, "{args:?}: {}", run.err);
+        run.out
     };
-    admin(&["account", "create", "t"], "");
-    admin(&["user", "create", "t", "u"], "");
+    // Create commands print what they made as JSON with --json, as listings do.
+    let json = |out: String| serde_json::from_str::<serde_json::Value>(&out).unwrap();
+    let account = json(admin(&["account", "create", "t", "--json"], ""));
+    assert_eq!(account["account"], "t");
+    assert!(account["id"].as_str().is_some_and(|id| !id.is_empty()), "{account}");
+    let user = json(admin(&["user", "create", "t", "u", "--json"], ""));
+    assert!(user["arn"].as_str().unwrap().ends_with(":user/u"), "{user}");
     let key: serde_json::Value =
         serde_json::from_str(&admin(&["key", "create", "t", "--user", "u", "--json"], "")).unwrap();
     let (ak, sk) = (key["access_key"].as_str().unwrap(), key["secret_key"].as_str().unwrap());
     let policy =
         r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:ListAllMyBuckets","Resource":"*"}]}"#;
-    admin(&["policy", "create", "t", "list", "--file", "-"], policy);
+    let created = json(admin(
+        &["policy", "create", "t", "list", "--file", "-", "--json"],
+        policy,
+    ));
+    assert!(created["arn"].as_str().unwrap().ends_with(":policy/list"), "{created}");
     admin(&["policy", "attach", "t", "u", "list"], "");
     let listed: Vec<serde_json::Value> = serde_json::from_str(&admin(&["policy", "list", "t", "--json"], "")).unwrap();
     assert_eq!(
@@ -557,18 +527,9 @@ async fn bucket_list_and_stats() {
     }
     c.delete_object().bucket("kept").key("k").send().await.unwrap();
     let osg = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_osg"))
-            .args(args)
-            .args(["--json", "--data-dir"])
-            .arg(dir.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice::<Vec<serde_json::Value>>(&out.stdout).unwrap()
+        let run = osg_cli(dir.path(), &[args, &["--json"]].concat(), "");
+        assert!(run.ok, "{args:?}: {}", run.err);
+        serde_json::from_str::<Vec<serde_json::Value>>(&run.out).unwrap()
     };
     let listed = osg(&["bucket", "list"]);
     let names: Vec<_> = listed.iter().map(|r| r["name"].as_str().unwrap()).collect();
