@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use osg_meta::{Bucket, Caller, Meta, User};
+use osg_model::{Quota, Usage};
 use osg_policy::{Kind, Policy};
 use secrecy::SecretString;
 
@@ -83,6 +84,8 @@ pub struct Directory {
     bucket_policies: Ttl<String, Arc<Policy>>,
     /// Cluster properties read on the request path (`None`: not set).
     properties: Ttl<String, Option<String>>,
+    /// Accounts' quotas, and what their buckets hold when they have one.
+    account_quotas: Ttl<String, (Quota, Usage)>,
 }
 
 impl Directory {
@@ -95,6 +98,7 @@ impl Directory {
             buckets: Ttl::new(),
             bucket_policies: Ttl::new(),
             properties: Ttl::new(),
+            account_quotas: Ttl::new(),
         }
     }
 
@@ -155,6 +159,22 @@ impl Directory {
         let policy = Arc::new(parse(&doc, Kind::Resource));
         self.bucket_policies.put(doc, Arc::clone(&policy));
         Some(policy)
+    }
+
+    /// An account's quota and, if it has one, what its buckets hold: counting them takes a
+    /// query per shard, so writes a second apart share one count.
+    pub async fn account_quota(&self, account_id: &str) -> Result<(Quota, Usage)> {
+        if let Some(found) = self.account_quotas.get(&account_id.to_owned()) {
+            return Ok(found);
+        }
+        let quota = self.meta.account_quota(account_id).await?;
+        let usage = if quota.is_unlimited() {
+            Usage::default()
+        } else {
+            self.meta.account_usage(account_id).await?
+        };
+        self.account_quotas.put(account_id.to_owned(), (quota, usage));
+        Ok((quota, usage))
     }
 
     /// Drops what is cached about a bucket this gateway just changed.

@@ -14,6 +14,9 @@ pub enum Error {
     /// A change the model refuses.
     #[error(transparent)]
     Model(#[from] osg_model::ConfigError),
+    /// A write past a bucket's or an account's quota.
+    #[error(transparent)]
+    Quota(#[from] osg_model::Exceeded),
     /// Already an S3 error (bad input detected by the gateway itself).
     #[error(transparent)]
     S3(#[from] S3Error),
@@ -31,6 +34,8 @@ impl From<Error> for S3Error {
         match e {
             Error::S3(e) => e,
             Error::Model(e) => model_error(e),
+            // Ceph RGW's answer, which S3 clients know not to retry.
+            Error::Quota(e) => custom("QuotaExceeded", StatusCode::FORBIDDEN, format!("Quota exceeded: {e}.")),
             Error::Meta(e) => match e {
                 M::BucketExists { owned_by_caller: true } => s3_error!(BucketAlreadyOwnedByYou),
                 M::BucketExists { owned_by_caller: false } => s3_error!(BucketAlreadyExists),

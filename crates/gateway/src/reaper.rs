@@ -14,8 +14,13 @@ const PERIOD: Duration = Duration::from_secs(30);
 /// Blobs handled per round.
 const BATCH: i64 = 1000;
 
+/// How often each gateway folds the usage deltas of PostgreSQL shards (`Meta::fold_usage`):
+/// often, so that reading a bucket's usage stays a read of a few rows.
+const FOLD_PERIOD: Duration = Duration::from_secs(2);
+
 /// Runs forever, one round per period.
 pub async fn run_reaper(meta: Arc<Meta>, providers: Arc<Providers>) {
+    tokio::spawn(fold_usage(Arc::clone(&meta)));
     let mut tick = tokio::time::interval(PERIOD);
     loop {
         tick.tick().await;
@@ -23,6 +28,16 @@ pub async fn run_reaper(meta: Arc<Meta>, providers: Arc<Providers>) {
             Ok(0) => {}
             Ok(n) => tracing::info!(blobs = n, "reaped"),
             Err(e) => tracing::warn!(error = %e, "reaper round failed"),
+        }
+    }
+}
+
+async fn fold_usage(meta: Arc<Meta>) {
+    let mut tick = tokio::time::interval(FOLD_PERIOD);
+    loop {
+        tick.tick().await;
+        if let Err(e) = meta.fold_usage().await {
+            tracing::warn!(error = %e, "usage fold failed");
         }
     }
 }

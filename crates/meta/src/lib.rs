@@ -26,6 +26,7 @@ mod rewrap;
 mod schema;
 mod seal;
 mod shard;
+mod usage;
 mod users;
 mod write;
 

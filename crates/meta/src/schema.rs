@@ -16,7 +16,10 @@ use crate::{Backend, Error, Result};
 /// 8: no table changes, but objects may be encrypted (`ObjectAttrs::encryption`) and bucket
 /// configurations hold tags, CORS rules and default encryption: a binary before 8 would serve
 /// ciphertext as data, so it must refuse the store (it does, for a newer version).
-const SCHEMA_VERSION: i64 = 8;
+/// 9: usage counted as versions come and go (`bucket_usage`, `usage_deltas`, kept by
+/// triggers), and quotas (an account's `quota`, a bucket configuration's): a binary before 9
+/// would neither count nor enforce them.
+const SCHEMA_VERSION: i64 = 9;
 /// The PostgreSQL advisory lock held while the schema is created or upgraded.
 const MIGRATION_LOCK: i64 = 0x6f73_6701;
 
@@ -38,7 +41,8 @@ const TABLES: &[&str] = &[
         name TEXT NOT NULL UNIQUE,
         canonical_id TEXT NOT NULL UNIQUE,
         email TEXT NOT NULL,
-        created_ms BIGINT NOT NULL)",
+        created_ms BIGINT NOT NULL,
+        quota TEXT NOT NULL DEFAULT '')",
     // IAM users of an account; the account's root identity is not a row here.
     "CREATE TABLE IF NOT EXISTS users (
         account_id TEXT NOT NULL REFERENCES accounts(id),
@@ -156,6 +160,52 @@ const TABLES: &[&str] = &[
     SHARD_BUCKETS,
     STORE,
     LIFECYCLE_RUNS,
+    BUCKET_USAGE,
+    USAGE_DELTAS,
+    "CREATE INDEX IF NOT EXISTS usage_deltas_bucket ON usage_deltas (bucket)",
+];
+
+/// What each bucket of a shard holds (`crate::usage`): its versions other than delete markers
+/// and their bytes, kept by triggers on `versions` (`USAGE_TRIGGERS`).
+const BUCKET_USAGE: &str = "CREATE TABLE IF NOT EXISTS bucket_usage (
+        bucket TEXT PRIMARY KEY,
+        objects BIGINT NOT NULL,
+        bytes BIGINT NOT NULL)";
+/// On PostgreSQL the triggers append changes here rather than update a bucket's one row, which
+/// would make every write of a bucket wait for the one before to commit; they are folded into
+/// `bucket_usage` in the background, and usage is the two added up.
+const USAGE_DELTAS: &str = "CREATE TABLE IF NOT EXISTS usage_deltas (
+        bucket TEXT NOT NULL,
+        objects BIGINT NOT NULL,
+        bytes BIGINT NOT NULL)";
+
+/// The usage triggers, made again by every migration. SQLite has one writer at a time, so its
+/// triggers update the bucket's row directly.
+const USAGE_TRIGGERS_SQLITE: &[&str] = &[
+    "DROP TRIGGER IF EXISTS versions_usage_in",
+    "DROP TRIGGER IF EXISTS versions_usage_out",
+    "CREATE TRIGGER versions_usage_in AFTER INSERT ON versions WHEN NEW.delete_marker = 0 BEGIN
+        INSERT INTO bucket_usage (bucket, objects, bytes) VALUES (NEW.bucket, 1, NEW.size)
+            ON CONFLICT (bucket) DO UPDATE SET objects = objects + 1, bytes = bytes + excluded.bytes;
+    END",
+    "CREATE TRIGGER versions_usage_out AFTER DELETE ON versions WHEN OLD.delete_marker = 0 BEGIN
+        UPDATE bucket_usage SET objects = objects - 1, bytes = bytes - OLD.size WHERE bucket = OLD.bucket;
+    END",
+];
+const USAGE_TRIGGERS_POSTGRES: &[&str] = &[
+    r#"CREATE OR REPLACE FUNCTION osg_usage() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    -- A version's size and kind never change once written: inserts and deletes are all.
+    IF TG_OP = 'INSERT' AND NEW.delete_marker = 0 THEN
+        INSERT INTO usage_deltas (bucket, objects, bytes) VALUES (NEW.bucket, 1, NEW.size);
+    ELSIF TG_OP = 'DELETE' AND OLD.delete_marker = 0 THEN
+        INSERT INTO usage_deltas (bucket, objects, bytes) VALUES (OLD.bucket, -1, -OLD.size);
+    END IF;
+    RETURN NULL;
+END $$"#,
+    "DROP TRIGGER IF EXISTS versions_usage ON versions",
+    "CREATE TRIGGER versions_usage AFTER INSERT OR DELETE ON versions
+        FOR EACH ROW EXECUTE FUNCTION osg_usage()",
 ];
 
 /// The catalog's lifecycle runs, one per bucket with a lifecycle configuration
@@ -463,6 +513,24 @@ pub async fn migrate(pool: &AnyPool, backend: Backend) -> Result<()> {
             sqlx::query(function).execute(&mut *tx).await?;
         }
     }
+    let triggers = match backend {
+        Backend::Sqlite => USAGE_TRIGGERS_SQLITE,
+        Backend::Postgres => USAGE_TRIGGERS_POSTGRES,
+    };
+    for stmt in triggers {
+        sqlx::query(stmt).execute(&mut *tx).await?;
+    }
+    if version.is_some_and(|v| v < 9) {
+        // Counted once, after the triggers are made: on PostgreSQL making them waits for the
+        // writes under way and holds back new ones until this transaction ends, so every
+        // version is counted exactly once, here or by a trigger.
+        sqlx::query(
+            "INSERT INTO bucket_usage (bucket, objects, bytes)
+             SELECT bucket, COUNT(*), COALESCE(SUM(size), 0) FROM versions WHERE delete_marker = 0 GROUP BY bucket",
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
     sqlx::query("DELETE FROM schema_version").execute(&mut *tx).await?;
     sqlx::query("INSERT INTO schema_version (version) VALUES ($1)")
         .bind(SCHEMA_VERSION)
@@ -665,6 +733,17 @@ async fn upgrade(conn: &mut AnyConnection, backend: Backend, from: i64) -> Resul
         // Encryption, bucket tags and CORS: new fields in stored documents, which older
         // binaries must not read (see SCHEMA_VERSION).
         7 => {}
+        // Usage and quotas (the triggers and the first count: `migrate`).
+        8 => {
+            for stmt in [
+                "ALTER TABLE accounts ADD COLUMN quota TEXT NOT NULL DEFAULT ''",
+                BUCKET_USAGE,
+                USAGE_DELTAS,
+                "CREATE INDEX IF NOT EXISTS usage_deltas_bucket ON usage_deltas (bucket)",
+            ] {
+                sqlx::query(stmt).execute(&mut *conn).await?;
+            }
+        }
         other => {
             return Err(Error::Corrupt(format!(
                 "no upgrade from metadata schema version {other}"
@@ -742,7 +821,17 @@ mod tests {
             "CREATE TABLE dead_blobs (blob TEXT PRIMARY KEY, after_ms BIGINT NOT NULL)",
             "INSERT INTO pending_blobs (blob, expires_ms) VALUES ('writing@walrus', 99)",
             "INSERT INTO dead_blobs (blob, after_ms) VALUES ('0ld', 5)",
+            "ALTER TABLE accounts DROP COLUMN quota",
+            "DROP TABLE bucket_usage",
+            "DROP TABLE usage_deltas",
         ] {
+            sqlx::query(stmt).execute(&mut *conn).await.unwrap();
+        }
+        let triggers: &[&str] = match meta.catalog.backend {
+            Backend::Sqlite => &["DROP TRIGGER versions_usage_in", "DROP TRIGGER versions_usage_out"],
+            Backend::Postgres => &["DROP TRIGGER versions_usage ON versions"],
+        };
+        for stmt in triggers {
             sqlx::query(stmt).execute(&mut *conn).await.unwrap();
         }
         let a = meta.create_account("old").await.unwrap();
@@ -805,7 +894,11 @@ mod tests {
         meta.begin_blob("new@walrus", "old").await.unwrap();
         let new = crate::objects::tests::new_version("old", "k2", "new@walrus");
         meta.commit_object(&new, &crate::Condition::None).await.unwrap();
+        // What the bucket held was counted once by the upgrade, and writes since by triggers.
+        let usage = osg_model::Usage { objects: 2, bytes: 10 };
+        assert_eq!(meta.bucket_usage("old").await.unwrap(), usage);
         // Current now: opening again changes nothing.
         migrate(&meta.catalog.pool, meta.catalog.backend).await.unwrap();
+        assert_eq!(meta.bucket_usage("old").await.unwrap(), usage);
     }
 }

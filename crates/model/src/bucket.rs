@@ -118,6 +118,9 @@ pub struct BucketConfig {
     cors: Option<crate::Cors>,
     /// Default encryption of new objects; `None` when never set (objects are stored as sent).
     pub encryption: Option<crate::DefaultEncryption>,
+    /// Capacity limits (`osg bucket quota`); none when never set.
+    #[serde(skip_serializing_if = "crate::Quota::is_unlimited")]
+    pub quota: crate::Quota,
 }
 
 /// The stored document: the configuration and its format.

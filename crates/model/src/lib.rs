@@ -17,6 +17,7 @@ pub mod names;
 pub mod object;
 pub mod properties;
 pub mod provider;
+pub mod quota;
 pub mod tags;
 pub mod versioning;
 
@@ -28,5 +29,6 @@ pub use self::lifecycle::{Lifecycle, LifecycleError};
 pub use self::lock::{LockConfig, LockError, Retention, RetentionMode, VersionLock};
 pub use self::object::{ChecksumType, MultipartChecksum, NewVersion, ObjectAttrs, Piece, Version};
 pub use self::provider::ProviderRecord;
+pub use self::quota::{Exceeded, Quota, Usage};
 pub use self::tags::{TagError, TagScope, Tags};
 pub use self::versioning::{NULL_VERSION, Versioning, VersioningError, is_version_id};

@@ -50,10 +50,104 @@ pub enum AdminCommand {
     /// Buckets of every account: where they live and what they hold.
     #[command(subcommand)]
     Bucket(BucketCommand),
+    /// What each account holds, against its quota (`--account`: each of its buckets).
+    Usage(UsageArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct UsageArgs {
+    /// One account's buckets instead of every account.
+    #[arg(long)]
+    pub account: Option<String>,
+}
+
+/// `--max-bytes` and `--max-objects`: given ones change, the others stay.
+#[derive(Args, Debug)]
+pub struct QuotaArgs {
+    /// Bytes it may hold, every version counted: a number, with K, M, G, T or P for powers of
+    /// 1024 (`500G`); `unlimited` removes the limit.
+    #[arg(long, value_parser = parse_bytes)]
+    pub max_bytes: Option<Limit>,
+    /// Objects it may hold, every version counted; `unlimited` removes the limit.
+    #[arg(long, value_parser = parse_count)]
+    pub max_objects: Option<Limit>,
+}
+
+/// A limit given on the command line; `None` is `unlimited`.
+#[derive(Debug, Clone, Copy)]
+pub struct Limit(Option<u64>);
+
+fn parse_count(text: &str) -> Result<Limit, String> {
+    if text == "unlimited" {
+        return Ok(Limit(None));
+    }
+    text.parse()
+        .map(|n| Limit(Some(n)))
+        .map_err(|_| format!("{text:?} is not a whole number or `unlimited`"))
+}
+
+fn parse_bytes(text: &str) -> Result<Limit, String> {
+    let digits = text.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let shift = match &text[digits.len()..] {
+        "" | "B" => 0,
+        "K" | "KiB" => 10,
+        "M" | "MiB" => 20,
+        "G" | "GiB" => 30,
+        "T" | "TiB" => 40,
+        "P" | "PiB" => 50,
+        _ if text == "unlimited" => return Ok(Limit(None)),
+        unit => return Err(format!("unknown unit {unit:?}: K, M, G, T or P (powers of 1024)")),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size (`500G`) or `unlimited`"))?;
+    n.checked_mul(1 << shift)
+        .map(|n| Limit(Some(n)))
+        .ok_or_else(|| format!("{text} is too large"))
+}
+
+impl QuotaArgs {
+    fn is_empty(&self) -> bool {
+        self.max_bytes.is_none() && self.max_objects.is_none()
+    }
+
+    fn apply(&self, quota: &mut osg_model::Quota) {
+        if let Some(Limit(n)) = self.max_bytes {
+            quota.max_bytes = n;
+        }
+        if let Some(Limit(n)) = self.max_objects {
+            quota.max_objects = n;
+        }
+    }
+}
+
+/// A quota and what is stored under it, for `quota` and `usage`.
+fn quota_json(quota: osg_model::Quota, usage: osg_model::Usage) -> serde_json::Value {
+    json!({"objects": usage.objects, "bytes": usage.bytes,
+           "max_objects": quota.max_objects, "max_bytes": quota.max_bytes})
+}
+
+fn quota_text(quota: osg_model::Quota, usage: osg_model::Usage) -> String {
+    let limit = |n: Option<u64>| n.map_or_else(|| "unlimited".to_owned(), |n| n.to_string());
+    format!(
+        "{} objects of {}, {} bytes of {}",
+        usage.objects,
+        limit(quota.max_objects),
+        usage.bytes,
+        limit(quota.max_bytes)
+    )
 }
 
 #[derive(Subcommand, Debug)]
 pub enum BucketCommand {
+    /// Shows or sets a bucket's capacity quota; writes past it are refused with 403
+    /// QuotaExceeded by every gateway within two seconds.
+    Quota {
+        /// The bucket's name.
+        name: String,
+        #[command(flatten)]
+        limits: QuotaArgs,
+    },
     /// Every bucket: its owner, provider, metadata shard, versioning and creation time.
     List,
     /// What buckets hold: current objects and bytes, and every version (noncurrent ones and
@@ -210,6 +304,14 @@ pub enum AccountCommand {
     Delete {
         /// The account's name.
         name: String,
+    },
+    /// Shows or sets an account's capacity quota, over all its buckets; writes past it are
+    /// refused with 403 QuotaExceeded by every gateway within two seconds.
+    Quota {
+        /// The account's name.
+        name: String,
+        #[command(flatten)]
+        limits: QuotaArgs,
     },
 }
 
@@ -382,36 +484,7 @@ fn print_rows(json_out: bool, rows: &[serde_json::Value], columns: &[&str]) {
 pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
     let meta = args.store.open_existing().await?;
     match args.command {
-        AdminCommand::Account(cmd) => match cmd {
-            AccountCommand::Create { name, email } => {
-                let a = meta.create_account(&name).await?;
-                if let Some(email) = email {
-                    meta.set_account_email(&a, &email).await?;
-                }
-                report(
-                    args.json,
-                    json!({"account": a.name, "id": a.id}),
-                    format!("created account {} ({})", a.name, a.id),
-                );
-            }
-            AccountCommand::List => {
-                let rows: Vec<_> = meta
-                    .accounts()
-                    .await?
-                    .iter()
-                    .map(|a| json!({"name": a.name, "id": a.id, "canonical_id": a.canonical_id}))
-                    .collect();
-                print_rows(args.json, &rows, &["name", "id", "canonical_id"]);
-            }
-            AccountCommand::Delete { name } => {
-                meta.delete_account(&account(&meta, &name).await?).await?;
-                report(
-                    args.json,
-                    json!({"deleted_account": name}),
-                    format!("deleted account {name}"),
-                );
-            }
-        },
+        AdminCommand::Account(cmd) => run_account(&meta, args.json, cmd).await?,
         AdminCommand::User(cmd) => match cmd {
             UserCommand::Create { account: a, name, path } => {
                 let u = meta.create_user(&account(&meta, &a).await?.id, &name, &path).await?;
@@ -560,6 +633,91 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
         AdminCommand::Shard(cmd) => run_shard(&meta, args.json, cmd).await?,
         AdminCommand::MasterKey(cmd) => run_master_key(&meta, args.json, cmd).await?,
         AdminCommand::Bucket(cmd) => run_bucket(&meta, args.json, cmd).await?,
+        AdminCommand::Usage(usage) => run_usage(&meta, args.json, usage).await?,
+    }
+    Ok(())
+}
+
+/// `osg account ...` (also `osg admin account ...`).
+pub async fn run_account(meta: &Meta, json_out: bool, cmd: AccountCommand) -> anyhow::Result<()> {
+    match cmd {
+        AccountCommand::Create { name, email } => {
+            let a = meta.create_account(&name).await?;
+            if let Some(email) = email {
+                meta.set_account_email(&a, &email).await?;
+            }
+            report(
+                json_out,
+                json!({"account": a.name, "id": a.id}),
+                format!("created account {} ({})", a.name, a.id),
+            );
+        }
+        AccountCommand::List => {
+            let rows: Vec<_> = meta
+                .accounts()
+                .await?
+                .iter()
+                .map(|a| json!({"name": a.name, "id": a.id, "canonical_id": a.canonical_id}))
+                .collect();
+            print_rows(json_out, &rows, &["name", "id", "canonical_id"]);
+        }
+        AccountCommand::Delete { name } => {
+            meta.delete_account(&account(meta, &name).await?).await?;
+            report(
+                json_out,
+                json!({"deleted_account": name}),
+                format!("deleted account {name}"),
+            );
+        }
+        AccountCommand::Quota { name, limits } => {
+            let a = account(meta, &name).await?;
+            let mut quota = meta.account_quota(&a.id).await?;
+            if !limits.is_empty() {
+                limits.apply(&mut quota);
+                meta.set_account_quota(&a, quota).await?;
+            }
+            let usage = meta.account_usage(&a.id).await?;
+            let mut value = quota_json(quota, usage);
+            value["account"] = name.clone().into();
+            report(json_out, value, format!("account {name}: {}", quota_text(quota, usage)));
+        }
+    }
+    Ok(())
+}
+
+/// `osg usage` (also `osg admin usage`).
+pub async fn run_usage(meta: &Meta, json_out: bool, args: UsageArgs) -> anyhow::Result<()> {
+    let mut rows = Vec::new();
+    if let Some(name) = args.account {
+        let a = account(meta, &name).await?;
+        for (bucket, usage) in meta.usage_by_bucket(&a.id).await? {
+            let quota = meta.bucket(&bucket).await?.config.quota;
+            let mut row = quota_json(quota, usage);
+            row["bucket"] = bucket.into();
+            rows.push(row);
+        }
+        print_rows(
+            json_out,
+            &rows,
+            &["bucket", "objects", "bytes", "max_objects", "max_bytes"],
+        );
+    } else {
+        for a in meta.accounts().await? {
+            let by_bucket = meta.usage_by_bucket(&a.id).await?;
+            let mut usage = osg_model::Usage::default();
+            for u in by_bucket.values() {
+                usage += *u;
+            }
+            let mut row = quota_json(meta.account_quota(&a.id).await?, usage);
+            row["account"] = a.name.into();
+            row["buckets"] = by_bucket.len().into();
+            rows.push(row);
+        }
+        print_rows(
+            json_out,
+            &rows,
+            &["account", "buckets", "objects", "bytes", "max_objects", "max_bytes"],
+        );
     }
     Ok(())
 }
@@ -589,6 +747,24 @@ pub async fn run_bucket(meta: &Meta, json_out: bool, cmd: BucketCommand) -> anyh
                 &rows,
                 &["name", "owner", "provider", "shard", "versioning", "created"],
             );
+        }
+        BucketCommand::Quota { name, limits } => {
+            let bucket = meta.bucket(&name).await.with_context(|| format!("bucket {name}"))?;
+            let quota = if limits.is_empty() {
+                bucket.config.quota
+            } else {
+                let config = meta
+                    .update_bucket_config(&name, |config| {
+                        limits.apply(&mut config.quota);
+                        Ok(())
+                    })
+                    .await?;
+                config.quota
+            };
+            let usage = meta.bucket_usage(&name).await?;
+            let mut value = quota_json(quota, usage);
+            value["bucket"] = name.clone().into();
+            report(json_out, value, format!("bucket {name}: {}", quota_text(quota, usage)));
         }
         BucketCommand::Stats { name } => {
             let names = match name {
@@ -881,4 +1057,17 @@ pub struct StoreArgs<C: Subcommand> {
     pub json: bool,
     #[command(subcommand)]
     pub command: C,
+}
+
+/// `osg usage`: the store options, and what to show.
+#[derive(Args, Debug)]
+pub struct UsageCommand {
+    /// The metadata store the gateways use.
+    #[command(flatten)]
+    pub store: crate::bootstrap::StoreOptions,
+    /// Print as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub usage: UsageArgs,
 }

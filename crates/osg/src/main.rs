@@ -35,8 +35,12 @@ enum Command {
     Property(osg::admin::StoreArgs<osg::admin::PropertyCommand>),
     /// Metadata shards: PostgreSQL databases holding buckets' object metadata.
     Shard(osg::admin::StoreArgs<osg::admin::ShardCommand>),
-    /// Buckets of every account: where they live and what they hold.
+    /// Buckets of every account: where they live and what they hold, and their quotas.
     Bucket(osg::admin::StoreArgs<osg::admin::BucketCommand>),
+    /// Accounts (tenants) and their quotas.
+    Account(osg::admin::StoreArgs<osg::admin::AccountCommand>),
+    /// What each account holds, against its quota (`--account`: each of its buckets).
+    Usage(osg::admin::UsageCommand),
     /// The master key that seals secrets and SSE-S3 data keys (rotation: `rewrap`).
     MasterKey(osg::admin::StoreArgs<osg::admin::MasterKeyCommand>),
     /// Load any S3 endpoint and report throughput and latency; removes what it wrote.
@@ -105,6 +109,14 @@ async fn run() -> anyhow::Result<()> {
         Command::Bucket(args) => {
             let meta = args.store.open_existing().await?;
             osg::admin::run_bucket(&meta, args.json, args.command).await
+        }
+        Command::Account(args) => {
+            let meta = args.store.open_existing().await?;
+            osg::admin::run_account(&meta, args.json, args.command).await
+        }
+        Command::Usage(args) => {
+            let meta = args.store.open_existing().await?;
+            osg::admin::run_usage(&meta, args.json, args.usage).await
         }
         Command::MasterKey(args) => {
             let meta = args.store.open_existing().await?;

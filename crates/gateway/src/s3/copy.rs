@@ -171,6 +171,7 @@ pub async fn copy_object(gw: &Gateway, req: S3Request<CopyObjectInput>) -> Resul
     } else {
         src.attrs.clone()
     };
+    super::quota::admit(gw, &bucket, 1, src.size).await?;
     let body = gw.read(&src.pieces, 0..src.size, source_key).await?;
     let wanted = Wanted::same_as(&src.attrs.checksums);
     let expected = Expected::new(i64::try_from(src.size).ok(), None, wanted)?;
@@ -261,6 +262,7 @@ pub async fn upload_part_copy(
     if span.end - span.start > MAX_PUT_SIZE {
         return Err(s3_error!(EntityTooLarge).into());
     }
+    super::quota::admit(gw, &bucket, 0, span.end - span.start).await?;
     let body = gw.read(&src.pieces, span.clone(), source_key).await?;
     let length = i64::try_from(span.end - span.start).ok();
     // A part of an upload with a checksum gets it, as an uploaded part does.

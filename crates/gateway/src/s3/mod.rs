@@ -17,6 +17,7 @@ mod multipart_checksum;
 mod policy;
 pub(crate) mod post_object;
 mod put;
+mod quota;
 pub(crate) mod sse;
 mod stream;
 pub(crate) mod tagging;

@@ -155,6 +155,7 @@ pub async fn upload_part(gw: &Gateway, req: S3Request<UploadPartInput>) -> Resul
     let wanted = Wanted::new(&stated, i.checksum_algorithm.as_ref(), &req.headers)?;
     let wanted = multipart_checksum::for_part(wanted, upload.attrs.multipart_checksum.as_ref())?;
     let expected = Expected::new(i.content_length, i.content_md5.as_deref(), wanted)?;
+    super::quota::admit(gw, &bucket, 0, i.content_length.map_or(0, |n| n.unsigned_abs())).await?;
     let body = match i.body {
         Some(body) => Box::pin(body),
         None => Box::pin(futures::stream::empty()) as osg_provider::ByteStream,
@@ -229,6 +230,20 @@ pub async fn complete_multipart_upload(
         condition: &condition,
         checksums: &checksums,
     };
+    let limits = super::quota::limits(gw, &bucket).await?;
+    if !limits.is_empty() {
+        let numbers: std::collections::BTreeSet<u32> = chosen.iter().map(|c| c.number).collect();
+        let (parts, _) = gw
+            .meta
+            .parts(&i.bucket, &i.upload_id, 0, MAX_PART_NUMBER.unsigned_abs() as usize)
+            .await?;
+        let bytes = parts
+            .iter()
+            .filter(|p| numbers.contains(&p.number))
+            .map(|p| p.size)
+            .sum();
+        limits.admit(1, bytes)?;
+    }
     let version = gw.meta.complete_upload(completion, MIN_PART_SIZE).await?;
     let a = &version.attrs;
     let shown = checksums_shown(

@@ -37,6 +37,7 @@ pub async fn put_object(gw: &Gateway, req: S3Request<PutObjectInput>) -> Result<
         exact.flatten().and_then(|n| i64::try_from(n).ok())
     });
     let expected = Expected::new(length, input.content_md5.as_deref(), wanted)?;
+    super::quota::admit(gw, &bucket, 1, length.map_or(0, |n| n.unsigned_abs())).await?;
     let body = match input.body {
         Some(body) => Box::pin(body),
         None => Box::pin(futures::stream::empty()) as osg_provider::ByteStream,

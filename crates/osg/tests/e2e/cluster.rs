@@ -876,3 +876,81 @@ async fn lifecycle_runs_are_shared_and_survive_a_dead_gateway() {
     let taken_over = cluster.metric(survivor, &expired("lc-big")).await;
     assert!(taken_over >= 1.0, "the survivor finished the run");
 }
+
+/// A quota set with the CLI holds on every gateway within two seconds, counted over what all
+/// of them wrote.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quotas_hold_on_every_gateway() {
+    let cluster = Cluster::start(2).await;
+    let (c0, c1) = (cluster.client(0), cluster.client(1));
+    c0.create_bucket().bucket("quota").send().await.unwrap();
+    let put = |c: &Client, key: String| {
+        c.put_object()
+            .bucket("quota")
+            .key(key)
+            .body(vec![3u8; 100].into())
+            .send()
+    };
+    for (g, c) in [&c0, &c1].into_iter().enumerate() {
+        put(c, format!("before-{g}")).await.unwrap();
+    }
+    cluster.osg(&["bucket", "quota", "quota", "--max-bytes", "250"], "");
+    let set = Instant::now();
+    // Gateway 1 took no part in setting it; what both wrote counts.
+    let mut n = 0;
+    loop {
+        match put(&c1, format!("after-{n}")).await {
+            Ok(_) => n += 1,
+            Err(e) => {
+                assert_eq!(error_of::<(), _, _>(Err(e)), ("QuotaExceeded".into(), 403));
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        set.elapsed() <= Duration::from_secs(2),
+        "seen after {:?}",
+        set.elapsed()
+    );
+    // An account quota, likewise, on the other gateway and another bucket.
+    c1.create_bucket().bucket("quota-2").send().await.unwrap();
+    let json = cluster.osg(&["account", "quota", "system", "--max-objects", "0", "--json"], "");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&json).unwrap()["max_objects"],
+        0
+    );
+    let set = Instant::now();
+    loop {
+        let r = c0
+            .put_object()
+            .bucket("quota-2")
+            .key("k")
+            .body(vec![1u8].into())
+            .send()
+            .await;
+        if let Err(e) = r {
+            assert_eq!(error_of::<(), _, _>(Err(e)), ("QuotaExceeded".into(), 403));
+            break;
+        }
+        c0.delete_object().bucket("quota-2").key("k").send().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        set.elapsed() <= Duration::from_secs(2),
+        "seen after {:?}",
+        set.elapsed()
+    );
+    let usage = cluster.osg(&["usage", "--account", "system", "--json"], "");
+    let rows: serde_json::Value = serde_json::from_str(&usage).unwrap();
+    let quota = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["bucket"] == "quota")
+        .unwrap();
+    assert_eq!(
+        (&quota["objects"], &quota["bytes"]),
+        (&(2 + n).into(), &(200 + 100 * n).into())
+    );
+}

@@ -559,3 +559,178 @@ async fn bucket_list_and_stats() {
     );
     assert_eq!(osg(&["bucket", "stats", "plain"]).len(), 1);
 }
+
+/// `osg bucket quota`, `osg account quota` and `osg usage`: PUT, copy, UploadPart and
+/// CompleteMultipartUpload past a limit are refused with 403 QuotaExceeded and store nothing;
+/// deleting stays possible, and frees room.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quotas_limit_writes_and_usage_reports_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_gateway, port) = spawn_osg_anywhere("serve", dir.path(), &[]);
+    let (ak, sk) = read_credentials(&dir.path().join("admin.credentials"));
+    let c = client_at(&format!("http://127.0.0.1:{port}"), &ak, &sk);
+    let osg = |args: &[&str]| {
+        let run = osg_cli(dir.path(), &[args, &["--json"]].concat(), "");
+        assert!(run.ok, "{args:?}: {}", run.err);
+        serde_json::from_str::<serde_json::Value>(&run.out).unwrap()
+    };
+    let put = |bucket: &'static str, key: &'static str, n: usize| {
+        c.put_object().bucket(bucket).key(key).body(vec![7u8; n].into()).send()
+    };
+    for b in ["capped", "other"] {
+        c.create_bucket().bucket(b).send().await.unwrap();
+    }
+    put("capped", "a", 600).await.unwrap();
+    let set = osg(&["bucket", "quota", "capped", "--max-bytes", "1K", "--max-objects", "3"]);
+    assert_eq!(
+        set,
+        serde_json::json!({"bucket": "capped", "objects": 1, "bytes": 600, "max_objects": 3, "max_bytes": 1024})
+    );
+    // Bad limits are refused by the command.
+    let bad = osg_cli(dir.path(), &["bucket", "quota", "capped", "--max-bytes", "10X"], "");
+    assert!(!bad.ok && bad.err.contains("unknown unit"), "{}", bad.err);
+    // Seen at once by the gateway that serves (its bucket cache lives a second).
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    macro_rules! refused {
+        ($r:expr $(,)?) => {
+            assert_eq!(error_of($r), ("QuotaExceeded".to_owned(), 403))
+        };
+    }
+    refused!(put("capped", "b", 500).await);
+    put("capped", "b", 424).await.unwrap();
+    refused!(put("capped", "c", 1).await);
+    // An empty object adds no bytes, but is an object; a fourth one is refused.
+    put("capped", "c", 0).await.unwrap();
+    refused!(put("capped", "d", 0).await);
+    refused!(
+        c.copy_object()
+            .bucket("capped")
+            .key("copy")
+            .copy_source("capped/a")
+            .send()
+            .await,
+    );
+    let listed = c.list_objects_v2().bucket("capped").send().await.unwrap();
+    assert_eq!(listed.key_count(), Some(3), "nothing refused was stored");
+    // Deleting is never refused, and frees room.
+    c.delete_object().bucket("capped").key("a").send().await.unwrap();
+    put("capped", "d", 500).await.unwrap();
+
+    // Multipart: parts are checked against the bytes limit as they come, the whole upload at
+    // completion.
+    osg(&[
+        "bucket",
+        "quota",
+        "capped",
+        "--max-bytes",
+        "8M",
+        "--max-objects",
+        "unlimited",
+    ]);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let upload = c
+        .create_multipart_upload()
+        .bucket("capped")
+        .key("big")
+        .send()
+        .await
+        .unwrap();
+    let id = upload.upload_id().unwrap();
+    let part = |n: i32, len: usize| {
+        c.upload_part()
+            .bucket("capped")
+            .key("big")
+            .upload_id(id)
+            .part_number(n)
+            .body(vec![1u8; len].into())
+            .send()
+    };
+    refused!(part(1, 9 << 20).await);
+    let mut parts = Vec::new();
+    for n in 1..=2 {
+        let p = part(n, 5 << 20).await.unwrap();
+        parts.push(
+            aws_sdk_s3::types::CompletedPart::builder()
+                .part_number(n)
+                .e_tag(p.e_tag().unwrap())
+                .build(),
+        );
+    }
+    let done = c
+        .complete_multipart_upload()
+        .bucket("capped")
+        .key("big")
+        .upload_id(id)
+        .multipart_upload(
+            aws_sdk_s3::types::CompletedMultipartUpload::builder()
+                .set_parts(Some(parts.clone()))
+                .build(),
+        )
+        .send()
+        .await;
+    refused!(done);
+    // One part is within the limit: the same upload completes with it.
+    c.complete_multipart_upload()
+        .bucket("capped")
+        .key("big")
+        .upload_id(id)
+        .multipart_upload(
+            aws_sdk_s3::types::CompletedMultipartUpload::builder()
+                .parts(parts[0].clone())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let q = osg(&["bucket", "quota", "capped"]);
+    assert_eq!((&q["objects"], &q["bytes"]), (&4.into(), &((5 << 20) + 924).into()));
+
+    // The account's quota holds over all its buckets.
+    put("other", "x", 10).await.unwrap();
+    let a = osg(&["account", "quota", "system", "--max-objects", "5"]);
+    assert_eq!(
+        (&a["account"], &a["objects"], &a["max_objects"]),
+        (&"system".into(), &5.into(), &5.into())
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    refused!(put("other", "y", 1).await);
+    let usage = osg(&["usage"]);
+    let system = usage
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["account"] == "system")
+        .unwrap();
+    assert_eq!(
+        (
+            &system["buckets"],
+            &system["objects"],
+            &system["max_objects"],
+            &system["max_bytes"]
+        ),
+        (&2.into(), &5.into(), &5.into(), &serde_json::Value::Null)
+    );
+    let by_bucket = osg(&["usage", "--account", "system"]);
+    let rows: Vec<_> = by_bucket
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["bucket"].as_str().unwrap(),
+                r["objects"].as_u64().unwrap(),
+                r["max_bytes"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("capped", 4, (8u64 << 20).into()),
+            ("other", 1, serde_json::Value::Null)
+        ]
+    );
+    osg(&["account", "quota", "system", "--max-objects", "unlimited"]);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    put("other", "y", 1).await.unwrap();
+}
