@@ -3,5 +3,6 @@
 pub mod admin;
 pub mod bench;
 pub mod bootstrap;
+pub mod config;
 pub mod serve;
 pub mod walrus;

@@ -1,6 +1,8 @@
 //! `osg`: the Scalable Walrus command.
 
-use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 use osg::serve::{ServeArgs, Server};
 use tracing_subscriber::EnvFilter;
 
@@ -14,6 +16,10 @@ struct Cli {
     /// Log lines as `text` or `json` (one object per line, request ids included).
     #[arg(long, env = "OSG_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"], global = true)]
     log_format: String,
+    /// A TOML file of settings for serve, gateway and walrus (keys: their long flags, in
+    /// [serve], [gateway] and [walrus] tables); flags and environment variables beat it.
+    #[arg(long, env = "OSG_CONFIG", global = true)]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -45,6 +51,17 @@ enum Command {
     MasterKey(osg::admin::StoreArgs<osg::admin::MasterKeyCommand>),
     /// Load any S3 endpoint and report throughput and latency; removes what it wrote.
     Bench(osg::bench::BenchArgs),
+    /// Prints a completion script for a shell: `osg completions bash > /etc/bash_completion.d/osg`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Writes a man page for osg and each of its commands into a directory (osg.1,
+    /// osg-serve.1, ...): `osg man /usr/local/share/man/man1`.
+    Man {
+        /// Where to write them (created if needed).
+        dir: PathBuf,
+    },
 }
 
 /// Errors end the process with their message and its causes, one line, never a backtrace:
@@ -67,7 +84,12 @@ async fn run() -> anyhow::Result<()> {
         .unwrap_or_else(|_| EnvFilter::new("info"))
         .add_directive("s3s=off".parse()?)
         .add_directive("sqlx=warn".parse()?);
-    let cli = Cli::parse();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let mut command = Cli::command();
+    if let Some(file) = osg::config::path(&args) {
+        command = osg::config::apply(command, &file)?;
+    }
+    let cli = Cli::from_arg_matches(&command.get_matches_from(args)).map_err(|e| e.exit())?;
     // Colours only for a person at a terminal, never in files or pipes.
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -78,7 +100,21 @@ async fn run() -> anyhow::Result<()> {
     } else {
         logs.init();
     }
+    if let Some(file) = &cli.config {
+        tracing::debug!(file = %file.display(), "configuration file");
+    }
     match cli.command {
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "osg", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Man { dir } => {
+            std::fs::create_dir_all(&dir).map_err(|e| anyhow::anyhow!("creating {}: {e}", dir.display()))?;
+            clap_mangen::generate_to(Cli::command(), &dir)
+                .map_err(|e| anyhow::anyhow!("writing man pages into {}: {e}", dir.display()))?;
+            println!("osg: man pages written into {}", dir.display());
+            Ok(())
+        }
         Command::Gateway(args) => {
             anyhow::ensure!(args.store.db.is_some(), "osg gateway needs --db (or OSG_DB)");
             let server = Server::start(&args, false).await?;

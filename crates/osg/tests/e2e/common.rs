@@ -504,10 +504,17 @@ pub fn spawn_osg_logged(
 /// own port (no race with other tests for a free one) and prints it; returns it with the
 /// process once it serves.
 pub fn spawn_osg_anywhere(command: &str, dir: &std::path::Path, env: &[(&str, &str)]) -> (Osg, u16) {
+    let dir = dir.to_str().unwrap();
+    spawn_osg_with(&[command, "--listen", "127.0.0.1:0", "--data-dir", dir], env)
+}
+
+/// Runs `osg ARGS` with `env`, which must make it listen on a port of its choice on 127.0.0.1
+/// (as [`spawn_osg_anywhere`]); returns the port with the process once it serves.
+pub fn spawn_osg_with(args: &[&str], env: &[(&str, &str)]) -> (Osg, u16) {
     use std::io::BufRead;
+    let command = args.join(" ");
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_osg"))
-        .args([command, "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir)
+        .args(args)
         .envs(env.iter().copied())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

@@ -734,3 +734,123 @@ async fn quotas_limit_writes_and_usage_reports_them() {
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     put("other", "y", 1).await.unwrap();
 }
+
+/// `--config FILE`: a TOML file's settings are the defaults of `osg serve`'s flags; a flag
+/// beats the file; a setting the command does not have, a value its flag refuses, or a file
+/// that is not TOML stops it with the file and the key named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_reads_a_configuration_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = dir.path().join("osg.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "log-format = \"json\"\n[serve]\nlisten = \"127.0.0.1:0\"\ndata-dir = {:?}\nregion = \"eu-central-1\"\n",
+            data.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let (gateway, port) = spawn_osg_with(&["serve", "--config", config], &[]);
+    let (ak, sk) = read_credentials(&data.join("admin.credentials"));
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let in_region = |region: &'static str| {
+        let conf = client_at(&endpoint, &ak, &sk)
+            .config()
+            .to_builder()
+            .region(aws_sdk_s3::config::Region::new(region));
+        aws_sdk_s3::Client::from_conf(conf.build())
+    };
+    in_region("eu-central-1").list_buckets().send().await.unwrap();
+    let (code, status) = error_of(in_region("us-east-1").list_buckets().send().await);
+    assert_eq!((code.as_str(), status), ("AuthorizationHeaderMalformed", 400));
+    drop(gateway);
+    // A flag beats the file; the environment does too (OSG_CONFIG names the file).
+    let (_gateway, port) = spawn_osg_with(&["serve", "--region", "us-east-1"], &[("OSG_CONFIG", config)]);
+    let endpoint = format!("http://127.0.0.1:{port}");
+    client_at(&endpoint, &ak, &sk).list_buckets().send().await.unwrap();
+
+    let refused = |text: &str| {
+        let file = dir.path().join("bad.toml");
+        std::fs::write(&file, text).unwrap();
+        let run = osg_cli(dir.path(), &["serve", "--config", file.to_str().unwrap()], "");
+        assert!(!run.ok, "{text}");
+        assert!(!run.err.contains("panicked"), "{}", run.err);
+        run.err
+    };
+    let err = refused("[serve]\nlisten = \"127.0.0.1:0\"\nbogus = 1\n");
+    assert!(
+        err.contains("[serve] bogus is not a setting; the settings are listen, data-dir"),
+        "{err}"
+    );
+    let err = refused("[serve]\nidle-timeout = \"soon\"\n");
+    assert!(err.contains("[serve] idle-timeout: invalid value 'soon'"), "{err}");
+    let err = refused("[admin]\ndb = \"x\"\n");
+    assert!(err.contains("no table [admin]"), "{err}");
+    let err = refused("[serve\n");
+    assert!(err.contains("is not TOML") && err.contains("line 1"), "{err}");
+    // Flags of every command sit outside the tables, checked as well.
+    let err = refused("log-format = \"xml\"\n");
+    assert!(err.contains("log-format: invalid value 'xml'"), "{err}");
+}
+
+/// `osg completions SHELL` prints a script the shell takes (bash completes a command's names
+/// with it), and `osg man DIR` writes a page for osg and each of its commands.
+#[test]
+fn completions_and_man_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let osg = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_osg"))
+            .args(args)
+            .output()
+            .unwrap();
+        CliRun {
+            ok: out.status.success(),
+            out: String::from_utf8_lossy(&out.stdout).into_owned(),
+            err: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    };
+    let run = osg(&["completions", "bash"]);
+    assert!(run.ok, "{}", run.err);
+    let script = dir.path().join("osg.bash");
+    std::fs::write(&script, &run.out).unwrap();
+    // What bash offers after `osg bu` and after `osg bucket q`.
+    let complete = |words: &str, current: usize| {
+        let shell = format!(
+            "source {}; COMP_WORDS=({words}); COMP_CWORD={current}; COMP_LINE='{words}'; COMP_POINT=${{#COMP_LINE}}; \
+             _osg osg \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"; echo \"${{COMPREPLY[@]}}\"",
+            script.display()
+        );
+        let out = std::process::Command::new("bash")
+            .args(["-c", &shell])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    assert_eq!(complete("osg bu", 1), "bucket");
+    assert_eq!(complete("osg bucket q", 2), "quota");
+    for (shell, mark) in [("zsh", "#compdef osg"), ("fish", "complete -c osg")] {
+        let run = osg(&["completions", shell]);
+        assert!(run.ok && run.out.contains(mark), "{shell}: {}", run.err);
+    }
+    let bad = osg(&["completions", "tcsh"]);
+    assert!(!bad.ok && bad.err.contains("possible values"), "{}", bad.err);
+
+    let pages = dir.path().join("man1");
+    let run = osg(&["man", pages.to_str().unwrap()]);
+    assert!(run.ok, "{}", run.err);
+    for (page, says) in [
+        ("osg.1", "Scalable Walrus"),
+        ("osg-serve.1", "\\-\\-tls\\-cert"),
+        ("osg-bucket-quota.1", "\\-\\-max\\-bytes"),
+        ("osg-admin-key-disable.1", "inactive"),
+        ("osg-usage.1", "\\-\\-account"),
+    ] {
+        let text = std::fs::read_to_string(pages.join(page)).unwrap_or_else(|e| panic!("{page}: {e}"));
+        let name = page.trim_end_matches(".1");
+        assert!(text.contains(&format!(".TH {name} 1")), "{page}");
+        assert!(text.contains(says), "{page} says nothing of {says}");
+    }
+}
