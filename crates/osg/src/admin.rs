@@ -615,7 +615,16 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                     .iter()
                     .find(|v| v.is_default)
                     .with_context(|| format!("policy {name} has no default version"))?;
-                println!("{}", default.document);
+                if args.json {
+                    let document: serde_json::Value = serde_json::from_str(&default.document)?;
+                    let version = &default.version_id;
+                    println!(
+                        "{}",
+                        json!({"policy": policy.arn(), "version": version, "document": document})
+                    );
+                } else {
+                    println!("{}", default.document);
+                }
             }
             PolicyCommand::Delete { account: a, name } => {
                 let a = account(&meta, &a).await?;

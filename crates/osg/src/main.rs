@@ -103,6 +103,15 @@ async fn run() -> anyhow::Result<()> {
     if let Some(file) = &cli.config {
         tracing::debug!(file = %file.display(), "configuration file");
     }
+    // What a server says when it starts: a line for a person, or a JSON object with the logs.
+    let json = cli.log_format == "json";
+    let announce = |what: &str, text: String, value: serde_json::Value| {
+        if json {
+            println!("{}", serde_json::json!({ what: value }));
+        } else {
+            println!("{text}");
+        }
+    };
     match cli.command {
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "osg", &mut std::io::stdout());
@@ -118,14 +127,22 @@ async fn run() -> anyhow::Result<()> {
         Command::Gateway(args) => {
             anyhow::ensure!(args.store.db.is_some(), "osg gateway needs --db (or OSG_DB)");
             let server = Server::start(&args, false).await?;
-            println!("osg: gateway serving S3 on {}", server.addr);
+            let scheme = if args.tls_cert.is_some() { "https" } else { "http" };
+            let url = format!("{scheme}://{}", server.addr);
+            announce("serving", format!("osg: gateway serving S3 on {url}"), url.into());
             server.run().await
         }
         Command::Serve(args) => {
             let server = Server::start(&args, true).await?;
             let scheme = if args.tls_cert.is_some() { "https" } else { "http" };
-            println!("osg: serving S3 on {scheme}://{}", server.addr);
-            println!("osg: admin credentials in {}", server.credentials.display());
+            let url = format!("{scheme}://{}", server.addr);
+            let credentials = server.credentials.display().to_string();
+            announce("serving", format!("osg: serving S3 on {url}"), url.into());
+            announce(
+                "admin_credentials",
+                format!("osg: admin credentials in {credentials}"),
+                credentials.into(),
+            );
             server.run().await
         }
         Command::Admin(args) => osg::admin::run(args).await,
@@ -160,8 +177,14 @@ async fn run() -> anyhow::Result<()> {
         }
         Command::Walrus(args) => {
             let server = osg::walrus::WalrusServer::start(&args).await?;
-            println!("osg walrus: serving on http://{}", server.addr);
-            println!("osg walrus: service credential in {}", server.credentials.display());
+            let url = format!("http://{}", server.addr);
+            let credentials = server.credentials.display().to_string();
+            announce("serving", format!("osg walrus: serving on {url}"), url.into());
+            announce(
+                "service_credentials",
+                format!("osg walrus: service credential in {credentials}"),
+                credentials.into(),
+            );
             server.run().await
         }
     }

@@ -467,6 +467,12 @@ async fn admin_keys_and_policies() {
     );
     let shown: serde_json::Value = serde_json::from_str(&admin(&["policy", "get", "t", "list"], "")).unwrap();
     assert_eq!(shown["Statement"][0]["Action"], "s3:ListAllMyBuckets");
+    let shown = json(admin(&["policy", "get", "t", "list", "--json"], ""));
+    assert_eq!(
+        (&shown["version"], &shown["document"]["Statement"][0]["Action"]),
+        (&"v1".into(), &"s3:ListAllMyBuckets".into())
+    );
+    assert!(shown["policy"].as_str().unwrap().ends_with(":policy/list"), "{shown}");
 
     let user = client_at(&endpoint, ak, sk);
     user.list_buckets().send().await.unwrap();
@@ -752,9 +758,23 @@ async fn serve_reads_a_configuration_file() {
     )
     .unwrap();
     let config = config.to_str().unwrap();
-    let (gateway, port) = spawn_osg_with(&["serve", "--config", config], &[]);
+    // With log-format json, what it says on starting is JSON too.
+    let mut gateway = std::process::Command::new(env!("CARGO_BIN_EXE_osg"))
+        .args(["serve", "--config", config])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut said = std::io::BufReader::new(gateway.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut said, &mut line).unwrap();
+    let serving: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line}: {e}"));
+    let url = serving["serving"].as_str().unwrap();
+    let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
+    let gateway = Osg(gateway);
     let (ak, sk) = read_credentials(&data.join("admin.credentials"));
     let endpoint = format!("http://127.0.0.1:{port}");
+    assert_eq!(url, endpoint);
     let in_region = |region: &'static str| {
         let conf = client_at(&endpoint, &ak, &sk)
             .config()
