@@ -35,6 +35,7 @@ use std::sync::Arc;
 
 use osg_meta::Meta;
 
+pub use self::iam::AdminRunner;
 pub use self::lifecycle::run_lifecycle;
 pub use self::reaper::run_reaper;
 pub use self::server::{Shutdown, TlsFiles, serve};
@@ -102,6 +103,14 @@ pub struct Frontend {
 }
 
 impl Frontend {
+    /// This front end, running `osg admin --endpoint` commands with `runner` (IAM action
+    /// `OsgAdmin`).
+    #[must_use]
+    pub fn with_admin(mut self, runner: Arc<dyn AdminRunner>) -> Self {
+        self.iam = self.iam.map(|iam| Arc::new(iam.with_admin(runner)));
+        self
+    }
+
     /// Serves another S3 service (a standalone Walrus) with this listener's request ids,
     /// limits and error details.
     #[must_use]

@@ -1,13 +1,20 @@
 //! `osg admin`: the operator's tool, working directly on the metadata store the gateways
 //! share. It is how an operator bootstraps accounts and keys before any key exists.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use osg_meta::{Account, Meta};
 use osg_policy::{Kind, Policy};
 use serde_json::json;
+
+/// `println!`, but to the remote caller when there is one (`say`).
+macro_rules! say {
+    ($($arg:tt)*) => {
+        say(format_args!($($arg)*))
+    };
+}
 
 #[derive(Args, Debug)]
 pub struct AdminArgs {
@@ -17,11 +24,13 @@ pub struct AdminArgs {
     /// Print listings as JSON.
     #[arg(long, global = true)]
     pub json: bool,
+    #[command(flatten)]
+    pub remote: crate::remote::RemoteOptions,
     #[command(subcommand)]
     pub command: AdminCommand,
 }
 
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand, Debug, serde::Serialize, serde::Deserialize)]
 pub enum AdminCommand {
     /// Accounts (tenants).
     #[command(subcommand)]
@@ -54,7 +63,7 @@ pub enum AdminCommand {
     Usage(UsageArgs),
 }
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, serde::Serialize, serde::Deserialize)]
 pub struct UsageArgs {
     /// One account's buckets instead of every account.
     #[arg(long)]
@@ -62,7 +71,7 @@ pub struct UsageArgs {
 }
 
 /// `--max-bytes` and `--max-objects`: given ones change, the others stay.
-#[derive(Args, Debug)]
+#[derive(Args, Debug, serde::Serialize, serde::Deserialize)]
 pub struct QuotaArgs {
     /// Bytes it may hold, every version counted: a number, with K, M, G, T or P for powers of
     /// 1024 (`500G`); `unlimited` removes the limit.
@@ -74,7 +83,7 @@ pub struct QuotaArgs {
 }
 
 /// A limit given on the command line; `None` is `unlimited`.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 pub struct Limit(Option<u64>);
 
 fn parse_count(text: &str) -> Result<Limit, String> {
@@ -138,7 +147,7 @@ fn quota_text(quota: osg_model::Quota, usage: osg_model::Usage) -> String {
     )
 }
 
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand, Debug, serde::Serialize, serde::Deserialize)]
 pub enum BucketCommand {
     /// Shows or sets a bucket's capacity quota; writes past it are refused with 403
     /// QuotaExceeded by every gateway within two seconds.
@@ -158,7 +167,7 @@ pub enum BucketCommand {
     },
 }
 
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand, Debug, serde::Serialize, serde::Deserialize)]
 pub enum MasterKeyCommand {
     /// After a rotation (a new key first in the key file, the old ones after it): seals every
     /// secret and SSE-S3 data key sealed under an older key again under the first. When it
@@ -166,7 +175,7 @@ pub enum MasterKeyCommand {
     Rewrap,
 }
 
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand, Debug, serde::Serialize, serde::Deserialize)]
 pub enum ProviderCommand {
     /// Registers a provider instance; its secret is read from a file or standard input, never
     /// from the command line.
@@ -185,7 +194,7 @@ pub enum ProviderCommand {
     },
 }
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, serde::Serialize, serde::Deserialize)]
 pub struct AddProvider {
     /// The name buckets and `osg.backend` know it by (lowercase letters, digits, hyphens).
     pub name: String,
@@ -244,7 +253,7 @@ pub struct AddProvider {
     pub no_check: bool,
 }
 
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand, Debug, serde::Serialize, serde::Deserialize)]
 pub enum ShardCommand {
     /// Registers a PostgreSQL database as a metadata shard (the catalog, the store of --db,
     /// is shard `main`). New buckets go to the shard with the fewest objects; every gateway
@@ -264,7 +273,7 @@ pub enum ShardCommand {
     List,
 }
 
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand, Debug, serde::Serialize, serde::Deserialize)]
 pub enum PropertyCommand {
     /// Sets a property: `set NAME=VALUE` or `set NAME VALUE`. Only the properties `list`
     /// shows, with values they take.
@@ -288,7 +297,7 @@ pub enum PropertyCommand {
     List,
 }
 
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand, Debug, serde::Serialize, serde::Deserialize)]
 pub enum AccountCommand {
     /// Creates an account (a tenant); give it keys with `key create`.
     Create {
@@ -315,7 +324,7 @@ pub enum AccountCommand {
     },
 }
 
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand, Debug, serde::Serialize, serde::Deserialize)]
 pub enum UserCommand {
     /// Creates an IAM user of an account.
     Create {
@@ -341,7 +350,7 @@ pub enum UserCommand {
     },
 }
 
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand, Debug, serde::Serialize, serde::Deserialize)]
 pub enum KeyCommand {
     /// Creates a key pair and prints the secret, once.
     Create {
@@ -376,7 +385,7 @@ pub enum KeyCommand {
     },
 }
 
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand, Debug, serde::Serialize, serde::Deserialize)]
 pub enum PolicyCommand {
     /// Sets a user's inline policy from a JSON file ("-" for standard input).
     Put {
@@ -439,13 +448,69 @@ pub enum PolicyCommand {
     },
 }
 
-/// A policy document from a file or standard input, validated.
-fn read_policy(file: &PathBuf) -> anyhow::Result<String> {
-    let document = if file.as_os_str() == "-" {
-        std::io::read_to_string(std::io::stdin())?
+tokio::task_local! {
+    /// Set while a command runs for a remote caller (`crate::remote`): what it was given as
+    /// standard input, and what it prints.
+    static REMOTE: std::cell::RefCell<(Option<String>, String)>;
+}
+
+/// Runs `command` as a remote caller's: `input` is its standard input; returns what it
+/// printed. It reads no file: the caller's `osg` sends a file's content as the input.
+pub async fn capture(
+    input: Option<String>,
+    command: impl Future<Output = anyhow::Result<()>>,
+) -> anyhow::Result<String> {
+    let io = std::cell::RefCell::new((input, String::new()));
+    REMOTE
+        .scope(io, async {
+            command.await?;
+            Ok(REMOTE.with(|io| std::mem::take(&mut io.borrow_mut().1)))
+        })
+        .await
+}
+
+/// Prints a line: on standard output, or to the remote caller.
+fn say(text: impl std::fmt::Display) {
+    let remote = REMOTE.try_with(|io| {
+        use std::fmt::Write as _;
+        let _ = writeln!(io.borrow_mut().1, "{text}");
+    });
+    if remote.is_err() {
+        println!("{text}");
+    }
+}
+
+/// What a command is given in `file` (`-`: standard input). A remote caller's command reads
+/// its input only, never a file on the gateway's host.
+fn read_input(file: &Path) -> anyhow::Result<String> {
+    if let Ok(given) = REMOTE.try_with(|io| io.borrow_mut().0.take()) {
+        anyhow::ensure!(
+            file.as_os_str() == "-",
+            "a remote command reads no file on the gateway: give the file's content as input"
+        );
+        return given.context("this command needs its input");
+    }
+    if file.as_os_str() == "-" {
+        Ok(std::io::read_to_string(std::io::stdin())?)
     } else {
-        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?
-    };
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))
+    }
+}
+
+/// The file a command reads (`--file`, `--secret-file`, `--url-file`), if it has one: what
+/// `osg admin --endpoint` reads on the operator's machine and sends.
+pub fn input_file(command: &mut AdminCommand) -> Option<&mut PathBuf> {
+    match command {
+        AdminCommand::Policy(PolicyCommand::Put { file, .. } | PolicyCommand::Create { file, .. }) => Some(file),
+        AdminCommand::Provider(ProviderCommand::Add(add)) => Some(&mut add.secret_file),
+        AdminCommand::Shard(ShardCommand::Add { url_file, .. }) => url_file.as_mut(),
+        _ => None,
+    }
+}
+
+/// A policy document from a file or standard input, validated.
+fn read_policy(file: &Path) -> anyhow::Result<String> {
+    let document = read_input(file)?;
     Policy::parse(&document, Kind::Identity).context("the policy is not valid")?;
     Ok(document)
 }
@@ -459,69 +524,77 @@ async fn account(meta: &Meta, name: &str) -> anyhow::Result<Account> {
 /// Prints what a command did: `value` with `--json`, else `text`.
 fn report(json_out: bool, value: serde_json::Value, text: String) {
     if json_out {
-        println!("{value}");
+        say!("{value}");
     } else {
-        println!("{text}");
+        say!("{text}");
     }
 }
 
 /// Prints rows as a table, or as JSON with `--json`.
 fn print_rows(json_out: bool, rows: &[serde_json::Value], columns: &[&str]) {
     if json_out {
-        println!("{}", serde_json::to_string_pretty(rows).unwrap_or_default());
+        say!("{}", serde_json::to_string_pretty(rows).unwrap_or_default());
         return;
     }
-    println!("{}", columns.join("\t"));
+    say!("{}", columns.join("\t"));
     for row in rows {
         let cells: Vec<String> = columns
             .iter()
             .map(|c| row[c].as_str().map_or_else(|| row[c].to_string(), str::to_owned))
             .collect();
-        println!("{}", cells.join("\t"));
+        say!("{}", cells.join("\t"));
     }
 }
 
 pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
+    if let Some(endpoint) = &args.remote.endpoint {
+        return crate::remote::call(endpoint, &args.remote, args.json, args.command).await;
+    }
     let meta = args.store.open_existing().await?;
-    match args.command {
-        AdminCommand::Account(cmd) => run_account(&meta, args.json, cmd).await?,
+    run_command(&meta, args.json, args.command).await
+}
+
+/// Runs one admin command on `meta`: the same for `osg admin` and a remote caller's.
+pub async fn run_command(meta: &Meta, json_out: bool, command: AdminCommand) -> anyhow::Result<()> {
+    match command {
+        AdminCommand::Account(cmd) => run_account(meta, json_out, cmd).await?,
         AdminCommand::User(cmd) => match cmd {
             UserCommand::Create { account: a, name, path } => {
-                let u = meta.create_user(&account(&meta, &a).await?.id, &name, &path).await?;
+                let u = meta.create_user(&account(meta, &a).await?.id, &name, &path).await?;
                 report(
-                    args.json,
+                    json_out,
                     json!({"user": u.name, "arn": u.arn(), "id": u.user_id}),
                     format!("created user {}", u.arn()),
                 );
             }
             UserCommand::List { account: a } => {
-                let a = account(&meta, &a).await?;
+                let a = account(meta, &a).await?;
                 let (users, _) = meta.list_users(&a.id, "/", "", usize::MAX - 1).await?;
                 let rows: Vec<_> = users
                     .iter()
                     .map(|u| json!({"name": u.name, "path": u.path, "arn": u.arn(), "id": u.user_id}))
                     .collect();
-                print_rows(args.json, &rows, &["name", "path", "arn", "id"]);
+                print_rows(json_out, &rows, &["name", "path", "arn", "id"]);
             }
             UserCommand::Delete { account: a, name } => {
-                let user = meta.user(&account(&meta, &a).await?.id, &name).await?;
+                let user = meta.user(&account(meta, &a).await?.id, &name).await?;
                 meta.delete_user(&user).await?;
-                report(args.json, json!({"deleted_user": name}), format!("deleted user {name}"));
+                report(json_out, json!({"deleted_user": name}), format!("deleted user {name}"));
             }
         },
         AdminCommand::Key(cmd) => match cmd {
             KeyCommand::Create { account: a, user } => {
-                let a = account(&meta, &a).await?;
+                let a = account(meta, &a).await?;
                 let (key, secret) = meta.create_access_key(&a.id, user.as_deref()).await?;
                 // The one time the secret is shown: on standard output, to the operator.
-                if args.json {
-                    println!("{}", json!({"access_key": key, "secret_key": secret}));
+                if json_out {
+                    say!("{}", json!({"access_key": key, "secret_key": secret}));
                 } else {
-                    println!("aws_access_key_id = {key}\naws_secret_access_key = {secret}");
+                    say!("aws_access_key_id = {key}\naws_secret_access_key = {secret}");
                 }
             }
             KeyCommand::List { account: a, user } => {
-                let a = account(&meta, &a).await?;
+                let a = account(meta, &a).await?;
                 let rows: Vec<_> = meta
                     .access_keys_of(&a.id, user.as_deref())
                     .await?
@@ -531,19 +604,19 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                                "status": if k.active { "Active" } else { "Inactive" }})
                     })
                     .collect();
-                print_rows(args.json, &rows, &["access_key", "user", "status"]);
+                print_rows(json_out, &rows, &["access_key", "user", "status"]);
             }
             KeyCommand::Delete { access_key } => {
                 meta.access_key(&access_key).await?;
                 meta.delete_access_key(&access_key).await?;
                 report(
-                    args.json,
+                    json_out,
                     json!({"deleted_key": access_key}),
                     format!("deleted key {access_key}"),
                 );
             }
-            KeyCommand::Disable { access_key } => set_key_active(&meta, args.json, &access_key, false).await?,
-            KeyCommand::Enable { access_key } => set_key_active(&meta, args.json, &access_key, true).await?,
+            KeyCommand::Disable { access_key } => set_key_active(meta, json_out, &access_key, false).await?,
+            KeyCommand::Enable { access_key } => set_key_active(meta, json_out, &access_key, true).await?,
         },
         AdminCommand::Policy(cmd) => match cmd {
             PolicyCommand::Put {
@@ -553,11 +626,11 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                 file,
             } => {
                 let document = read_policy(&file)?;
-                let user = meta.user(&account(&meta, &a).await?.id, &user).await?;
+                let user = meta.user(&account(meta, &a).await?.id, &user).await?;
                 meta.put_inline_policy(&osg_meta::Owner::User(&user), &name, &document)
                     .await?;
                 report(
-                    args.json,
+                    json_out,
                     json!({"policy": name, "user": user.arn()}),
                     format!("put policy {name} on {}", user.arn()),
                 );
@@ -565,38 +638,38 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             PolicyCommand::Create { account: a, name, file } => {
                 let document = read_policy(&file)?;
                 let p = meta
-                    .create_policy(&account(&meta, &a).await?.id, &name, "/", &document)
+                    .create_policy(&account(meta, &a).await?.id, &name, "/", &document)
                     .await?;
                 report(
-                    args.json,
+                    json_out,
                     json!({"policy": p.name, "arn": p.arn()}),
                     format!("created policy {}", p.arn()),
                 );
             }
             PolicyCommand::Attach { account: a, user, name } => {
-                let a = account(&meta, &a).await?;
+                let a = account(meta, &a).await?;
                 let policy = meta.managed_policy(&a.id, &name).await?;
                 let user = meta.user(&a.id, &user).await?;
                 meta.attach_policy(&policy, &osg_meta::Owner::User(&user)).await?;
                 report(
-                    args.json,
+                    json_out,
                     json!({"attached": policy.arn(), "user": user.arn()}),
                     format!("attached {} to {}", policy.arn(), user.arn()),
                 );
             }
             PolicyCommand::Detach { account: a, user, name } => {
-                let a = account(&meta, &a).await?;
+                let a = account(meta, &a).await?;
                 let policy = meta.managed_policy(&a.id, &name).await?;
                 let user = meta.user(&a.id, &user).await?;
                 meta.detach_policy(&policy, &osg_meta::Owner::User(&user)).await?;
                 report(
-                    args.json,
+                    json_out,
                     json!({"detached": policy.arn(), "user": user.arn()}),
                     format!("detached {} from {}", policy.arn(), user.arn()),
                 );
             }
             PolicyCommand::List { account: a } => {
-                let a = account(&meta, &a).await?;
+                let a = account(meta, &a).await?;
                 let (policies, _) = meta.list_policies(&a.id, "/", false, "", usize::MAX).await?;
                 let rows: Vec<_> = policies
                     .iter()
@@ -605,44 +678,44 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                                "attachments": p.attachments})
                     })
                     .collect();
-                print_rows(args.json, &rows, &["name", "arn", "default_version", "attachments"]);
+                print_rows(json_out, &rows, &["name", "arn", "default_version", "attachments"]);
             }
             PolicyCommand::Get { account: a, name } => {
-                let a = account(&meta, &a).await?;
+                let a = account(meta, &a).await?;
                 let policy = meta.managed_policy(&a.id, &name).await?;
                 let versions = meta.policy_versions(&policy).await?;
                 let default = versions
                     .iter()
                     .find(|v| v.is_default)
                     .with_context(|| format!("policy {name} has no default version"))?;
-                if args.json {
+                if json_out {
                     let document: serde_json::Value = serde_json::from_str(&default.document)?;
                     let version = &default.version_id;
-                    println!(
+                    say!(
                         "{}",
                         json!({"policy": policy.arn(), "version": version, "document": document})
                     );
                 } else {
-                    println!("{}", default.document);
+                    say!("{}", default.document);
                 }
             }
             PolicyCommand::Delete { account: a, name } => {
-                let a = account(&meta, &a).await?;
+                let a = account(meta, &a).await?;
                 let policy = meta.managed_policy(&a.id, &name).await?;
                 meta.delete_policy(&policy).await?;
                 report(
-                    args.json,
+                    json_out,
                     json!({"deleted_policy": policy.arn()}),
                     format!("deleted {}", policy.arn()),
                 );
             }
         },
-        AdminCommand::Provider(cmd) => run_provider(&meta, args.json, cmd).await?,
-        AdminCommand::Property(cmd) => run_property(&meta, args.json, cmd).await?,
-        AdminCommand::Shard(cmd) => run_shard(&meta, args.json, cmd).await?,
-        AdminCommand::MasterKey(cmd) => run_master_key(&meta, args.json, cmd).await?,
-        AdminCommand::Bucket(cmd) => run_bucket(&meta, args.json, cmd).await?,
-        AdminCommand::Usage(usage) => run_usage(&meta, args.json, usage).await?,
+        AdminCommand::Provider(cmd) => run_provider(meta, json_out, cmd).await?,
+        AdminCommand::Property(cmd) => run_property(meta, json_out, cmd).await?,
+        AdminCommand::Shard(cmd) => run_shard(meta, json_out, cmd).await?,
+        AdminCommand::MasterKey(cmd) => run_master_key(meta, json_out, cmd).await?,
+        AdminCommand::Bucket(cmd) => run_bucket(meta, json_out, cmd).await?,
+        AdminCommand::Usage(usage) => run_usage(meta, json_out, usage).await?,
     }
     Ok(())
 }
@@ -802,9 +875,9 @@ async fn set_key_active(meta: &Meta, json_out: bool, access_key: &str, active: b
     meta.set_access_key_active(access_key, active).await?;
     let status = if active { "Active" } else { "Inactive" };
     if json_out {
-        println!("{}", json!({"access_key": access_key, "status": status}));
+        say!("{}", json!({"access_key": access_key, "status": status}));
     } else {
-        println!("{access_key}: {status}");
+        say!("{access_key}: {status}");
     }
     Ok(())
 }
@@ -838,10 +911,7 @@ pub async fn run_shard(meta: &Meta, json_out: bool, cmd: ShardCommand) -> anyhow
                     );
                     url
                 }
-                (None, Some(file)) if file.as_os_str() == "-" => std::io::read_to_string(std::io::stdin())?,
-                (None, Some(file)) => {
-                    std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?
-                }
+                (None, Some(file)) => read_input(&file)?,
                 (None, None) => anyhow::bail!("give --url or --url-file"),
             };
             meta.add_shard(&name, url.trim()).await?;
@@ -896,11 +966,7 @@ pub async fn run_provider(meta: &Meta, json_out: bool, cmd: ProviderCommand) -> 
                 pool_max_idle,
                 no_check,
             } = *add;
-            let secret = if secret_file.as_os_str() == "-" {
-                std::io::read_to_string(std::io::stdin())?
-            } else {
-                std::fs::read_to_string(&secret_file).with_context(|| format!("reading {}", secret_file.display()))?
-            };
+            let secret = read_input(&secret_file)?;
             let ca_file = ca_file.map(|f| std::path::absolute(&f)).transpose()?;
             if let Some(f) = &ca_file {
                 anyhow::ensure!(f.is_file(), "no CA file {}", f.display());
@@ -1007,9 +1073,9 @@ pub async fn run_property(meta: &Meta, json_out: bool, cmd: PropertyCommand) -> 
             };
             meta.set_property(&name, &value).await?;
             if json_out {
-                println!("{}", json!({"name": name, "value": value}));
+                say!("{}", json!({"name": name, "value": value}));
             } else {
-                println!("{name} = {value}");
+                say!("{name} = {value}");
             }
         }
         PropertyCommand::Get { name } => {
@@ -1018,19 +1084,19 @@ pub async fn run_property(meta: &Meta, json_out: bool, cmd: PropertyCommand) -> 
             let value = property.value(stored.as_deref());
             if json_out {
                 let row = json!({"name": name, "value": value, "set": stored.is_some(), "default": property.default});
-                println!("{row}");
+                say!("{row}");
             } else {
-                println!("{value}");
+                say!("{value}");
             }
         }
         PropertyCommand::Unset { name } => {
             let removed = meta.unset_property(&name).await?;
             if json_out {
-                println!("{}", json!({"name": name, "removed": removed}));
+                say!("{}", json!({"name": name, "removed": removed}));
             } else if removed {
-                println!("{name} unset");
+                say!("{name} unset");
             } else {
-                println!("{name} was not set");
+                say!("{name} was not set");
             }
         }
         PropertyCommand::List => {

@@ -154,26 +154,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         args.workload != Workload::Multipart || args.part_size >= 5 << 20,
         "--part-size must be at least 5MiB"
     );
-    // Credentials from the environment or the shared files, never from a cloud's instance
-    // metadata address (the default chain asks one when nothing else answers).
-    let credentials = aws_config::meta::credentials::CredentialsProviderChain::first_try(
-        "Environment",
-        aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
-    )
-    .or_else(
-        "Profile",
-        aws_config::profile::ProfileFileCredentialsProvider::builder().build(),
-    );
-    {
-        use aws_sdk_s3::config::ProvideCredentials as _;
-        if let Err(e) = credentials.provide_credentials().await {
-            anyhow::bail!(
-                "no credentials ({e}): set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or \
-                 AWS_SHARED_CREDENTIALS_FILE (for the embedded gateway, ./osg-data/admin.credentials) \
-                 and AWS_PROFILE"
-            );
-        }
-    }
+    crate::credentials::load().await?;
+    let credentials = crate::credentials::chain();
     let mut shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new(args.region.clone()))
         .credentials_provider(credentials);

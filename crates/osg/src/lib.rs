@@ -4,5 +4,7 @@ pub mod admin;
 pub mod bench;
 pub mod bootstrap;
 pub mod config;
+pub mod credentials;
+pub mod remote;
 pub mod serve;
 pub mod walrus;

@@ -83,7 +83,9 @@ async fn run() -> anyhow::Result<()> {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info"))
         .add_directive("s3s=off".parse()?)
-        .add_directive("sqlx=warn".parse()?);
+        .add_directive("sqlx=warn".parse()?)
+        // aws-config logs where it found credentials with their debug dump, at info.
+        .add_directive("aws_config=warn".parse()?);
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let mut command = Cli::command();
     if let Some(file) = osg::config::path(&args) {

@@ -139,7 +139,10 @@ impl Server {
             idle_timeout: seconds(args.idle_timeout, "--idle-timeout")?,
             max_connections: args.max_connections.max(1),
         };
-        let frontend = osg_gateway::frontend(gateway, &config);
+        let runner = Arc::new(crate::remote::Runner {
+            meta: Arc::clone(&meta),
+        });
+        let frontend = osg_gateway::frontend(gateway, &config).with_admin(runner);
         Ok(Self {
             addr: listener.local_addr()?,
             credentials,

@@ -6,6 +6,7 @@
 //! same engine as S3 requests (an account's root may do anything within its account).
 
 mod accounts;
+mod admin;
 mod error;
 mod groups;
 mod keys;
@@ -23,6 +24,7 @@ use osg_policy::Context;
 use s3s::Body;
 use secrecy::ExposeSecret;
 
+pub use self::admin::AdminRunner;
 pub use self::error::IamError;
 use self::policies::On;
 #[cfg(feature = "fuzzing")]
@@ -38,11 +40,23 @@ const MAX_BODY: usize = 64 << 10;
 pub struct Iam {
     meta: Arc<Meta>,
     dir: Arc<Directory>,
+    /// Runs `OsgAdmin` commands; none on a gateway built without the `osg` command.
+    admin: Option<Arc<dyn AdminRunner>>,
 }
 
 impl Iam {
     pub fn new(meta: Arc<Meta>, dir: Arc<Directory>) -> Self {
-        Self { meta, dir }
+        Self { meta, dir, admin: None }
+    }
+
+    /// This endpoint, running admin commands with `runner`.
+    #[must_use]
+    pub fn with_admin(&self, runner: Arc<dyn AdminRunner>) -> Self {
+        Self {
+            meta: Arc::clone(&self.meta),
+            dir: Arc::clone(&self.dir),
+            admin: Some(runner),
+        }
     }
 }
 
@@ -80,11 +94,15 @@ impl Call<'_> {
 
     /// Refuses unless policy allows the caller `iam:ACTION` on `resource`.
     async fn authorize(&self, action: &str, resource: &str) -> Result<(), IamError> {
-        let iam_action = format!("iam:{action}");
+        self.authorize_as(&format!("iam:{action}"), resource).await
+    }
+
+    /// Refuses unless policy allows the caller `action` (with its service) on `resource`.
+    async fn authorize_as(&self, iam_action: &str, resource: &str) -> Result<(), IamError> {
         authz::authorize(
             self.dir,
             Some(&self.caller),
-            &iam_action,
+            iam_action,
             &authz::Target::new(None, None, resource),
             &self.context,
         )
@@ -241,6 +259,7 @@ impl Iam {
             "UpdateAccessKey" => keys::update_access_key(call).await,
             "DeleteAccessKey" => keys::delete_access_key(call).await,
             "GetAccessKeyLastUsed" => keys::get_access_key_last_used(call).await,
+            "OsgAdmin" => admin::osg_admin(call, self.admin.as_deref()).await,
             other => Err(IamError::new(
                 "InvalidAction",
                 400,

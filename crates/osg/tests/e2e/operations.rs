@@ -874,3 +874,176 @@ fn completions_and_man_pages() {
         assert!(text.contains(says), "{page} says nothing of {says}");
     }
 }
+
+/// `osg admin --endpoint https://...`: admin commands run on a gateway over HTTPS, with the
+/// system account's credentials and no store or master key at hand; IAM policy decides which
+/// commands a user of the system account may run; other accounts may run none; and a command
+/// never makes the gateway read a file of its own host.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_commands_run_remotely_over_https() {
+    let dir = tempfile::tempdir().unwrap();
+    let tls = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, tls.cert.pem()).unwrap();
+    std::fs::write(&key, tls.signing_key.serialize_pem()).unwrap();
+    let data = dir.path().join("data");
+    let path = |p: &std::path::Path| p.to_str().unwrap().to_owned();
+    let (_gateway, port) = spawn_osg_with(
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            &path(&data),
+            "--tls-cert",
+            &path(&cert),
+            "--tls-key",
+            &path(&key),
+        ],
+        &[],
+    );
+    let endpoint = format!("https://127.0.0.1:{port}");
+    // The operator's laptop: no store, no master key; the credentials of a principal.
+    let laptop = dir.path().join("laptop");
+    std::fs::create_dir(&laptop).unwrap();
+    let remote = |credentials: &[(&str, &str)], args: &[&str], input: &str| {
+        use std::io::Write as _;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_osg"))
+            .current_dir(&laptop)
+            .args(["admin", "--endpoint", &endpoint, "--endpoint-ca-file", &path(&cert)])
+            .args(args)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env_remove("AWS_SHARED_CREDENTIALS_FILE")
+            .env_remove("AWS_PROFILE")
+            .envs(credentials.iter().copied())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        CliRun {
+            ok: out.status.success(),
+            out: String::from_utf8_lossy(&out.stdout).into_owned(),
+            err: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    };
+    let system_file = path(&data.join("admin.credentials"));
+    let system = [("AWS_SHARED_CREDENTIALS_FILE", system_file.as_str())];
+    let ok = |run: CliRun| {
+        assert!(run.ok, "{}", run.err);
+        run.out
+    };
+    let made: serde_json::Value =
+        serde_json::from_str(&ok(remote(&system, &["account", "create", "tenant", "--json"], ""))).unwrap();
+    assert_eq!(made["account"], "tenant");
+    // The file is read on the laptop and its content sent.
+    let policy_file = laptop.join("policy.json");
+    std::fs::write(
+        &policy_file,
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"osg:BucketList","Resource":"*"}]}"#,
+    )
+    .unwrap();
+    ok(remote(&system, &["user", "create", "system", "ops"], ""));
+    ok(remote(
+        &system,
+        &["policy", "put", "system", "ops", "list-only", "--file", "policy.json"],
+        "",
+    ));
+    let key: serde_json::Value = serde_json::from_str(&ok(remote(
+        &system,
+        &["key", "create", "system", "--user", "ops", "--json"],
+        "",
+    )))
+    .unwrap();
+    let tenant_key: serde_json::Value =
+        serde_json::from_str(&ok(remote(&system, &["key", "create", "tenant", "--json"], ""))).unwrap();
+    // What the remote commands did is in the store, as the local command shows it.
+    let local = osg_cli(&data, &["admin", "account", "list", "--json"], "");
+    assert!(local.ok && local.out.contains("\"tenant\""), "{}", local.err);
+    let users = osg_cli(&data, &["admin", "user", "list", "system"], "");
+    assert!(users.out.contains("ops"), "{}", users.out);
+    // Listings and errors come back as the local command prints them.
+    let listed: Vec<serde_json::Value> = serde_json::from_str(&ok(remote(&system, &["usage", "--json"], ""))).unwrap();
+    assert_eq!(listed.len(), 2);
+    let err = remote(&system, &["property", "set", "osg.nope=1"], "");
+    assert!(
+        !err.ok && err.err.contains("ValidationError: no property osg.nope"),
+        "{}",
+        err.err
+    );
+
+    // A user of the system account runs what policy allows it.
+    let (ak, sk) = (key["access_key"].as_str().unwrap(), key["secret_key"].as_str().unwrap());
+    let ops = [("AWS_ACCESS_KEY_ID", ak), ("AWS_SECRET_ACCESS_KEY", sk)];
+    ok(remote(&ops, &["bucket", "list"], ""));
+    let denied = remote(&ops, &["property", "set", "osg.backend=walrus"], "");
+    assert!(
+        !denied.ok && denied.err.contains("AccessDenied") && denied.err.contains("osg:PropertySet"),
+        "{}",
+        denied.err
+    );
+    // Another account's root runs nothing.
+    let tenant = [
+        ("AWS_ACCESS_KEY_ID", tenant_key["access_key"].as_str().unwrap()),
+        ("AWS_SECRET_ACCESS_KEY", tenant_key["secret_key"].as_str().unwrap()),
+    ];
+    let denied = remote(&tenant, &["bucket", "list"], "");
+    assert!(
+        !denied.ok && denied.err.contains("Only the system account"),
+        "{}",
+        denied.err
+    );
+    // A certificate the laptop does not trust, and plain HTTP to another host, are refused.
+    let untrusted = std::process::Command::new(env!("CARGO_BIN_EXE_osg"))
+        .args(["admin", "--endpoint", &endpoint, "account", "list"])
+        .envs(system.iter().copied())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&untrusted.stderr);
+    assert!(!untrusted.status.success() && said.contains("certificate"), "{said}");
+    assert!(!said.contains("{ "), "no debug dump: {said}");
+    let plain = std::process::Command::new(env!("CARGO_BIN_EXE_osg"))
+        .args(["admin", "--endpoint", "http://192.0.2.1:8773", "account", "list"])
+        .envs(system.iter().copied())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&plain.stderr);
+    assert!(!plain.status.success() && said.contains("must be https://"), "{said}");
+
+    // By hand: a command naming a file of the gateway's host is refused, and reads nothing.
+    let (ak, sk) = read_credentials(&data.join("admin.credentials"));
+    let mut signer = crate::raw::Signer::s3(&ak, &sk);
+    signer.service = "iam".into();
+    let command = r#"{"Policy":{"Put":{"account":"system","user":"ops","name":"stolen","file":"/etc/hostname"}}}"#;
+    let form = format!(
+        "Action=OsgAdmin&Version=2010-05-08&Command={}",
+        crate::raw::encode(command)
+    );
+    let host = format!("127.0.0.1:{port}");
+    let req = crate::raw::Req::new("POST", "/")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form);
+    let req = signer.sign(req, &host, true);
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(tls.cert.pem().as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    let mut send = client.post(format!("https://{host}/")).body(req.body.clone());
+    for (k, v) in &req.headers {
+        send = send.header(k, v);
+    }
+    let answer = send.send().await.unwrap();
+    assert_eq!(answer.status(), 400);
+    let body = answer.text().await.unwrap();
+    assert!(body.contains("reads no file on the gateway"), "{body}");
+    let meta = osg::bootstrap::StoreOptions::in_dir(&data).open().await.unwrap();
+    let system_id = meta.account_by_name("system").await.unwrap().unwrap().id;
+    let user = meta.user(&system_id, "ops").await.unwrap();
+    assert_eq!(
+        meta.identity_policies(&user).await.unwrap().len(),
+        1,
+        "list-only, nothing else"
+    );
+}
