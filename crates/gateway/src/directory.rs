@@ -40,6 +40,15 @@ impl<K: Eq + Hash, V: Clone> Ttl<K, V> {
             .map(|(_, v)| v.clone())
     }
 
+    /// The value of `key` however old: for when fetching it again fails.
+    fn get_stale(&self, key: &K) -> Option<V> {
+        self.entries
+            .lock()
+            .expect("cache lock")
+            .get(key)
+            .map(|(_, v)| v.clone())
+    }
+
     fn put(&self, key: K, value: V) {
         let mut entries = self.entries.lock().expect("cache lock");
         if entries.len() >= SWEEP_AT {
@@ -162,18 +171,30 @@ impl Directory {
     }
 
     /// An account's quota and, if it has one, what its buckets hold: counting them takes a
-    /// query per shard, so writes a second apart share one count.
+    /// query per shard, so writes a second apart share one count. While a shard holding some
+    /// of its buckets does not answer, the last count stands in, so the account's buckets on
+    /// the other shards stay writable.
     pub async fn account_quota(&self, account_id: &str) -> Result<(Quota, Usage)> {
-        if let Some(found) = self.account_quotas.get(&account_id.to_owned()) {
+        let key = account_id.to_owned();
+        if let Some(found) = self.account_quotas.get(&key) {
             return Ok(found);
         }
         let quota = self.meta.account_quota(account_id).await?;
         let usage = if quota.is_unlimited() {
             Usage::default()
         } else {
-            self.meta.account_usage(account_id).await?
+            match self.meta.account_usage(account_id).await {
+                Ok(usage) => usage,
+                Err(e) => match self.account_quotas.get_stale(&key) {
+                    Some((_, last)) => {
+                        tracing::warn!(account_id, error = %e, "account usage not counted; using the last count");
+                        last
+                    }
+                    None => return Err(e.into()),
+                },
+            }
         };
-        self.account_quotas.put(account_id.to_owned(), (quota, usage));
+        self.account_quotas.put(key, (quota, usage));
         Ok((quota, usage))
     }
 

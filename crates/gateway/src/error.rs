@@ -34,8 +34,13 @@ impl From<Error> for S3Error {
         match e {
             Error::S3(e) => e,
             Error::Model(e) => model_error(e),
-            // Ceph RGW's answer, which S3 clients know not to retry.
-            Error::Quota(e) => custom("QuotaExceeded", StatusCode::FORBIDDEN, format!("Quota exceeded: {e}.")),
+            // Ceph RGW's answer, which S3 clients know not to retry. The limit and what is
+            // stored are the owner's business, not every writer's.
+            Error::Quota(e) => custom(
+                "QuotaExceeded",
+                StatusCode::FORBIDDEN,
+                format!("The {}'s quota of {} would be exceeded.", e.scope, e.unit),
+            ),
             Error::Meta(e) => match e {
                 M::BucketExists { owned_by_caller: true } => s3_error!(BucketAlreadyOwnedByYou),
                 M::BucketExists { owned_by_caller: false } => s3_error!(BucketAlreadyExists),

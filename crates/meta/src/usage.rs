@@ -1,6 +1,7 @@
-//! What buckets and accounts hold, and their quotas. Triggers on `versions` keep each bucket's
-//! count (`schema::USAGE_TRIGGERS_*`), so reading it costs one bucket's rows, never a scan of
-//! its versions; on PostgreSQL they append deltas, which [`Meta::fold_usage`] adds into
+//! What buckets and accounts hold (every version but delete markers, and the parts of uploads
+//! in progress), and their quotas. Triggers on `versions` keep each bucket's count
+//! (`schema::USAGE_TRIGGERS_*`), so reading it costs one bucket's rows, never a scan of its
+//! versions; on PostgreSQL they append deltas, which [`Meta::fold_usage`] adds into
 //! `bucket_usage` now and then.
 
 use std::collections::BTreeMap;
@@ -19,10 +20,14 @@ async fn usage_on(shard: &Shard, buckets: &[&str]) -> Result<BTreeMap<String, Us
     for chunk in buckets.chunks(100) {
         let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
         let list = marks.join(", ");
+        // Counted versions, deltas not folded yet, and the parts of uploads in progress (bytes
+        // stored, no object yet; few, as quotas bound them).
         let sql = format!(
             "SELECT bucket, CAST(SUM(objects) AS BIGINT) AS objects, CAST(SUM(bytes) AS BIGINT) AS bytes FROM (
                  SELECT bucket, objects, bytes FROM bucket_usage WHERE bucket IN ({list})
                  UNION ALL SELECT bucket, objects, bytes FROM usage_deltas WHERE bucket IN ({list})
+                 UNION ALL SELECT u.bucket, 0, p.size FROM uploads u JOIN parts p ON p.upload_id = u.upload_id
+                     WHERE u.bucket IN ({list})
              ) u GROUP BY bucket"
         );
         let mut query = sqlx::query(&sql);
@@ -42,7 +47,8 @@ async fn usage_on(shard: &Shard, buckets: &[&str]) -> Result<BTreeMap<String, Us
 }
 
 impl Meta {
-    /// What `bucket` holds: its versions other than delete markers, and their bytes.
+    /// What `bucket` holds: its versions other than delete markers and their bytes, and the
+    /// bytes of its uploads' parts.
     pub async fn bucket_usage(&self, bucket: &str) -> Result<Usage> {
         self.on_shard(bucket, |shard, _route| async move {
             Ok(usage_on(&shard, &[bucket]).await?.remove(bucket).unwrap_or_default())
@@ -104,14 +110,22 @@ impl Meta {
     /// Adds the deltas the PostgreSQL triggers appended into their buckets' counts, on every
     /// shard; safe to run on every gateway at once (each delta is taken by one of them).
     pub async fn fold_usage(&self) -> Result<()> {
+        let mut failed = None;
         for name in self.shard_names().await? {
-            let shard = self.shard(&name).await?;
+            // A shard that does not answer waits for the next round; the others go on.
+            let shard = match self.shard(&name).await {
+                Ok(shard) => shard,
+                Err(e) => {
+                    failed = Some(e);
+                    continue;
+                }
+            };
             if shard.backend != Backend::Postgres {
                 continue;
             }
             // Buckets in one order, so folders running together never wait on each other
             // in a cycle.
-            sqlx::query(
+            let folded = sqlx::query(
                 "WITH gone AS (DELETE FROM usage_deltas RETURNING bucket, objects, bytes)
                  INSERT INTO bucket_usage (bucket, objects, bytes)
                  SELECT bucket, SUM(objects), SUM(bytes) FROM gone GROUP BY bucket ORDER BY bucket
@@ -119,9 +133,12 @@ impl Meta {
                      SET objects = bucket_usage.objects + excluded.objects, bytes = bucket_usage.bytes + excluded.bytes",
             )
             .execute(&shard.pool)
-            .await?;
+            .await;
+            if let Err(e) = folded {
+                failed = Some(e.into());
+            }
         }
-        Ok(())
+        failed.map_or(Ok(()), Err)
     }
 }
 

@@ -82,16 +82,28 @@ pub struct QuotaArgs {
     pub max_objects: Option<Limit>,
 }
 
-/// A limit given on the command line; `None` is `unlimited`.
-#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
-pub struct Limit(Option<u64>);
+/// A limit given on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Limit {
+    Unlimited,
+    Max(u64),
+}
+
+impl Limit {
+    fn value(self) -> Option<u64> {
+        match self {
+            Self::Unlimited => None,
+            Self::Max(n) => Some(n),
+        }
+    }
+}
 
 fn parse_count(text: &str) -> Result<Limit, String> {
     if text == "unlimited" {
-        return Ok(Limit(None));
+        return Ok(Limit::Unlimited);
     }
     text.parse()
-        .map(|n| Limit(Some(n)))
+        .map(Limit::Max)
         .map_err(|_| format!("{text:?} is not a whole number or `unlimited`"))
 }
 
@@ -104,14 +116,14 @@ fn parse_bytes(text: &str) -> Result<Limit, String> {
         "G" | "GiB" => 30,
         "T" | "TiB" => 40,
         "P" | "PiB" => 50,
-        _ if text == "unlimited" => return Ok(Limit(None)),
+        _ if text == "unlimited" => return Ok(Limit::Unlimited),
         unit => return Err(format!("unknown unit {unit:?}: K, M, G, T or P (powers of 1024)")),
     };
     let n: u64 = digits
         .parse()
         .map_err(|_| format!("{text:?} is not a size (`500G`) or `unlimited`"))?;
     n.checked_mul(1 << shift)
-        .map(|n| Limit(Some(n)))
+        .map(Limit::Max)
         .ok_or_else(|| format!("{text} is too large"))
 }
 
@@ -121,11 +133,11 @@ impl QuotaArgs {
     }
 
     fn apply(&self, quota: &mut osg_model::Quota) {
-        if let Some(Limit(n)) = self.max_bytes {
-            quota.max_bytes = n;
+        if let Some(limit) = self.max_bytes {
+            quota.max_bytes = limit.value();
         }
-        if let Some(Limit(n)) = self.max_objects {
-            quota.max_objects = n;
+        if let Some(limit) = self.max_objects {
+            quota.max_objects = limit.value();
         }
     }
 }
@@ -478,6 +490,11 @@ fn say(text: impl std::fmt::Display) {
     if remote.is_err() {
         println!("{text}");
     }
+}
+
+/// Whether the command runs for a remote caller.
+fn remote() -> bool {
+    REMOTE.try_with(|_| ()).is_ok()
 }
 
 /// What a command is given in `file` (`-`: standard input). A remote caller's command reads
@@ -914,6 +931,14 @@ pub async fn run_shard(meta: &Meta, json_out: bool, cmd: ShardCommand) -> anyhow
                 (None, Some(file)) => read_input(&file)?,
                 (None, None) => anyhow::bail!("give --url or --url-file"),
             };
+            // Connection parameters can name files (certificates, keys, sockets) on the host
+            // that connects: not a remote caller's to choose.
+            let authority = url.split_once("://").map_or("", |(_, rest)| rest);
+            anyhow::ensure!(
+                !remote() || !(url.contains('?') || authority.starts_with(['/', '%'])),
+                "a remote `shard add` takes a plain postgres://USER@HOST:PORT/DB URL: \
+                 add shards with parameters on a host with the store"
+            );
             meta.add_shard(&name, url.trim()).await?;
             report(json_out, json!({"added_shard": name}), format!("added shard {name}"));
         }
@@ -967,6 +992,12 @@ pub async fn run_provider(meta: &Meta, json_out: bool, cmd: ProviderCommand) -> 
                 no_check,
             } = *add;
             let secret = read_input(&secret_file)?;
+            // A remote caller must not learn which files the gateway's host has.
+            anyhow::ensure!(
+                ca_file.is_none() || !remote(),
+                "--ca-file names a file on the gateway hosts: register this provider on a host \
+                 with the store (`osg provider add`), not remotely"
+            );
             let ca_file = ca_file.map(|f| std::path::absolute(&f)).transpose()?;
             if let Some(f) = &ca_file {
                 anyhow::ensure!(f.is_file(), "no CA file {}", f.display());

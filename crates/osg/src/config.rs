@@ -1,5 +1,5 @@
-//! The configuration file (`--config FILE` or `OSG_CONFIG`): TOML, one table per command that
-//! runs a server, its keys the command's long flags.
+//! The configuration file of `osg serve`, `gateway` and `walrus` (`--config FILE` or
+//! `OSG_CONFIG`): TOML, one table per command, its keys the command's long flags.
 //!
 //! ```toml
 //! log-format = "json"          # flags of every command, outside the tables
@@ -16,8 +16,7 @@
 //! which beats the file, which beats the built-in default. A key the command has no flag for,
 //! or a value its flag would refuse, stops the command with the file and key named.
 
-use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context as _, anyhow, bail};
 use clap::Command;
@@ -26,25 +25,6 @@ use clap::Command;
 const SECTIONS: &[&str] = &["serve", "gateway", "walrus"];
 /// Flags a file cannot set.
 const NOT_SETTINGS: &[&str] = &["help", "version", "config"];
-
-/// The file `--config` or `OSG_CONFIG` names, found before the command line is parsed (its
-/// values are the defaults that parsing uses).
-pub fn path(args: &[OsString]) -> Option<PathBuf> {
-    let mut args = args.iter().skip(1);
-    while let Some(arg) = args.next() {
-        let arg = arg.to_string_lossy();
-        if arg == "--" {
-            break;
-        }
-        if arg == "--config" {
-            return args.next().map(PathBuf::from);
-        }
-        if let Some(file) = arg.strip_prefix("--config=") {
-            return Some(file.into());
-        }
-    }
-    std::env::var_os("OSG_CONFIG").map(PathBuf::from)
-}
 
 /// `cmd` with the settings of the file at `path` as its flags' defaults.
 pub fn apply(mut cmd: Command, path: &Path) -> anyhow::Result<Command> {

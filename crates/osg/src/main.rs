@@ -16,10 +16,6 @@ struct Cli {
     /// Log lines as `text` or `json` (one object per line, request ids included).
     #[arg(long, env = "OSG_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"], global = true)]
     log_format: String,
-    /// A TOML file of settings for serve, gateway and walrus (keys: their long flags, in
-    /// [serve], [gateway] and [walrus] tables); flags and environment variables beat it.
-    #[arg(long, env = "OSG_CONFIG", global = true)]
-    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -87,11 +83,16 @@ async fn run() -> anyhow::Result<()> {
         // aws-config logs where it found credentials with their debug dump, at info.
         .add_directive("aws_config=warn".parse()?);
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    let mut command = Cli::command();
-    if let Some(file) = osg::config::path(&args) {
-        command = osg::config::apply(command, &file)?;
+    let mut matches = Cli::command().get_matches_from(&args);
+    // A server's configuration file gives its flags' defaults: parsed again with them.
+    let file = match matches.subcommand() {
+        Some(("serve" | "gateway" | "walrus", sub)) => sub.get_one::<PathBuf>("config").cloned(),
+        _ => None,
+    };
+    if let Some(file) = file {
+        matches = osg::config::apply(Cli::command(), &file)?.get_matches_from(&args);
     }
-    let cli = Cli::from_arg_matches(&command.get_matches_from(args)).map_err(|e| e.exit())?;
+    let cli = Cli::from_arg_matches(&matches).map_err(|e| e.exit())?;
     // Colours only for a person at a terminal, never in files or pipes.
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -101,9 +102,6 @@ async fn run() -> anyhow::Result<()> {
         logs.json().init();
     } else {
         logs.init();
-    }
-    if let Some(file) = &cli.config {
-        tracing::debug!(file = %file.display(), "configuration file");
     }
     // What a server says when it starts: a line for a person, or a JSON object with the logs.
     let json = cli.log_format == "json";

@@ -21,10 +21,11 @@ pub struct RemoteOptions {
     /// loopback address) instead of on the metadata store, as the system account's principal
     /// whose credentials are in AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or
     /// AWS_SHARED_CREDENTIALS_FILE; IAM policy decides which commands (`osg:BucketQuota`, ...).
-    #[arg(long, env = "OSG_ENDPOINT", global = true)]
+    /// (Before the command: `provider add --endpoint` is the provider's.)
+    #[arg(long, env = "OSG_ENDPOINT", conflicts_with_all = ["db", "master_key_file"])]
     pub endpoint: Option<String>,
     /// A PEM file of certificate authorities to trust for --endpoint besides the system's.
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub endpoint_ca_file: Option<std::path::PathBuf>,
 }
 
@@ -76,9 +77,14 @@ impl osg_gateway::AdminRunner for Runner {
         Box::pin(async move {
             let command: AdminCommand =
                 serde_json::from_value(command).map_err(|e| format!("not an admin command: {e}"))?;
-            admin::capture(input, admin::run_command(&meta, json, command))
-                .await
-                .map_err(|e| format!("{e:#}"))
+            // Its own task: a command under way (a master key rewrap) finishes even if the
+            // caller goes away.
+            let run =
+                tokio::spawn(async move { admin::capture(input, admin::run_command(&meta, json, command)).await });
+            match run.await {
+                Ok(done) => done.map_err(|e| format!("{e:#}")),
+                Err(e) => Err(format!("the command failed: {e}")),
+            }
         })
     }
 }
@@ -119,7 +125,8 @@ pub async fn call(
     if json {
         form.push(("Json", "true".to_owned()));
     }
-    let mut client = reqwest::Client::builder();
+    // A redirect would send the form (secrets included) somewhere else.
+    let mut client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
     if let Some(path) = &options.endpoint_ca_file {
         let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
         for cert in

@@ -17,6 +17,10 @@ use tokio::net::TcpListener;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct ServeArgs {
+    /// A TOML file of settings: a [serve] or [gateway] table of these flags' long names
+    /// (operator's guide); flags and environment variables beat it.
+    #[arg(long, env = "OSG_CONFIG")]
+    pub config: Option<PathBuf>,
     /// Address to listen on: HOST:PORT, the host a name (localhost) or an address.
     #[arg(long, default_value = "127.0.0.1:8773")]
     pub listen: String,

@@ -12,6 +12,10 @@ pub const CREDENTIALS_FILE: &str = "walrus.credentials";
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct WalrusArgs {
+    /// A TOML file of settings: a [walrus] table of these flags' long names; flags and
+    /// environment variables beat it.
+    #[arg(long, env = "OSG_CONFIG")]
+    pub config: Option<PathBuf>,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8774")]
     pub listen: String,

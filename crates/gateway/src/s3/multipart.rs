@@ -155,7 +155,7 @@ pub async fn upload_part(gw: &Gateway, req: S3Request<UploadPartInput>) -> Resul
     let wanted = Wanted::new(&stated, i.checksum_algorithm.as_ref(), &req.headers)?;
     let wanted = multipart_checksum::for_part(wanted, upload.attrs.multipart_checksum.as_ref())?;
     let expected = Expected::new(i.content_length, i.content_md5.as_deref(), wanted)?;
-    super::quota::admit(gw, &bucket, 0, i.content_length.map_or(0, |n| n.unsigned_abs())).await?;
+    super::quota::admit(gw, &bucket, 0, expected.length.at_most()).await?;
     let body = match i.body {
         Some(body) => Box::pin(body),
         None => Box::pin(futures::stream::empty()) as osg_provider::ByteStream,
@@ -186,7 +186,7 @@ pub async fn complete_multipart_upload(
     let customer = sse::customer_headers!(i).key(gw, &req.extensions).await?;
     // The key is checked before completing; a completion retried after the upload completed
     // is checked against its object below.
-    match gw.meta.upload(&i.bucket, &i.upload_id).await {
+    let in_progress = match gw.meta.upload(&i.bucket, &i.upload_id).await {
         Ok(upload) => {
             let a = &upload.attrs;
             checksums_shown(
@@ -195,10 +195,11 @@ pub async fn complete_multipart_upload(
                 a.multipart_checksum.is_some(),
                 customer.as_ref(),
             )?;
+            true
         }
-        Err(osg_meta::Error::NoSuchUpload) => {}
+        Err(osg_meta::Error::NoSuchUpload) => false,
         Err(e) => return Err(e.into()),
-    }
+    };
     let parts = i
         .multipart_upload
         .as_ref()
@@ -230,19 +231,10 @@ pub async fn complete_multipart_upload(
         condition: &condition,
         checksums: &checksums,
     };
-    let limits = super::quota::limits(gw, &bucket).await?;
-    if !limits.is_empty() {
-        let numbers: std::collections::BTreeSet<u32> = chosen.iter().map(|c| c.number).collect();
-        let (parts, _) = gw
-            .meta
-            .parts(&i.bucket, &i.upload_id, 0, MAX_PART_NUMBER.unsigned_abs() as usize)
-            .await?;
-        let bytes = parts
-            .iter()
-            .filter(|p| numbers.contains(&p.number))
-            .map(|p| p.size)
-            .sum();
-        limits.admit(1, bytes)?;
+    // The parts' bytes count already, as the upload's; completing it adds an object. A
+    // completion retried after the upload completed adds nothing.
+    if in_progress {
+        super::quota::admit(gw, &bucket, 1, 0).await?;
     }
     let version = gw.meta.complete_upload(completion, MIN_PART_SIZE).await?;
     let a = &version.attrs;

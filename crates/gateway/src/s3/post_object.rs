@@ -246,11 +246,19 @@ where
         .get("x-amz-server-side-encryption")
         .map(|v| s3s::dto::ServerSideEncryption::from(v.to_owned()));
     let encryption = super::sse::for_write(gw, &bucket, asked.as_ref(), None)?;
+    // A form's file has no length before it is read: the quota is checked for the object
+    // first, then for the bytes that came.
+    let quota = super::quota::limits(gw, &bucket).await?;
+    quota.admit(1, 0)?;
     let file: ByteStream = Box::pin(sync_wrapper::SyncStream::new(file.map_err(BoxError::from)));
     let data_key = encryption.as_ref().map(|(_, k)| &**k);
     let stored = gw
         .store(&bucket, file, Expected::within(limits.0, limits.1), None, data_key)
         .await?;
+    if let Err(e) = quota.admit(1, stored.size) {
+        gw.discard_all(&bucket.name, &stored.pieces).await;
+        return Err(e.into());
+    }
     attrs.encryption = encryption.map(|(e, _)| e);
     drop(multipart);
     let version = gw

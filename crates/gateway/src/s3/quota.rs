@@ -32,10 +32,6 @@ pub async fn admit(gw: &Gateway, bucket: &Bucket, objects: u64, bytes: u64) -> R
 }
 
 impl Limits {
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
     pub fn admit(&self, objects: u64, bytes: u64) -> Result<()> {
         for (scope, quota, used) in &self.0 {
             quota.admits(scope, *used, Usage { objects, bytes })?;

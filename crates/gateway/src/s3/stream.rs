@@ -36,6 +36,15 @@ pub enum Length {
     Within { min: u64, max: u64 },
 }
 
+impl Length {
+    /// The most bytes the body may bring.
+    pub fn at_most(&self) -> u64 {
+        match self {
+            Self::Exactly(n) | Self::Within { max: n, .. } => *n,
+        }
+    }
+}
+
 /// What an upload promises about its body.
 pub struct Expected {
     pub length: Length,
@@ -306,7 +315,7 @@ impl Gateway {
         }
     }
 
-    async fn discard_all(&self, bucket: &str, pieces: &[Piece]) {
+    pub(crate) async fn discard_all(&self, bucket: &str, pieces: &[Piece]) {
         for piece in pieces {
             self.discard(bucket, &piece.blob).await;
         }

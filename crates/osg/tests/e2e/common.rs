@@ -161,6 +161,7 @@ async fn lane_provider(lane: &str, store: &StoreOptions) -> (Blobs, LaneProvider
         "standalone-walrus" => {
             let walrus_dir = data_dir.join("standalone");
             let args = osg::walrus::WalrusArgs {
+                config: None,
                 listen: "127.0.0.1:0".parse().unwrap(),
                 data_dir: walrus_dir.clone(),
             };
@@ -235,6 +236,7 @@ pub fn server() -> &'static TestServer {
         let dir = tempfile::tempdir().unwrap().keep();
         let store = test_store(&dir);
         let args = ServeArgs {
+            config: None,
             listen: "127.0.0.1:0".parse().unwrap(),
             store: store.clone(),
             tls_cert: None,

@@ -622,8 +622,28 @@ async fn quotas_limit_writes_and_usage_reports_them() {
     c.delete_object().bucket("capped").key("a").send().await.unwrap();
     put("capped", "d", 500).await.unwrap();
 
-    // Multipart: parts are checked against the bytes limit as they come, the whole upload at
-    // completion.
+    // A form upload (POST) is held to the same limits, and what it brought is not kept.
+    let post = |key: &'static str, n: usize| {
+        let signer = crate::raw::Signer::s3(&ak, &sk);
+        let fields = crate::security::signed_form_fields(&signer, "capped", key, 1 << 20);
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let body = crate::security::form("QUOTA0FORM", &fields, &vec![5u8; n]);
+        reqwest::Client::new()
+            .post(format!("http://127.0.0.1:{port}/capped"))
+            .header("content-type", "multipart/form-data; boundary=QUOTA0FORM")
+            .body(body)
+            .send()
+    };
+    let answer = post("posted", 200).await.unwrap();
+    assert_eq!(answer.status(), 403);
+    assert!(answer.text().await.unwrap().contains("<Code>QuotaExceeded</Code>"));
+    assert!(c.head_object().bucket("capped").key("posted").send().await.is_err());
+    c.delete_object().bucket("capped").key("d").send().await.unwrap();
+    assert_eq!(post("posted", 200).await.unwrap().status(), 204);
+    c.delete_object().bucket("capped").key("posted").send().await.unwrap();
+
+    // Multipart: the parts of uploads in progress count as they come; completing adds the
+    // object.
     osg(&[
         "bucket",
         "quota",
@@ -652,51 +672,44 @@ async fn quotas_limit_writes_and_usage_reports_them() {
             .send()
     };
     refused!(part(1, 9 << 20).await);
-    let mut parts = Vec::new();
-    for n in 1..=2 {
-        let p = part(n, 5 << 20).await.unwrap();
-        parts.push(
-            aws_sdk_s3::types::CompletedPart::builder()
-                .part_number(n)
-                .e_tag(p.e_tag().unwrap())
-                .build(),
-        );
-    }
-    let done = c
-        .complete_multipart_upload()
-        .bucket("capped")
-        .key("big")
-        .upload_id(id)
-        .multipart_upload(
-            aws_sdk_s3::types::CompletedMultipartUpload::builder()
-                .set_parts(Some(parts.clone()))
-                .build(),
-        )
-        .send()
-        .await;
-    refused!(done);
-    // One part is within the limit: the same upload completes with it.
-    c.complete_multipart_upload()
-        .bucket("capped")
-        .key("big")
-        .upload_id(id)
-        .multipart_upload(
-            aws_sdk_s3::types::CompletedMultipartUpload::builder()
-                .parts(parts[0].clone())
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let first = part(1, 5 << 20).await.unwrap();
+    // 424 bytes stored, a 5 MiB part in progress: another 5 MiB part would pass 8 MiB.
+    refused!(part(2, 5 << 20).await);
     let q = osg(&["bucket", "quota", "capped"]);
-    assert_eq!((&q["objects"], &q["bytes"]), (&4.into(), &((5 << 20) + 924).into()));
+    assert_eq!((&q["objects"], &q["bytes"]), (&2.into(), &((5 << 20) + 424).into()));
+    let parts = aws_sdk_s3::types::CompletedMultipartUpload::builder()
+        .parts(
+            aws_sdk_s3::types::CompletedPart::builder()
+                .part_number(1)
+                .e_tag(first.e_tag().unwrap())
+                .build(),
+        )
+        .build();
+    let complete = || {
+        c.complete_multipart_upload()
+            .bucket("capped")
+            .key("big")
+            .upload_id(id)
+            .multipart_upload(parts.clone())
+            .send()
+    };
+    osg(&["bucket", "quota", "capped", "--max-objects", "2"]);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    refused!(complete().await);
+    osg(&["bucket", "quota", "capped", "--max-objects", "3"]);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    complete().await.unwrap();
+    // A completion retried after it succeeded answers as it did, though the bucket is full.
+    complete().await.unwrap();
+    let q = osg(&["bucket", "quota", "capped"]);
+    assert_eq!((&q["objects"], &q["bytes"]), (&3.into(), &((5 << 20) + 424).into()));
 
     // The account's quota holds over all its buckets.
     put("other", "x", 10).await.unwrap();
-    let a = osg(&["account", "quota", "system", "--max-objects", "5"]);
+    let a = osg(&["account", "quota", "system", "--max-objects", "4"]);
     assert_eq!(
         (&a["account"], &a["objects"], &a["max_objects"]),
-        (&"system".into(), &5.into(), &5.into())
+        (&"system".into(), &4.into(), &4.into())
     );
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     refused!(put("other", "y", 1).await);
@@ -714,7 +727,7 @@ async fn quotas_limit_writes_and_usage_reports_them() {
             &system["max_objects"],
             &system["max_bytes"]
         ),
-        (&2.into(), &5.into(), &5.into(), &serde_json::Value::Null)
+        (&2.into(), &4.into(), &4.into(), &serde_json::Value::Null)
     );
     let by_bucket = osg(&["usage", "--account", "system"]);
     let rows: Vec<_> = by_bucket
@@ -732,7 +745,7 @@ async fn quotas_limit_writes_and_usage_reports_them() {
     assert_eq!(
         rows,
         [
-            ("capped", 4, (8u64 << 20).into()),
+            ("capped", 3, (8u64 << 20).into()),
             ("other", 1, serde_json::Value::Null)
         ]
     );
@@ -973,6 +986,50 @@ async fn admin_commands_run_remotely_over_https() {
         "{}",
         err.err
     );
+    // A limit set and removed remotely is removed (`unlimited` is not "not given").
+    let quota = |args: &[&str]| -> serde_json::Value {
+        let args = [&["account", "quota", "tenant"], args, &["--json"]].concat();
+        serde_json::from_str(&ok(remote(&system, &args, ""))).unwrap()
+    };
+    assert_eq!(quota(&["--max-bytes", "1G"])["max_bytes"], 1u64 << 30);
+    assert_eq!(
+        quota(&["--max-bytes", "unlimited"])["max_bytes"],
+        serde_json::Value::Null
+    );
+    let local = osg_cli(&data, &["account", "quota", "tenant", "--json"], "");
+    assert!(local.out.contains("\"max_bytes\":null"), "{}", local.out);
+    // Nothing remote names a file of the gateway's host, as a CA file or in a database URL.
+    let ca = remote(
+        &system,
+        &[
+            "provider",
+            "add",
+            "p1",
+            "--kind",
+            "s3",
+            "--endpoint",
+            "http://127.0.0.1:9",
+            "--access-key",
+            "x",
+            "--secret-file",
+            "-",
+            "--ca-file",
+            "/etc/hostname",
+            "--no-check",
+        ],
+        "secret",
+    );
+    assert!(
+        !ca.ok && ca.err.contains("--ca-file names a file on the gateway hosts"),
+        "{}",
+        ca.err
+    );
+    let shard = remote(
+        &system,
+        &["shard", "add", "s9", "--url", "postgres://u@h/db?sslkey=/etc/x"],
+        "",
+    );
+    assert!(!shard.ok && shard.err.contains("plain postgres://"), "{}", shard.err);
 
     // A user of the system account runs what policy allows it.
     let (ak, sk) = (key["access_key"].as_str().unwrap(), key["secret_key"].as_str().unwrap());

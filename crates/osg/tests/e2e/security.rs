@@ -165,7 +165,7 @@ async fn adversarial_wildcards_cost_microseconds_not_seconds() {
 // ---- High 3: POST form uploads ----
 
 /// A multipart form: fields, then the file.
-fn form(boundary: &str, fields: &[(&str, &str)], file: &[u8]) -> Vec<u8> {
+pub(crate) fn form(boundary: &str, fields: &[(&str, &str)], file: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     for (k, v) in fields {
         out.extend_from_slice(
@@ -251,7 +251,7 @@ async fn anonymous_form_uploads_are_refused_before_their_file_is_read() {
 }
 
 /// A SigV4-signed POST policy, as browsers get it from a server that holds the keys.
-fn signed_form_fields(s: &Signer, bucket: &str, key: &str, max: u64) -> Vec<(String, String)> {
+pub(crate) fn signed_form_fields(s: &Signer, bucket: &str, key: &str, max: u64) -> Vec<(String, String)> {
     signed_form_fields_with(s, bucket, key, max, &[])
 }
 
