@@ -28,7 +28,15 @@ pub async fn put_object(gw: &Gateway, req: S3Request<PutObjectInput>) -> Result<
     let encryption = sse::for_write(gw, &bucket, input.server_side_encryption.as_ref(), customer.as_ref())?;
     let stated = stated!(input);
     let wanted = Wanted::new(&stated, input.checksum_algorithm.as_ref(), &req.headers)?;
-    let expected = Expected::new(input.content_length, input.content_md5.as_deref(), wanted)?;
+    // A request without Content-Length (HTTP/2 needs none) whose body's length is known.
+    let length = input.content_length.or_else(|| {
+        let exact = input
+            .body
+            .as_ref()
+            .map(|b| s3s::stream::ByteStream::remaining_length(b).exact());
+        exact.flatten().and_then(|n| i64::try_from(n).ok())
+    });
+    let expected = Expected::new(length, input.content_md5.as_deref(), wanted)?;
     super::quota::admit(gw, &bucket, 1, expected.length.at_most()).await?;
     let body = match input.body {
         Some(body) => Box::pin(body),
