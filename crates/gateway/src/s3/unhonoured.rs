@@ -52,6 +52,11 @@ pub fn check<'a>(op: &str, inputs: impl IntoIterator<Item = (&'a str, &'a str)>)
 fn refusal(op: &str, name: &str, value: &str) -> Option<S3Error> {
     let not_implemented = |what: &str| Some(s3_error!(NotImplemented, "{what} is not implemented ({name})."));
     match name {
+        // Reading an object encrypted at rest needs nothing from the reader: S3 answers 400.
+        "x-amz-server-side-encryption" if matches!(op, "GetObject" | "HeadObject") => Some(s3_error!(
+            InvalidArgument,
+            "x-amz-server-side-encryption header is not supported for this operation."
+        )),
         "x-amz-server-side-encryption" => match value.trim() {
             "AES256" if SSE_S3_OPS.contains(&op) => None,
             "aws:kms" | "aws:kms:dsse" => not_implemented("SSE-KMS (no key management service)"),
@@ -145,6 +150,13 @@ mod tests {
             ("PutObject", "x-amz-server-side-encryption", "aws:kms", "NotImplemented"),
             ("PutObject", "x-amz-server-side-encryption", "AES512", "InvalidArgument"),
             ("UploadPart", "x-amz-server-side-encryption", "AES256", "NotImplemented"),
+            ("GetObject", "x-amz-server-side-encryption", "AES256", "InvalidArgument"),
+            (
+                "HeadObject",
+                "x-amz-server-side-encryption",
+                "aws:kms",
+                "InvalidArgument",
+            ),
             (
                 "PutObject",
                 "x-amz-server-side-encryption-bucket-key-enabled",

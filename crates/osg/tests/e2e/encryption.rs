@@ -41,6 +41,57 @@ fn customer_key(byte: u8) -> CustomerKey {
     }
 }
 
+/// The three SSE-C headers on a request: `.with_key(&k)`, and `.with_source_key(&k)` for a
+/// copy's source.
+trait WithKey {
+    fn with_key(self, k: &CustomerKey) -> Self;
+}
+
+trait WithSourceKey {
+    fn with_source_key(self, k: &CustomerKey) -> Self;
+}
+
+macro_rules! with_key {
+    ($($builder:ty),*) => {$(
+        impl WithKey for $builder {
+            fn with_key(self, k: &CustomerKey) -> Self {
+                self.sse_customer_algorithm("AES256")
+                    .sse_customer_key(&k.key)
+                    .sse_customer_key_md5(&k.md5)
+            }
+        }
+    )*};
+}
+
+macro_rules! with_source_key {
+    ($($builder:ty),*) => {$(
+        impl WithSourceKey for $builder {
+            fn with_source_key(self, k: &CustomerKey) -> Self {
+                self.copy_source_sse_customer_algorithm("AES256")
+                    .copy_source_sse_customer_key(&k.key)
+                    .copy_source_sse_customer_key_md5(&k.md5)
+            }
+        }
+    )*};
+}
+
+use aws_sdk_s3::operation as op;
+with_key!(
+    op::put_object::builders::PutObjectFluentBuilder,
+    op::get_object::builders::GetObjectFluentBuilder,
+    op::head_object::builders::HeadObjectFluentBuilder,
+    op::copy_object::builders::CopyObjectFluentBuilder,
+    op::create_multipart_upload::builders::CreateMultipartUploadFluentBuilder,
+    op::upload_part::builders::UploadPartFluentBuilder,
+    op::upload_part_copy::builders::UploadPartCopyFluentBuilder,
+    op::complete_multipart_upload::builders::CompleteMultipartUploadFluentBuilder,
+    op::get_object_attributes::builders::GetObjectAttributesFluentBuilder
+);
+with_source_key!(
+    op::copy_object::builders::CopyObjectFluentBuilder,
+    op::upload_part_copy::builders::UploadPartCopyFluentBuilder
+);
+
 /// The blob names of the current version of `bucket/key`.
 async fn blobs_of(bucket: &str, key: &str) -> Vec<String> {
     let v = server().meta().await.object(bucket, key).await.unwrap();
@@ -58,10 +109,7 @@ fn holds_plaintext(haystack: &[u8], needle: &[u8]) -> bool {
 async fn range(c: &Client, b: &str, k: &str, r: &str, ssec: Option<&CustomerKey>) -> Vec<u8> {
     let mut get = c.get_object().bucket(b).key(k).range(r);
     if let Some(s) = ssec {
-        get = get
-            .sse_customer_algorithm("AES256")
-            .sse_customer_key(&s.key)
-            .sse_customer_key_md5(&s.md5);
+        get = get.with_key(s);
     }
     get.send()
         .await
@@ -96,6 +144,17 @@ async fn sse_s3_objects_are_ciphertext_on_the_provider() {
     assert_eq!(got.body.collect().await.unwrap().into_bytes().as_ref(), data.as_slice());
     let head = c.head_object().bucket(&b).key("k").send().await.unwrap();
     assert_eq!(head.server_side_encryption(), Some(&ServerSideEncryption::Aes256));
+    // A reader sends no SSE-S3 header: S3 answers 400 to one (SDKs cannot send it).
+    let s = server();
+    let signer = crate::raw::Signer::s3(&s.access_key, &s.secret_key);
+    let get = crate::raw::Req::new("GET", &format!("/{b}/k")).header("x-amz-server-side-encryption", "AES256");
+    let answer = crate::raw::send(&s.endpoint, &signer.sign(get, &crate::raw::host_of(&s.endpoint), true)).await;
+    assert_eq!(
+        (answer.status, answer.code()),
+        (400, "InvalidArgument"),
+        "{}",
+        answer.body
+    );
     assert_eq!(head.content_length(), Some(data.len() as i64));
     for (r, want) in [
         ("bytes=65535-65537", &data[65535..65538]),
@@ -266,9 +325,7 @@ async fn sse_c_keys_are_checked_and_never_stored() {
         .put_object()
         .bucket(&b)
         .key("k")
-        .sse_customer_algorithm("AES256")
-        .sse_customer_key(&k1.key)
-        .sse_customer_key_md5(&k1.md5)
+        .with_key(&k1)
         .body(data.clone().into())
         .send()
         .await
@@ -303,16 +360,7 @@ async fn sse_c_keys_are_checked_and_never_stored() {
     );
     let head = c.head_object().bucket(&b).key("k").send().await;
     assert_eq!(error_of(head).1, 400);
-    let head = c
-        .head_object()
-        .bucket(&b)
-        .key("k")
-        .sse_customer_algorithm("AES256")
-        .sse_customer_key(&k1.key)
-        .sse_customer_key_md5(&k1.md5)
-        .send()
-        .await
-        .unwrap();
+    let head = c.head_object().bucket(&b).key("k").with_key(&k1).send().await.unwrap();
     assert_eq!(head.content_length(), Some(data.len() as i64));
     // A key for an object that is not encrypted with one is refused, not ignored.
     c.put_object()
@@ -322,15 +370,7 @@ async fn sse_c_keys_are_checked_and_never_stored() {
         .send()
         .await
         .unwrap();
-    let r = c
-        .get_object()
-        .bucket(&b)
-        .key("plain")
-        .sse_customer_algorithm("AES256")
-        .sse_customer_key(&k1.key)
-        .sse_customer_key_md5(&k1.md5)
-        .send()
-        .await;
+    let r = c.get_object().bucket(&b).key("plain").with_key(&k1).send().await;
     assert_eq!(error_of(r), ("InvalidRequest".into(), 400));
 
     // The key is nowhere in the metadata, raw, base64 or hex.
@@ -348,26 +388,14 @@ async fn sse_c_keys_are_checked_and_never_stored() {
         .bucket(&b)
         .key("copy")
         .copy_source(format!("{b}/k"))
-        .copy_source_sse_customer_algorithm("AES256")
-        .copy_source_sse_customer_key(&k1.key)
-        .copy_source_sse_customer_key_md5(&k1.md5)
-        .sse_customer_algorithm("AES256")
-        .sse_customer_key(&k2.key)
-        .sse_customer_key_md5(&k2.md5)
+        .with_source_key(&k1)
+        .with_key(&k2)
         .send()
         .await
         .unwrap();
     assert_eq!(copied.sse_customer_key_md5(), Some(k2.md5.as_str()));
     assert_eq!(range(&c, &b, "copy", "bytes=0-", Some(&k2)).await, data);
-    let r = c
-        .get_object()
-        .bucket(&b)
-        .key("copy")
-        .sse_customer_algorithm("AES256")
-        .sse_customer_key(&k1.key)
-        .sse_customer_key_md5(&k1.md5)
-        .send()
-        .await;
+    let r = c.get_object().bucket(&b).key("copy").with_key(&k1).send().await;
     assert_eq!(error_of(r), ("AccessDenied".into(), 403));
     // Without the source's key, the copy is refused.
     let r = c
@@ -384,9 +412,7 @@ async fn sse_c_keys_are_checked_and_never_stored() {
         .bucket(&b)
         .key("both")
         .server_side_encryption(ServerSideEncryption::Aes256)
-        .sse_customer_algorithm("AES256")
-        .sse_customer_key(&k1.key)
-        .sse_customer_key_md5(&k1.md5)
+        .with_key(&k1)
         .body(b"x".to_vec().into())
         .send()
         .await;
@@ -405,9 +431,7 @@ async fn encrypted_multipart_uploads_and_part_copies() {
         .create_multipart_upload()
         .bucket(&b)
         .key("c")
-        .sse_customer_algorithm("AES256")
-        .sse_customer_key(&k.key)
-        .sse_customer_key_md5(&k.md5)
+        .with_key(&k)
         .send()
         .await
         .unwrap();
@@ -431,9 +455,7 @@ async fn encrypted_multipart_uploads_and_part_copies() {
             .key("c")
             .upload_id(id)
             .part_number(n)
-            .sse_customer_algorithm("AES256")
-            .sse_customer_key(&k.key)
-            .sse_customer_key_md5(&k.md5)
+            .with_key(&k)
             .body(ByteStream::from(body.clone()))
             .send()
             .await
@@ -463,9 +485,7 @@ async fn encrypted_multipart_uploads_and_part_copies() {
         .bucket(&b)
         .key("c")
         .part_number(2)
-        .sse_customer_algorithm("AES256")
-        .sse_customer_key(&k.key)
-        .sse_customer_key_md5(&k.md5)
+        .with_key(&k)
         .send()
         .await
         .unwrap();
@@ -477,9 +497,7 @@ async fn encrypted_multipart_uploads_and_part_copies() {
         .bucket(&b)
         .key("checked")
         .checksum_algorithm(aws_sdk_s3::types::ChecksumAlgorithm::Crc32)
-        .sse_customer_algorithm("AES256")
-        .sse_customer_key(&k.key)
-        .sse_customer_key_md5(&k.md5)
+        .with_key(&k)
         .send()
         .await
         .unwrap();
@@ -491,9 +509,7 @@ async fn encrypted_multipart_uploads_and_part_copies() {
         .upload_id(id)
         .part_number(1)
         .checksum_algorithm(aws_sdk_s3::types::ChecksumAlgorithm::Crc32)
-        .sse_customer_algorithm("AES256")
-        .sse_customer_key(&k.key)
-        .sse_customer_key_md5(&k.md5)
+        .with_key(&k)
         .body(b"checked part".to_vec().into())
         .send()
         .await
@@ -522,9 +538,7 @@ async fn encrypted_multipart_uploads_and_part_copies() {
         .key("checked")
         .upload_id(id)
         .multipart_upload(done)
-        .sse_customer_algorithm("AES256")
-        .sse_customer_key(&k.key)
-        .sse_customer_key_md5(&k.md5)
+        .with_key(&k)
         .send()
         .await
         .unwrap();
@@ -555,9 +569,7 @@ async fn encrypted_multipart_uploads_and_part_copies() {
             .part_number(n)
             .copy_source(format!("{b}/c"))
             .copy_source_range(r)
-            .copy_source_sse_customer_algorithm("AES256")
-            .copy_source_sse_customer_key(&k.key)
-            .copy_source_sse_customer_key_md5(&k.md5)
+            .with_source_key(&k)
             .send()
             .await
             .unwrap();
@@ -667,9 +679,7 @@ async fn master_key_rotation_keeps_objects_readable() {
         .put_object()
         .bucket("rotated")
         .key("ssec")
-        .sse_customer_algorithm("AES256")
-        .sse_customer_key(&k.key)
-        .sse_customer_key_md5(&k.md5)
+        .with_key(&k)
         .body(b"x".to_vec().into())
         .send()
         .await;
