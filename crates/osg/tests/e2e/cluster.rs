@@ -129,27 +129,16 @@ impl Cluster {
     /// Runs the admin CLI on the cluster's store, with `input` on standard input; returns
     /// what it printed.
     fn osg(&self, args: &[&str], input: &str) -> String {
-        use std::io::Write;
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_osg"))
-            .args(args)
+        let mut osg = std::process::Command::new(env!("CARGO_BIN_EXE_osg"));
+        osg.args(args)
             .arg("--data-dir")
             .arg(self.dir.path().join("admin"))
             .env("OSG_DB", &self.db)
             .env("OSG_MASTER_KEY_FILE", &self.key_file)
-            .env("RUST_LOG", "warn")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "osg {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+            .env("RUST_LOG", "warn");
+        let run = run_cli(osg, input);
+        assert!(run.ok, "osg {args:?}: {}", run.err);
+        run.out
     }
 
     /// Another handle on the cluster's metadata store.

@@ -684,12 +684,15 @@ pub struct CliRun {
 /// Runs `osg ARGS --data-dir DIR` with `input` on its standard input (RUST_BACKTRACE set, so
 /// that a backtrace would show).
 pub fn osg_cli(dir: &std::path::Path, args: &[&str], input: &str) -> CliRun {
+    let mut osg = std::process::Command::new(env!("CARGO_BIN_EXE_osg"));
+    osg.args(args).arg("--data-dir").arg(dir).env("RUST_BACKTRACE", "1");
+    run_cli(osg, input)
+}
+
+/// Runs `command` (the `osg` command, set up) with `input` on its standard input.
+pub fn run_cli(mut command: std::process::Command, input: &str) -> CliRun {
     use std::io::Write;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_osg"))
-        .args(args)
-        .arg("--data-dir")
-        .arg(dir)
-        .env("RUST_BACKTRACE", "1")
+    let mut child = command
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

@@ -834,15 +834,9 @@ async fn serve_reads_a_configuration_file() {
 fn completions_and_man_pages() {
     let dir = tempfile::tempdir().unwrap();
     let osg = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_osg"))
-            .args(args)
-            .output()
-            .unwrap();
-        CliRun {
-            ok: out.status.success(),
-            out: String::from_utf8_lossy(&out.stdout).into_owned(),
-            err: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        let mut osg = std::process::Command::new(env!("CARGO_BIN_EXE_osg"));
+        osg.args(args);
+        run_cli(osg, "")
     };
     let run = osg(&["completions", "bash"]);
     assert!(run.ok, "{}", run.err);
@@ -920,27 +914,15 @@ async fn admin_commands_run_remotely_over_https() {
     let laptop = dir.path().join("laptop");
     std::fs::create_dir(&laptop).unwrap();
     let remote = |credentials: &[(&str, &str)], args: &[&str], input: &str| {
-        use std::io::Write as _;
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_osg"))
-            .current_dir(&laptop)
+        let mut osg = std::process::Command::new(env!("CARGO_BIN_EXE_osg"));
+        osg.current_dir(&laptop)
             .args(["admin", "--endpoint", &endpoint, "--endpoint-ca-file", &path(&cert)])
             .args(args)
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .env_remove("AWS_SHARED_CREDENTIALS_FILE")
             .env_remove("AWS_PROFILE")
-            .envs(credentials.iter().copied())
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-        let out = child.wait_with_output().unwrap();
-        CliRun {
-            ok: out.status.success(),
-            out: String::from_utf8_lossy(&out.stdout).into_owned(),
-            err: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+            .envs(credentials.iter().copied());
+        run_cli(osg, input)
     };
     let system_file = path(&data.join("admin.credentials"));
     let system = [("AWS_SHARED_CREDENTIALS_FILE", system_file.as_str())];
